@@ -1,0 +1,1 @@
+"""Co-simulation layer: CLI, results folders and (later) the mosaik wiring."""

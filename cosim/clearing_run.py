@@ -1,0 +1,114 @@
+"""One market clearing followed by its AC check, and the tidy tables a results folder holds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from market.instance import MarketInstance
+from market.problem.clearing import solve_clearing
+from market.result import ClearingResult
+from physical.ac_power_flow import AcValidation, validate_dispatch
+from physical.profiles import interval_start
+
+METHODS = ("centralized",)
+
+
+@dataclass(frozen=True)
+class ClearingRun:
+    instance: MarketInstance
+    result: ClearingResult
+    validation: AcValidation | None
+    ac_wall_s: float
+
+
+def clear(instance: MarketInstance, method: str = "centralized") -> ClearingRun:
+    """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    result = solve_clearing(instance)
+    if not result.status.has_solution:
+        return ClearingRun(instance, result, None, 0.0)
+    base = instance.feeder.base_mva
+    start = time.perf_counter()
+    validation = validate_dispatch(instance.feeder, result.p * base, result.q * base, np.sqrt(result.v),
+                                   result.losses * base, instance.vmin_pu, instance.vmax_pu)
+    return ClearingRun(instance, result, validation, time.perf_counter() - start)
+
+
+def summary(run: ClearingRun) -> dict:
+    """Headline figures of one clearing (powers in kW, costs in cent per interval)."""
+    inst, res = run.instance, run.result
+    kw = inst.feeder.base_mva * 1e3
+    out = {
+        "case": inst.case,
+        "seed": inst.seed,
+        "interval": inst.interval,
+        "interval_start": interval_start(inst.interval).isoformat(),
+        "method": res.method,
+        "status": str(res.status),
+        "message": res.message,
+        "n_agents": len(inst.agents),
+        "n_buyers": int(inst.role_mask("buyer").sum()),
+        "n_sellers": int(inst.role_mask("seller").sum()),
+        "n_trades": len(inst.trades),
+        "objective": res.objective,
+        "traded_kw": float(res.t.sum() * kw) if res.status.has_solution else float("nan"),
+        "p0_kw": float(res.p[0] * kw) if res.status.has_solution else float("nan"),
+        "q0_kvar": float(res.q[0] * kw) if res.status.has_solution else float("nan"),
+        "losses_kw": res.losses * kw,
+        "max_relaxation_gap": res.max_relaxation_gap,
+        "min_v_socp_pu": float(np.sqrt(res.v).min()) if res.status.has_solution else float("nan"),
+        "wall_s": res.wall_s,
+        "max_vm_mismatch_pu": float("nan"),
+        "voltage_violations": None,
+        **res.info,
+    }
+    if run.validation is not None:
+        out.update(run.validation.summary())
+        out["ac_wall_s"] = run.ac_wall_s
+    return out
+
+
+def tables(run: ClearingRun) -> dict[str, pd.DataFrame]:
+    """buses.csv, lines.csv and trades.csv of a clearing that has a dispatch."""
+    inst, res, val = run.instance, run.result, run.validation
+    f = inst.feeder
+    kw = f.base_mva * 1e3
+    roles = ["substation"] + [a.role for a in inst.agents]
+    buses = pd.DataFrame({
+        "bus": np.arange(f.n_buses),
+        "label": f.labels,
+        "role": roles,
+        "p_hat_kw": np.r_[np.nan, [a.p_hat_kw for a in inst.agents]],
+        "p_kw": res.p * kw,
+        "q_kvar": res.q * kw,
+        "v_socp_pu": np.sqrt(res.v),
+        "vm_ac_pu": val.ac.vm_pu,
+    })
+    lines = np.arange(1, f.n_buses)
+    line_table = pd.DataFrame({
+        "line": lines,
+        "from_bus": f.parent[lines],
+        "to_bus": lines,
+        "p_kw": res.P[lines] * kw,
+        "q_kvar": res.Q[lines] * kw,
+        "l_pu": res.l[lines],
+        "p_ac_kw": val.ac.line_p_from_mw[lines] * 1e3,
+        "q_ac_kvar": val.ac.line_q_from_mvar[lines] * 1e3,
+        "loading_percent": val.ac.loading_percent[lines],
+    })
+    # bilateral trades, then trades with the utility company (bus 0) as the other party
+    buyer_uc = inst.role_mask("buyer")
+    seller_uc = inst.role_mask("seller")
+    agents = np.arange(1, f.n_buses)
+    trades = pd.DataFrame({
+        "buyer": [t.buyer for t in inst.trades] + list(agents[buyer_uc]) + [0] * int(seller_uc.sum()),
+        "seller": [t.seller for t in inst.trades] + [0] * int(buyer_uc.sum()) + list(agents[seller_uc]),
+        "kw": np.r_[res.t, res.t0[buyer_uc], res.t0[seller_uc]] * kw,
+        "fee_ct_per_kwh": [t.fee for t in inst.trades] + [0.0] * int(buyer_uc.sum() + seller_uc.sum()),
+    })
+    return {"buses.csv": buses, "lines.csv": line_table, "trades.csv": trades}

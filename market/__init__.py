@@ -1,0 +1,1 @@
+"""Market layer: instances, the centralized SOCP clearing and (later) the distributed ADMM (no mosaik inside)."""

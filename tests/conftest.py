@@ -1,0 +1,23 @@
+"""Shared fixtures: feeders are loaded once per session; instances are cheap to rebuild."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from physical.catalog import load_feeder
+from physical.feeder import Feeder
+
+SUMMER_NOON = "2016-06-21T12:00"
+
+
+@cache
+def feeder(name: str) -> Feeder:
+    return load_feeder(name)
+
+
+@pytest.fixture(autouse=True)
+def _profile_cache(tmp_path_factory, monkeypatch):
+    """Tests share one profile cache, separate from the user's."""
+    monkeypatch.setenv("P2P_COSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))

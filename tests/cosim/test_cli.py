@@ -1,0 +1,105 @@
+"""`cosim clear` end to end: the results folder, re-running its dispatch, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cosim.cli import EXIT_INPUT, EXIT_NO_SOLUTION, EXIT_OK, main
+from physical.ac_power_flow import run_ac_power_flow
+from physical.catalog import load_feeder
+
+SUMMARY_KEYS = {"case", "seed", "method", "status", "objective", "traded_kw", "p0_kw", "losses_kw",
+                "max_relaxation_gap", "max_vm_mismatch_pu", "voltage_violations", "wall_s"}
+
+
+@pytest.fixture(scope="module")
+def cleared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "case15da"
+    assert main(["clear", "--case", "case15da", "--seed", "0", "--out", str(out), "--quiet"]) == EXIT_OK
+    return out
+
+
+def test_results_folder_holds_every_file(cleared):
+    assert {p.name for p in cleared.iterdir()} == {"instance.json", "summary.json", "buses.csv", "lines.csv",
+                                                   "trades.csv"}
+    summary = json.loads((cleared / "summary.json").read_text())
+    assert set(summary) >= SUMMARY_KEYS
+    assert summary["status"] == "optimal" and summary["case"] == "case15da" and summary["seed"] == 0
+    assert summary["max_relaxation_gap"] <= 1e-6 and summary["max_vm_mismatch_pu"] <= 1e-3
+    buses = pd.read_csv(cleared / "buses.csv")
+    assert list(buses.columns[:1]) == ["bus"]
+    assert {"p_kw", "q_kvar", "v_socp_pu", "vm_ac_pu"} <= set(buses.columns)
+    lines = pd.read_csv(cleared / "lines.csv")
+    assert {"line", "from_bus", "to_bus", "p_kw", "q_kvar", "loading_percent"} <= set(lines.columns)
+    trades = pd.read_csv(cleared / "trades.csv")
+    assert {"buyer", "seller", "kw"} <= set(trades.columns)
+    bilateral = trades[(trades.buyer > 0) & (trades.seller > 0)]
+    assert bilateral.kw.sum() == pytest.approx(summary["traded_kw"], rel=1e-9)
+    assert buses.p_kw.iloc[0] == pytest.approx(summary["p0_kw"])
+
+
+def test_rerunning_pandapower_on_buses_csv_reproduces_vm_ac(cleared):
+    buses = pd.read_csv(cleared / "buses.csv")
+    feeder = load_feeder("case15da")
+    ac = run_ac_power_flow(feeder, buses.p_kw.to_numpy() / 1e3, buses.q_kvar.to_numpy() / 1e3)
+    assert np.allclose(ac.vm_pu, buses.vm_ac_pu, atol=1e-8)
+    assert np.allclose(buses.v_socp_pu, buses.vm_ac_pu, atol=1e-3)
+
+
+def test_resolving_a_saved_instance_gives_the_same_clearing(cleared, tmp_path):
+    out = tmp_path / "again"
+    assert main(["clear", "--instance", str(cleared / "instance.json"), "--out", str(out), "--quiet"]) == EXIT_OK
+    first = json.loads((cleared / "summary.json").read_text())
+    second = json.loads((out / "summary.json").read_text())
+    assert second["objective"] == pytest.approx(first["objective"], rel=1e-9)
+    assert (out / "instance.json").read_text() == (cleared / "instance.json").read_text()
+
+
+def test_unknown_case_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "nope"
+    assert main(["clear", "--case", "case_nope", "--out", str(out)]) == EXIT_INPUT
+    assert "unknown MATPOWER case 'case_nope'" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_meshed_grid_is_a_clear_error(tmp_path, capsys):
+    assert main(["clear", "--case", "case16ci", "--out", str(tmp_path / "x")]) == EXIT_INPUT
+    assert "exactly one reference" in capsys.readouterr().err
+
+
+def test_malformed_instance_file_is_a_clear_error(cleared, tmp_path, capsys):
+    data = json.loads((cleared / "instance.json").read_text())
+    del data["feeder"]["r_pu"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    assert main(["clear", "--instance", str(bad), "--out", str(tmp_path / "x")]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert str(bad) in err and "feeder.r_pu" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_existing_results_are_not_overwritten_without_force(cleared, capsys):
+    before = (cleared / "summary.json").read_text()
+    assert main(["clear", "--case", "case15da", "--seed", "1", "--out", str(cleared)]) == EXIT_INPUT
+    assert "not empty" in capsys.readouterr().err
+    assert (cleared / "summary.json").read_text() == before
+
+
+def test_infeasible_clearing_reports_why_and_exits_non_zero(tmp_path):
+    out = tmp_path / "tight"
+    code = main(["clear", "--case", "case85", "--vmin", "0.9995", "--vmax", "1.0005", "--out", str(out), "--quiet"])
+    assert code == EXIT_NO_SOLUTION
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "infeasible" and "voltage lower limit" in summary["message"]
+    assert not (out / "buses.csv").exists()
+
+
+def test_console_script_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "clear" in capsys.readouterr().out
