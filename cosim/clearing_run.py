@@ -8,35 +8,49 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from market.admm.driver import AdmmSettings, solve_admm
 from market.instance import MarketInstance
 from market.problem.clearing import solve_clearing
 from market.result import ClearingResult
 from physical.ac_power_flow import AcValidation, validate_dispatch
 from physical.profiles import interval_start
 
-METHODS = ("centralized",)
+METHODS = ("centralized", "admm")
 
 
 @dataclass(frozen=True)
 class ClearingRun:
+    """A clearing, the centralized reference it is compared with (ADMM only) and its AC validation."""
+
     instance: MarketInstance
     result: ClearingResult
     validation: AcValidation | None
     ac_wall_s: float
+    reference: ClearingResult | None = None
+    history: pd.DataFrame | None = None
 
 
-def clear(instance: MarketInstance, method: str = "centralized") -> ClearingRun:
-    """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow."""
+def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None) -> ClearingRun:
+    """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow.
+
+    The distributed ADMM is compared with the centralized SOCP of the same instance (its reference optimum).
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    result = solve_clearing(instance)
+    reference = history = None
+    if method == "admm":
+        run = solve_admm(instance, admm)
+        result, history = run.result, run.history
+        reference = solve_clearing(instance)
+    else:
+        result = solve_clearing(instance)
     if not result.status.has_solution:
-        return ClearingRun(instance, result, None, 0.0)
+        return ClearingRun(instance, result, None, 0.0, reference, history)
     base = instance.feeder.base_mva
     start = time.perf_counter()
     validation = validate_dispatch(instance.feeder, result.p * base, result.q * base, np.sqrt(result.v),
                                    result.losses * base, instance.vmin_pu, instance.vmax_pu)
-    return ClearingRun(instance, result, validation, time.perf_counter() - start)
+    return ClearingRun(instance, result, validation, time.perf_counter() - start, reference, history)
 
 
 def summary(run: ClearingRun) -> dict:
@@ -67,6 +81,11 @@ def summary(run: ClearingRun) -> dict:
         "voltage_violations": None,
         **res.info,
     }
+    if run.reference is not None:
+        ref = run.reference.objective
+        out["reference_objective"] = ref
+        out["reference_wall_s"] = run.reference.wall_s
+        out["optimality_gap"] = abs(res.objective - ref) / max(abs(ref), 1e-12)
     if run.validation is not None:
         out.update(run.validation.summary())
         out["ac_wall_s"] = run.ac_wall_s
@@ -112,3 +131,9 @@ def tables(run: ClearingRun) -> dict[str, pd.DataFrame]:
         "fee_ct_per_kwh": [t.fee for t in inst.trades] + [0.0] * int(buyer_uc.sum() + seller_uc.sum()),
     })
     return {"buses.csv": buses, "lines.csv": line_table, "trades.csv": trades}
+
+
+def iteration_table(run: ClearingRun) -> pd.DataFrame:
+    """iterations.csv: residuals and market figures per ADMM iteration."""
+    cols = ["iteration", "primal_residual", "dual_residual", "objective", "traded_kw", "p0_kw", "rho"]
+    return run.history[cols]

@@ -2,7 +2,8 @@
 
 Exit codes: 0 a clearing with a dispatch was written; 1 bad input (message on stderr, nothing written);
 2 the clearing has no dispatch (infeasible or solver failure): the folder holds instance.json and a
-summary.json that says why.
+summary.json that says why; 3 the ADMM did not converge within --max-iter: the folder holds instance.json,
+summary.json (converged false) and iterations.csv, but no dispatch.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_INPUT, EXIT_NO_SOLUTION = 0, 1, 2
+from market.errors import InstanceError
+
+EXIT_OK, EXIT_INPUT, EXIT_NO_SOLUTION, EXIT_NOT_CONVERGED = 0, 1, 2, 3
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -33,7 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     clear.add_argument("--interval", default="2016-06-21T12:00",
                        help="quarter hour of the 2016 profile year: ISO time or index (default summer noon)")
-    clear.add_argument("--method", default="centralized", choices=["centralized"])
+    clear.add_argument("--method", default="centralized", choices=["centralized", "admm"],
+                       help="centralized SOCP (cvxpy + Clarabel) or the fully distributed ADMM")
+    admm = clear.add_argument_group("ADMM (with --method admm)")
+    defaults = _admm_defaults()
+    admm.add_argument("--rho", type=float, default=defaults.rho, help=f"penalty (default {defaults.rho:g})")
+    admm.add_argument("--tol-primal", type=float, default=defaults.tol_primal,
+                      help=f"primal residual tolerance (default {defaults.tol_primal:g})")
+    admm.add_argument("--tol-dual", type=float, default=defaults.tol_dual,
+                      help=f"dual residual tolerance (default {defaults.tol_dual:g})")
+    admm.add_argument("--max-iter", type=int, default=defaults.max_iter,
+                      help=f"iteration limit (default {defaults.max_iter})")
+    admm.add_argument("--residual-balancing", action="store_true", help="adapt rho to balance the residuals")
     clear.add_argument("--partners", choices=["all", "nearest"], default="all",
                        help="trading partners: all buyers x all sellers, or the k electrically nearest")
     clear.add_argument("--k", type=int, default=3, help="partners per buyer with --partners nearest")
@@ -50,11 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _admm_defaults():
+    from market.admm.driver import AdmmSettings
+
+    return AdmmSettings()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # imported here so that `cosim --help` answers without loading the numerical stack
     from cosim.results import ResultsError
-    from market.errors import InstanceError
     from physical.errors import FeederError
 
     try:
@@ -74,12 +93,19 @@ def _cases() -> int:
 
 
 def _clear(args: argparse.Namespace) -> int:
-    from cosim.clearing_run import clear, summary, tables
+    from cosim.clearing_run import clear, iteration_table, summary, tables
     from cosim.results import check_target, write_results
+    from market.admm.driver import AdmmSettings
     from market.instance import InstanceOptions, build_instance, load_instance
+    from market.result import Status
     from physical.catalog import load_feeder
 
     check_target(args.out, args.force)
+    try:
+        admm = AdmmSettings(rho=args.rho, tol_primal=args.tol_primal, tol_dual=args.tol_dual, max_iter=args.max_iter,
+                            residual_balancing=args.residual_balancing)
+    except ValueError as exc:
+        raise InstanceError(f"ADMM options: {exc}") from exc
     if args.instance is not None:
         instance = load_instance(args.instance)
     else:
@@ -88,15 +114,19 @@ def _clear(args: argparse.Namespace) -> int:
                                   wind_share=args.wind_share)
         instance = build_instance(load_feeder(args.case), interval=args.interval, seed=args.seed,
                                   options=options)
-    run = clear(instance, args.method)
+    run = clear(instance, args.method, admm)
     head = summary(run)
     files: dict = {"instance.json": instance.to_json(), "summary.json": head}
+    if run.history is not None:
+        files["iterations.csv"] = iteration_table(run)
     if run.result.status.has_solution:
         files.update(tables(run))
     write_results(args.out, files, force=args.force)
     if not args.quiet:
         _print_summary(head, args.out)
-    return EXIT_OK if run.result.status.has_solution else EXIT_NO_SOLUTION
+    if run.result.status.has_solution:
+        return EXIT_OK
+    return EXIT_NOT_CONVERGED if run.result.status is Status.NOT_CONVERGED else EXIT_NO_SOLUTION
 
 
 def _print_summary(s: dict, out: Path) -> None:
@@ -104,6 +134,10 @@ def _print_summary(s: dict, out: Path) -> None:
           f" in {s['wall_s']:.3f} s")
     if s["message"]:
         print(f"  {s['message']}")
+    if "iterations" in s:
+        print(f"  {s['iterations']} iterations (converged: {s['converged']}); primal residual "
+              f"{s['primal_residual']:.1e}, dual residual {s['dual_residual']:.1e}; optimality gap "
+              f"{s['optimality_gap']:.1e} against the centralized optimum")
     if s["status"] in ("optimal", "inaccurate"):
         print(f"  {s['n_buyers']} buyers, {s['n_sellers']} sellers, {s['n_trades']} partner pairs; "
               f"P2P traded {s['traded_kw']:.1f} kW, substation P0 {s['p0_kw']:.1f} kW, "

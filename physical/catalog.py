@@ -28,12 +28,12 @@ def load_feeder(name: str) -> Feeder:
 
 
 def working_base_mva(total_load_mw: float) -> float:
-    """Power base for the market: the power of ten nearest the feeder's total load.
+    """Power base for the market: the largest power of ten not above the feeder's total load.
 
     Case files use 1, 10 or 100 MVA whatever their size; on a 100 MVA base a 1 MW feeder has injections of
     1e-2 p.u. and squared currents of 1e-4 p.u., which leaves the conic solver short of its tolerances.
     """
-    return float(10.0 ** round(np.log10(total_load_mw))) if total_load_mw > 0 else 1.0
+    return float(10.0 ** np.floor(np.log10(total_load_mw))) if total_load_mw > 0 else 1.0
 
 
 def feeder_from_matpower(case: CaseTables) -> Feeder:

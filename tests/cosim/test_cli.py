@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.cli import EXIT_INPUT, EXIT_NO_SOLUTION, EXIT_OK, main
+from cosim.cli import EXIT_INPUT, EXIT_NO_SOLUTION, EXIT_NOT_CONVERGED, EXIT_OK, main
 from physical.ac_power_flow import run_ac_power_flow
 from physical.catalog import load_feeder
 
@@ -103,3 +103,34 @@ def test_console_script_help(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     assert "clear" in capsys.readouterr().out
+
+
+def test_admm_clearing_reports_iterations_and_gap(tmp_path):
+    out = tmp_path / "admm"
+    args = ["clear", "--case", "case15da", "--seed", "2", "--method", "admm", "--out", str(out), "--quiet"]
+    assert main(args) == EXIT_OK
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "admm" and summary["converged"] is True
+    assert {"iterations", "primal_residual", "dual_residual", "reference_objective", "optimality_gap"} <= set(summary)
+    assert summary["optimality_gap"] <= 1e-4
+    assert summary["objective"] == pytest.approx(summary["reference_objective"], rel=1e-4)
+    history = pd.read_csv(out / "iterations.csv")
+    assert list(history.columns[:6]) == ["iteration", "primal_residual", "dual_residual", "objective", "traded_kw",
+                                         "p0_kw"]
+    assert len(history) == summary["iterations"]
+    assert (out / "buses.csv").exists()
+
+
+def test_admm_that_does_not_converge_exits_3_without_a_dispatch(tmp_path, capsys):
+    out = tmp_path / "short"
+    code = main(["clear", "--case", "case15da", "--method", "admm", "--max-iter", "20", "--out", str(out)])
+    assert code == EXIT_NOT_CONVERGED
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["converged"] is False and summary["status"] == "not_converged"
+    assert (out / "iterations.csv").exists() and not (out / "buses.csv").exists()
+    assert "did not converge within 20 iterations" in capsys.readouterr().out
+
+
+def test_bad_admm_option_is_a_clear_error(tmp_path, capsys):
+    assert main(["clear", "--case", "case15da", "--method", "admm", "--rho", "-1", "--out", str(tmp_path / "x")]) == 1
+    assert "ADMM options" in capsys.readouterr().err

@@ -1,0 +1,177 @@
+"""Static structure of the distributed ADMM: who holds which copy, and the closed-form group projections.
+
+Splitting (after Peng & Low, "Distributed optimal power flow algorithm for radial networks", 2016):
+
+- x-block, agent ``j``'s own variables: ``v, w, l, lb, P, Q, p, q, t0`` and its side of each of its trades
+  (``tb`` for a buyer, ``ts`` for a seller). ``w`` is j's local copy of its parent's voltage, so the cone
+  ``P^2 + Q^2 <= w l`` is local; ``lb`` is a copy of ``l`` that carries the thermal limit. The local set is
+  the cone, the boxes and the energy balance (1n-1o) of ``p``, the trades and the utility trade ``t0``
+  (model.md: "over its local set (bounds, SOC, energy balance)"); the cost is the agent's own.
+- y-block, one affine *group* per agent, held by that agent: copies of its own network variables, of its
+  children's ``P, Q`` (``Pc, Qc``) and of its parent's ``v`` (``vp``) with the constraints
+  E1/E2 power balance, E3 voltage drop, E4 ``w = v_parent``, E5 ``l = lb``, E6 its reactive model; and one
+  *pair* group per trade, ``tb = ts`` (reciprocity 1i), that buyer and seller each evaluate from the values
+  they exchange. ``t0`` is settled with the utility company and needs no copy.
+
+Each copy ``c`` of a variable ``u`` has the penalty ``rho * sigma_u / n_u`` (``n_u`` copies of ``u``;
+``sigma = 2`` for ``P, Q`` so that the x-update's cone projection is Euclidean, see
+:func:`market.admm.prox.project_branch_cone`). The group projection in that metric is
+``y = z - D^-1 A^T (A D^-1 A^T)^-1 (A z - b)`` (paper eqs. 7-8) with a 6x6 block per agent, precomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from market.formulation.trading import MarketArrays, market_arrays
+from market.instance import MarketInstance
+
+#: Segments of the bus-group copy vector: an agent's own network variables, children's flows, parent's v.
+OWN = ("p", "q", "P", "Q", "l", "lb", "v", "w")
+SEGMENTS = (*OWN, "Pc", "Qc", "vp")
+ROWS_PER_AGENT = 6
+
+
+@dataclass(frozen=True, eq=False)
+class AdmmLayout:
+    """Everything about the splitting that does not change over the iterations."""
+
+    n: int
+    m: int
+    arrays: MarketArrays
+    sign: np.ndarray  # -1 buyer, +1 seller, 0 passive
+    has_parent: np.ndarray  # agent's parent is a prosumer (not the substation)
+    link_child: np.ndarray  # per parent-child link c between two prosumers: the child agent
+    link_parent: np.ndarray  # ... and the parent agent
+    link_of_child: np.ndarray  # agent -> its link index (-1 under the substation)
+    n_children: np.ndarray
+    segment: dict[str, slice]
+    size: int  # length of the bus-group copy vector
+    A: sp.csr_matrix
+    At: sp.csr_matrix
+    b: np.ndarray
+    dinv: np.ndarray  # 1 / (sigma_u / n_u) per bus copy
+    copy_weight: np.ndarray  # sigma_u / n_u of every held copy: bus groups, then both sides of every pair
+    K: np.ndarray  # (n, 6, 6): (A D^-1 A^T)^-1 per agent
+    vmin2: np.ndarray
+    vmax2: np.ndarray
+    lmax: np.ndarray
+    p_lo: np.ndarray
+    p_hi: np.ndarray
+    scale: float  # objective divisor: the largest linear cost coefficient (cent per p.u.)
+    r: np.ndarray
+    x: np.ndarray
+    weights: Weights
+
+    def seg(self, vec: np.ndarray, name: str) -> np.ndarray:
+        return vec[self.segment[name]]
+
+    def project(self, z: np.ndarray) -> np.ndarray:
+        """All bus-group projections at once: block-diagonal, so each agent's block uses only its copies."""
+        res = (self.A @ z - self.b).reshape(self.n, ROWS_PER_AGENT)
+        mult = np.einsum("aij,aj->ai", self.K, res).ravel()
+        return z - self.dinv * (self.At @ mult)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Relative penalty of each variable family (a diagonal preconditioner of the ADMM).
+
+    ``P, Q`` get ``2 sqrt(voltage * current)``, which keeps the branch cone a Euclidean projection after
+    rescaling (:func:`market.admm.prox.project_branch_cone`).
+    """
+
+    voltage: float = 1.0  # v, w and the copies of v
+    current: float = 1.0  # l, lb
+    market: float = 1.0  # p, q
+    trade: float = 1.0  # each side of a bilateral trade
+
+    def __post_init__(self) -> None:
+        if min(self.voltage, self.current, self.market, self.trade) <= 0:
+            raise ValueError("ADMM weights must be positive")
+
+    @property
+    def flow(self) -> float:
+        return 2.0 * float(np.sqrt(self.voltage * self.current))
+
+
+def build_layout(instance: MarketInstance, weights: Weights | None = None) -> AdmmLayout:
+    f = instance.feeder
+    arr = market_arrays(instance)
+    n, m = len(instance.agents), len(instance.trades)
+    agents = np.arange(n)
+    parent_agent = f.parent[1:] - 1  # -1: fed by the substation
+    has_parent = parent_agent >= 0
+    link_child = agents[has_parent]
+    link_parent = parent_agent[has_parent]
+    nc = len(link_child)
+    link_of_child = np.full(n, -1)
+    link_of_child[link_child] = np.arange(nc)
+    n_children = np.bincount(link_parent, minlength=n)
+    lengths = dict.fromkeys(OWN, n) | {"Pc": nc, "Qc": nc, "vp": nc}
+    offsets = np.cumsum([0] + [lengths[s] for s in SEGMENTS])
+    segment = {s: slice(offsets[i], offsets[i + 1]) for i, s in enumerate(SEGMENTS)}
+    size = int(offsets[-1])
+
+    def col(name: str, index) -> np.ndarray:
+        return segment[name].start + np.asarray(index)
+
+    sign = np.where(arr.buyer, -1.0, np.where(arr.seller, 1.0, 0.0))
+    r, x = f.r_pu[1:], f.x_pu[1:]
+    rows, cols, vals = [], [], []
+
+    def add(eq: int, agent, name: str, index, value) -> None:
+        agent = np.asarray(agent)
+        rows.append(ROWS_PER_AGENT * agent + eq)
+        cols.append(col(name, index))
+        vals.append(np.broadcast_to(np.asarray(value, dtype=float), agent.shape))
+
+    links = np.arange(nc)
+    # E1, E2: p + P - r l - sum children P = 0 (and the reactive twin)
+    add(0, agents, "p", agents, 1.0), add(0, agents, "P", agents, 1.0), add(0, agents, "l", agents, -r)
+    add(0, link_parent, "Pc", links, -1.0)
+    add(1, agents, "q", agents, 1.0), add(1, agents, "Q", agents, 1.0), add(1, agents, "l", agents, -x)
+    add(1, link_parent, "Qc", links, -1.0)
+    # E3: v - w + 2 (r P + x Q) - (r^2 + x^2) l = 0
+    add(2, agents, "v", agents, 1.0), add(2, agents, "w", agents, -1.0)
+    add(2, agents, "P", agents, 2 * r), add(2, agents, "Q", agents, 2 * x), add(2, agents, "l", agents, -(r**2 + x**2))
+    # E4: w = v_parent (= 1 under the substation)
+    add(3, agents, "w", agents, 1.0), add(3, link_child, "vp", links, -1.0)
+    # E5: l = lb
+    add(4, agents, "l", agents, 1.0), add(4, agents, "lb", agents, -1.0)
+    # E6: q - slope p = q_hat - slope p_hat
+    add(5, agents, "q", agents, 1.0), add(5, agents, "p", agents, -arr.q_slope)
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(ROWS_PER_AGENT * n, size))
+    b = np.zeros((n, ROWS_PER_AGENT))
+    b[~has_parent, 3] = 1.0
+    b[:, 5] = arr.q_hat - arr.q_slope * arr.p_hat
+
+    wt = weights or Weights()
+    n_P = 1 + has_parent
+    n_v = 1 + n_children
+    weight = np.full(size, float(wt.market))
+    weight[segment["P"]] = weight[segment["Q"]] = wt.flow / n_P
+    weight[segment["Pc"]] = weight[segment["Qc"]] = wt.flow / n_P[link_child]
+    weight[segment["v"]] = wt.voltage / n_v
+    weight[segment["vp"]] = wt.voltage / n_v[link_parent]
+    weight[segment["w"]] = wt.voltage
+    weight[segment["l"]] = weight[segment["lb"]] = wt.current
+    dinv = 1.0 / weight
+    G = (A.multiply(dinv[None, :]) @ A.T).tocsr()  # block diagonal: an agent's rows touch only its copies
+    k = ROWS_PER_AGENT
+    K = np.linalg.inv(np.stack([G[k * a:k * (a + 1), k * a:k * (a + 1)].toarray() for a in range(n)]))
+
+    e_max = arr.e_max
+    return AdmmLayout(
+        n=n, m=m, arrays=arr, sign=sign, has_parent=has_parent, link_child=link_child, link_parent=link_parent,
+        link_of_child=link_of_child, n_children=n_children, segment=segment, size=size, A=A, At=A.T.tocsr(),
+        b=b.ravel(), dinv=dinv, copy_weight=np.concatenate([weight, np.full(2 * m, wt.trade)]), K=K,
+        vmin2=instance.vmin_pu[1:] ** 2, vmax2=instance.vmax_pu[1:] ** 2, lmax=f.imax_pu[1:] ** 2,
+        p_lo=np.minimum(0.0, sign * e_max), p_hi=np.maximum(0.0, sign * e_max),
+        scale=float(max(np.abs(arr.lin).max(initial=0.0), np.abs(arr.uc_price).max(initial=0.0), 1.0)),
+        r=r, x=x, weights=wt,
+    )

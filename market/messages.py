@@ -1,0 +1,92 @@
+"""Messages: the only thing the market and the cyber layer share.
+
+A :class:`Message` is one sender-to-receiver datum of one ADMM half-step. The distributed ADMM emits them in
+:class:`MessageBatch` es -- one batch per message kind and half-step, a struct of arrays with one row per
+message -- so that a transport can delay, drop, corrupt or screen rows with numpy while the market code
+stays unaware of it. Every row has a fixed ``channel``: the slot in the receiver's inbox that the row
+overwrites when delivered, so an agent always works with the latest value it has *received* on a channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message: ``fields`` maps names (``P``, ``v``, ``t``, ...) to the values sent."""
+
+    sender: int
+    receiver: int
+    iteration: int
+    phase: str
+    kind: str
+    fields: dict[str, float]
+    channel: int = -1
+
+
+@dataclass(eq=False)
+class MessageBatch:
+    """Messages of one kind and half-step as arrays; ``sender``/``receiver`` are bus numbers."""
+
+    kind: str
+    phase: str
+    iteration: int
+    sender: np.ndarray
+    receiver: np.ndarray
+    channel: np.ndarray
+    fields: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.channel)
+
+    def subset(self, rows: np.ndarray) -> MessageBatch:
+        """The messages at ``rows`` (indices or a boolean mask), e.g. those that were delivered."""
+        return MessageBatch(self.kind, self.phase, self.iteration, self.sender[rows], self.receiver[rows],
+                            self.channel[rows], {k: v[rows] for k, v in self.fields.items()})
+
+    def with_fields(self, **values: np.ndarray) -> MessageBatch:
+        """A copy with some field arrays replaced (how an attack or a detector changes what is received)."""
+        return MessageBatch(self.kind, self.phase, self.iteration, self.sender, self.receiver, self.channel,
+                            {**self.fields, **values})
+
+    def messages(self) -> Iterator[Message]:
+        """The batch as individual :class:`Message` objects (for inspection and logging; slow)."""
+        for i in range(len(self)):
+            yield Message(int(self.sender[i]), int(self.receiver[i]), self.iteration, self.phase, self.kind,
+                          {k: float(v[i]) for k, v in self.fields.items()}, int(self.channel[i]))
+
+
+class Transport(Protocol):
+    """Carries a batch from its senders to its receivers; returns what arrives (possibly fewer, changed)."""
+
+    def deliver(self, batch: MessageBatch) -> MessageBatch: ...
+
+
+class IdealTransport:
+    """Every message arrives at once and unchanged."""
+
+    def deliver(self, batch: MessageBatch) -> MessageBatch:
+        return batch
+
+
+class Inbox:
+    """Latest received value per channel and field, for every message kind an agent listens to."""
+
+    def __init__(self, sizes: dict[str, tuple[int, tuple[str, ...]]]) -> None:
+        self._values = {kind: {f: np.zeros(n) for f in names} for kind, (n, names) in sizes.items()}
+        self.received = {kind: np.zeros(n, dtype=int) for kind, (n, _) in sizes.items()}
+
+    def store(self, batch: MessageBatch) -> None:
+        slots = self._values[batch.kind]
+        for name, values in batch.fields.items():
+            slots[name][batch.channel] = values
+        self.received[batch.kind][batch.channel] += 1
+
+    def __getitem__(self, key: tuple[str, str]) -> np.ndarray:
+        kind, name = key
+        return self._values[kind][name]

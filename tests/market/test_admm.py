@@ -1,0 +1,104 @@
+"""Distributed ADMM: agrees with the centralized optimum, talks only through messages, reports failure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from market.admm.driver import AdmmSettings, solve_admm
+from market.instance import build_instance
+from market.messages import IdealTransport, MessageBatch
+from market.problem.clearing import solve_clearing
+from market.result import Status
+from tests.conftest import SUMMER_NOON, feeder
+
+
+def assert_matches_reference(case: str, seed: int) -> None:
+    inst = build_instance(feeder(case), interval=SUMMER_NOON, seed=seed)
+    ref = solve_clearing(inst)
+    run = solve_admm(inst)
+    res = run.result
+    assert res.status is Status.OPTIMAL and res.info["converged"]
+    assert abs(res.objective - ref.objective) <= 1e-4 * abs(ref.objective)
+    assert np.max(np.abs(np.sqrt(res.v) - np.sqrt(ref.v))) <= 1e-3
+    assert np.max(np.abs(res.p - ref.p)) <= 1e-3
+    assert np.max(np.abs(res.q - ref.q)) <= 1e-3
+    assert res.info["primal_residual"] <= AdmmSettings().tol_primal
+    assert len(run.history) == res.info["iterations"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_centralized_on_case15da(seed):
+    assert_matches_reference("case15da", seed)
+
+
+@pytest.mark.parametrize("case", ["case12da", "case18nbr"])
+def test_matches_centralized_on_other_radial_cases(case):
+    assert_matches_reference(case, 0)
+
+
+class Recording(IdealTransport):
+    """Delivers copies of the batches (so nothing shares memory with the senders) and counts them."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def deliver(self, batch: MessageBatch) -> MessageBatch:
+        self.counts[batch.kind] = self.counts.get(batch.kind, 0) + len(batch)
+        return batch.with_fields(**{k: v.copy() for k, v in batch.fields.items()})
+
+
+class DropTrades(IdealTransport):
+    """Loses every message about trades: the sellers never hear from their buyers and vice versa."""
+
+    def deliver(self, batch: MessageBatch) -> MessageBatch:
+        return batch.subset(np.zeros(len(batch), dtype=bool)) if batch.kind.startswith("trade") else batch
+
+
+def test_agents_use_only_what_is_delivered():
+    inst = build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=1)
+    settings = AdmmSettings(max_iter=200)
+    direct = solve_admm(inst, settings)
+    recording = Recording()
+    copied = solve_admm(inst, settings, transport=recording)
+    assert np.array_equal(direct.history.objective, copied.history.objective)
+    links = sum(1 for j in range(1, inst.feeder.n_buses) if inst.feeder.parent[j] > 0)
+    iterations = len(copied.history)
+    assert recording.counts["flow"] == links * iterations
+    assert recording.counts["voltage_target"] == links * iterations  # initial targets, none after the last
+    assert recording.counts["trade_to_seller"] == len(inst.trades) * iterations
+    cut = solve_admm(inst, settings, transport=DropTrades())
+    assert not np.allclose(cut.history.traded_kw.iloc[-1], direct.history.traded_kw.iloc[-1], rtol=1e-2)
+
+
+def test_messages_are_explicit_objects():
+    inst = build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=0)
+    seen = []
+
+    class Keep(IdealTransport):
+        def deliver(self, batch):
+            if batch.iteration == 3:
+                seen.extend(batch.messages())
+            return batch
+
+    solve_admm(inst, AdmmSettings(max_iter=3), transport=Keep())
+    kinds = {m.kind for m in seen}
+    assert kinds == {"flow", "voltage", "trade_to_seller", "trade_to_buyer"}  # the last iteration's x-phase
+    flow = next(m for m in seen if m.kind == "flow")
+    assert inst.feeder.parent[flow.sender] == flow.receiver and set(flow.fields) == {"P", "Q"}
+    assert all(m.iteration == 3 and m.phase == "x" for m in seen)
+
+
+def test_non_convergence_is_reported_not_returned_as_a_result():
+    inst = build_instance(feeder("case33bw"), interval=SUMMER_NOON, seed=0)
+    run = solve_admm(inst, AdmmSettings(max_iter=25))
+    assert run.result.status is Status.NOT_CONVERGED and not run.result.status.has_solution
+    assert run.result.info["converged"] is False and run.result.info["iterations"] == 25
+    assert "did not converge within 25 iterations" in run.result.message
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="relaxation"):
+        AdmmSettings(relaxation=2.5)
+    with pytest.raises(ValueError, match="positive"):
+        AdmmSettings(rho=0)
