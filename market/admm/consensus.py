@@ -59,15 +59,26 @@ class AgentStates:
         return vec[lay.size + lay.m:]
 
 
-def initial_states(layout: AdmmLayout) -> AgentStates:
-    """Flat start: unit voltages, zero flows and trades; copies equal to the values they copy."""
+def initial_states(layout: AdmmLayout, rho: float = 1.0) -> AgentStates:
+    """Flat start: unit voltages, zero flows and trades; copies equal to the values they copy.
+
+    The reciprocity duals start at the price halfway between the utility's retail and feed-in prices: the
+    P2P price lies between them, and starting there spares the slow walk of the duals from zero.
+    """
     n, m = layout.n, layout.m
     x = {name: np.zeros(n) for name in OWN} | {"t0": np.zeros(n), "tb": np.zeros(m), "ts": np.zeros(m)}
     x["v"][:] = 1.0
     x["w"][:] = 1.0
     y = np.zeros(layout.size + 2 * m)
     y[layout.segment["v"]] = y[layout.segment["w"]] = y[layout.segment["vp"]] = 1.0
-    return AgentStates(x, y, np.zeros_like(y))
+    u = np.zeros_like(y)
+    arr = layout.arrays
+    if m:
+        mid = 0.5 * (arr.uc_price[arr.trade_buyer] - arr.uc_price[arr.trade_seller])  # (retail + feed-in) / 2
+        u_pair = mid / (layout.scale * rho * layout.weights.trade)
+        u[layout.size: layout.size + m] = u_pair
+        u[layout.size + m:] = -u_pair
+    return AgentStates(x, y, u)
 
 
 def new_inbox(layout: AdmmLayout) -> Inbox:

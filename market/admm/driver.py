@@ -43,7 +43,7 @@ class AdmmSettings:
 
     rho: float = 3.0
     tol_primal: float = 1e-6
-    tol_dual: float = 1e-6
+    tol_dual: float = 1e-5
     max_iter: int = 10000
     residual_balancing: bool = False
     balance_ratio: float = 10.0
@@ -79,7 +79,7 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
     net = transport or IdealTransport()
     start = time.perf_counter()
     lay = build_layout(instance, cfg.weights)
-    s = initial_states(lay)
+    s = initial_states(lay, cfg.rho)
     inbox = new_inbox(lay)
     kw = instance.feeder.base_mva * 1e3
     rho = cfg.rho
