@@ -75,9 +75,8 @@ def initial_states(layout: AdmmLayout, rho: float = 1.0) -> AgentStates:
     arr = layout.arrays
     if m:
         mid = 0.5 * (arr.uc_price[arr.trade_buyer] - arr.uc_price[arr.trade_seller])  # (retail + feed-in) / 2
-        u_pair = mid / (layout.scale * rho * layout.weights.trade)
-        u[layout.size: layout.size + m] = u_pair
-        u[layout.size + m:] = -u_pair
+        u[layout.size: layout.size + m] = mid / (layout.scale * rho * layout.pair_weight_b)
+        u[layout.size + m:] = -mid / (layout.scale * rho * layout.pair_weight_s)
     return AgentStates(x, y, u)
 
 
@@ -104,7 +103,8 @@ def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float) -> N
     v_sum = own["v"] + np.bincount(lay.link_parent, inbox["voltage_target", "v"], minlength=lay.n)
     v_bar = v_sum / (1 + lay.n_children)
 
-    wl, wm, wt = rho * lay.weights.current, rho * lay.weights.market, rho * lay.weights.trade
+    wl, wm = rho * lay.weights.current, rho * lay.weights.market
+    wt = rho * np.concatenate([lay.pair_weight_b, lay.pair_weight_s])
     owner = np.concatenate([arr.trade_buyer, arr.trade_seller])
     half_fee = 0.5 * np.concatenate([arr.trade_lin, arr.trade_lin]) / scale
     t_target = np.concatenate([s.pair_b(tgt_all, lay), s.pair_s(tgt_all, lay)])
@@ -151,8 +151,9 @@ def group_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, alpha: float) ->
     y[: lay.size] = lay.project(z[: lay.size])
     # each side of a trade averages its own value with the one it received from the other side
     s_b, s_s = slice(lay.size, lay.size + lay.m), slice(lay.size + lay.m, None)
-    y[s_b] = 0.5 * (z[s_b] + inbox["trade_to_buyer", "t"])
-    y[s_s] = 0.5 * (z[s_s] + inbox["trade_to_seller", "t"])
+    wb, ws = lay.pair_weight_b, lay.pair_weight_s  # the partners' weights are static and known to both
+    y[s_b] = (wb * z[s_b] + ws * inbox["trade_to_buyer", "t"]) / (wb + ws)
+    y[s_s] = (ws * z[s_s] + wb * inbox["trade_to_seller", "t"]) / (wb + ws)
     change = y - s.y
     s.y = y
     s.u = s.u + x_hat - y

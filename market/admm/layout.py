@@ -54,7 +54,9 @@ class AdmmLayout:
     At: sp.csr_matrix
     b: np.ndarray
     dinv: np.ndarray  # 1 / (sigma_u / n_u) per bus copy
-    copy_weight: np.ndarray  # sigma_u / n_u of every held copy: bus groups, then both sides of every pair
+    copy_weight: np.ndarray  # norm of the residuals: sigma_u / n_u of every held copy, pairs without size factor
+    pair_weight_b: np.ndarray  # weight of the buyer's and the seller's side of each trade
+    pair_weight_s: np.ndarray
     K: np.ndarray  # (n, 6, 6): (A D^-1 A^T)^-1 per agent
     vmin2: np.ndarray
     vmax2: np.ndarray
@@ -96,6 +98,25 @@ class Weights:
     @property
     def flow(self) -> float:
         return 2.0 * float(np.sqrt(self.voltage * self.current))
+
+
+#: Bound on the per-agent trade scaling of :func:`trade_size_factor`.
+MAX_SIZE_FACTOR = 100.0
+
+
+def trade_size_factor(e_max: np.ndarray, trading: np.ndarray) -> np.ndarray:
+    """Per-agent multiplier of its trades' penalty: ``(median size / own size)^2``, at least 1.
+
+    A prosumer that wants to trade a tiny amount can only move each of its trades by a tiny amount per
+    iteration, so with a common penalty the price it sees (the reciprocity dual) creeps towards equilibrium
+    over thousands of iterations. Measuring its trades relative to its own size -- a diagonal
+    preconditioner -- lets every agent's prices move at the same pace.
+    """
+    sizes = e_max[trading & (e_max > 0)]
+    if sizes.size == 0:
+        return np.ones_like(e_max)
+    ratio = np.median(sizes) / np.maximum(e_max, np.median(sizes) / np.sqrt(MAX_SIZE_FACTOR))
+    return np.clip(ratio**2, 1.0, MAX_SIZE_FACTOR)
 
 
 def build_layout(instance: MarketInstance, weights: Weights | None = None) -> AdmmLayout:
@@ -166,10 +187,14 @@ def build_layout(instance: MarketInstance, weights: Weights | None = None) -> Ad
     K = np.linalg.inv(np.stack([G[k * a:k * (a + 1), k * a:k * (a + 1)].toarray() for a in range(n)]))
 
     e_max = arr.e_max
+    size_factor = trade_size_factor(e_max, arr.buyer | arr.seller)
+    pair_b = wt.trade * size_factor[arr.trade_buyer]
+    pair_s = wt.trade * size_factor[arr.trade_seller]
     return AdmmLayout(
         n=n, m=m, arrays=arr, sign=sign, has_parent=has_parent, link_child=link_child, link_parent=link_parent,
         link_of_child=link_of_child, n_children=n_children, segment=segment, size=size, A=A, At=A.T.tocsr(),
-        b=b.ravel(), dinv=dinv, copy_weight=np.concatenate([weight, np.full(2 * m, wt.trade)]), K=K,
+        b=b.ravel(), dinv=dinv, copy_weight=np.concatenate([weight, np.full(2 * m, wt.trade)]), pair_weight_b=pair_b,
+        pair_weight_s=pair_s, K=K,
         vmin2=instance.vmin_pu[1:] ** 2, vmax2=instance.vmax_pu[1:] ** 2, lmax=f.imax_pu[1:] ** 2,
         p_lo=np.minimum(0.0, sign * e_max), p_hi=np.maximum(0.0, sign * e_max),
         scale=float(max(np.abs(arr.lin).max(initial=0.0), np.abs(arr.uc_price).max(initial=0.0), 1.0)),

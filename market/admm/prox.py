@@ -51,7 +51,7 @@ def project_scaled_branch_cone(w: np.ndarray, l: np.ndarray, P: np.ndarray, Q: n
 
 def prox_energy_balance(sign: np.ndarray, quad: np.ndarray, lin: np.ndarray, price: np.ndarray, w_p: float,
                         p_target: np.ndarray, e_max: np.ndarray, owner: np.ndarray, t_lin: np.ndarray,
-                        t_quad: float, w_t: float, t_target: np.ndarray, iterations: int = 30
+                        t_quad: float, w_t: np.ndarray, t_target: np.ndarray, iterations: int = 30
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each agent's market step: its net injection, its side of every trade and its utility trade.
 
@@ -96,13 +96,13 @@ def prox_energy_balance(sign: np.ndarray, quad: np.ndarray, lin: np.ndarray, pri
     return sign * energy, t, t0
 
 
-def _exact_root(mu: np.ndarray, lo: np.ndarray, hi: np.ndarray, owner: np.ndarray, a_t: float, b_t: np.ndarray,
+def _exact_root(mu: np.ndarray, lo: np.ndarray, hi: np.ndarray, owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray,
                 a_e: np.ndarray, b_e: np.ndarray, e_max: np.ndarray) -> np.ndarray:
     """Root of ``sum_k t_k(mu) = E(mu)`` on the linear piece that contains ``mu``; ``mu`` if it falls outside."""
     n = len(mu)
     on = b_t - mu[owner] > 0
-    count = np.bincount(owner, on.astype(float), minlength=n) / a_t
-    total = np.bincount(owner, np.where(on, b_t, 0.0), minlength=n) / a_t
+    count = np.bincount(owner, on / a_t, minlength=n)
+    total = np.bincount(owner, np.where(on, b_t / a_t, 0.0), minlength=n)
     energy = (b_e + mu) / a_e
     interior = (energy > 0) & (energy < e_max)
     with np.errstate(divide="ignore", invalid="ignore"):

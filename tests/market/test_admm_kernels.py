@@ -106,7 +106,8 @@ def test_local_update_matches_cvxpy(layout):
                      + wt.current * (cp.sum_squares(x["l"] - own["l"]) + cp.sum_squares(x["lb"] - own["lb"]))
                      + wt.flow * (cp.sum_squares(x["P"] - P_bar) + cp.sum_squares(x["Q"] - Q_bar))
                      + wt.market * (cp.sum_squares(x["p"] - own["p"]) + cp.sum_squares(x["q"] - own["q"]))
-                     + wt.trade * (cp.sum_squares(tb - tb_bar) + cp.sum_squares(ts - ts_bar)))
+                     + cp.sum(cp.multiply(layout.pair_weight_b, cp.square(tb - tb_bar)))
+                     + cp.sum(cp.multiply(layout.pair_weight_s, cp.square(ts - ts_bar))))
     own_trades = arr.buy_matrix @ tb + arr.sell_matrix @ ts
     cons = [x["v"] >= layout.vmin2, x["v"] <= layout.vmax2, x["lb"] <= layout.lmax, e >= 0, e <= arr.e_max,
             e == own_trades + x["t0"], x["t0"] >= 0, tb >= 0, ts >= 0,
