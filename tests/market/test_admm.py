@@ -32,9 +32,9 @@ def test_matches_centralized_on_case15da(seed):
     assert_matches_reference("case15da", seed)
 
 
-@pytest.mark.parametrize("case", ["case12da", "case18nbr"])
-def test_matches_centralized_on_other_radial_cases(case):
-    assert_matches_reference(case, 0)
+@pytest.mark.parametrize(("case", "seed"), [("case33bw", 1), ("case85", 2), ("case12da", 0), ("case18nbr", 0)])
+def test_matches_centralized_on_other_feeders(case, seed):
+    assert_matches_reference(case, seed)
 
 
 class Recording(IdealTransport):
