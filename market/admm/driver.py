@@ -41,14 +41,14 @@ class AdmmSettings:
     primal ``||W^1/2 (x - y)||``, dual ``rho ||W^1/2 (y_k - y_k-1)||``.
     """
 
-    rho: float = 3.0
+    rho: float = 1.5
     tol_primal: float = 1e-6
     tol_dual: float = 1e-5
     max_iter: int = 10000
     residual_balancing: bool = False
     balance_ratio: float = 10.0
     balance_factor: float = 2.0
-    relaxation: float = 1.6
+    relaxation: float = 1.8
     weights: Weights = Weights(voltage=1.0, current=1e-4, market=1.0, trade=3.0)
 
     def __post_init__(self) -> None:
