@@ -60,19 +60,22 @@ class AgentStates:
 
 
 def initial_states(layout: AdmmLayout, rho: float = 1.0) -> AgentStates:
-    """Flat start: unit voltages, zero flows and trades; copies equal to the values they copy.
+    """Start where a prosumer stands before the market: at its desired injection, settled with the utility.
 
-    The reciprocity duals start at the price halfway between the utility's retail and feed-in prices: the
-    P2P price lies between them, and starting there spares the slow walk of the duals from zero.
+    Voltages are flat, flows and trades zero, copies equal to the values they copy. The reciprocity duals
+    start at the price halfway between the utility's retail and feed-in prices: the P2P price lies between
+    them, and starting there spares the slow walk of the duals from zero.
     """
     n, m = layout.n, layout.m
     x = {name: np.zeros(n) for name in OWN} | {"t0": np.zeros(n), "tb": np.zeros(m), "ts": np.zeros(m)}
+    arr = layout.arrays
     x["v"][:] = 1.0
     x["w"][:] = 1.0
+    x["p"][:], x["q"][:], x["t0"][:] = arr.p_hat, arr.q_hat, np.abs(arr.p_hat)
     y = np.zeros(layout.size + 2 * m)
     y[layout.segment["v"]] = y[layout.segment["w"]] = y[layout.segment["vp"]] = 1.0
+    y[layout.segment["p"]], y[layout.segment["q"]] = arr.p_hat, arr.q_hat
     u = np.zeros_like(y)
-    arr = layout.arrays
     if m:
         mid = 0.5 * (arr.uc_price[arr.trade_buyer] - arr.uc_price[arr.trade_seller])  # (retail + feed-in) / 2
         u[layout.size: layout.size + m] = mid / (layout.scale * rho * layout.pair_weight_b)

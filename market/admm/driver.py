@@ -42,7 +42,7 @@ class AdmmSettings:
     """
 
     rho: float = 1.5
-    tol_primal: float = 1e-6
+    tol_primal: float = 3e-6
     tol_dual: float = 1e-5
     max_iter: int = 10000
     residual_balancing: bool = False
