@@ -51,61 +51,70 @@ def project_scaled_branch_cone(w: np.ndarray, l: np.ndarray, P: np.ndarray, Q: n
 
 def prox_energy_balance(sign: np.ndarray, quad: np.ndarray, lin: np.ndarray, price: np.ndarray, w_p: float,
                         p_target: np.ndarray, e_max: np.ndarray, owner: np.ndarray, t_lin: np.ndarray,
-                        t_quad: float, w_t: np.ndarray, t_target: np.ndarray, iterations: int = 30
+                        t_quad: float, w_t: np.ndarray, t_target: np.ndarray
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each agent's market step: its net injection, its side of every trade and its utility trade.
 
     Per agent ``j`` with ``E = sign_j p_j`` (energy bought or sold)::
 
         min  quad E^2 + lin E + price t0 + sum_k (t_lin_k t_k + t_quad t_k^2)
-             + (w_p/2)(p - p_target)^2 + sum_k (w_t/2)(t_k - t_target_k)^2
+             + (w_p/2)(p - p_target)^2 + sum_k (w_t_k/2)(t_k - t_target_k)^2
         s.t. E = sum_k t_k + t0,  t >= 0,  t0 >= 0,  0 <= E <= e_max
 
     over the trades ``k`` with ``owner[k] == j`` (passive agents, ``sign = 0``, keep everything at 0).
-    With a multiplier ``mu >= 0`` on ``sum_k t_k <= E`` every ``t_k`` and ``E`` is a clipped affine function
-    of ``mu``; ``sum_k t_k(mu) - E(mu)`` is decreasing and piecewise linear, so ``mu`` is 0 or its root:
-    bisection brackets the root within one linear piece, which is then solved exactly.
+    With a multiplier ``mu >= 0`` on ``sum_k t_k <= E``, ``t_k(mu) = max(0, (b_k - mu) / a_k)`` and
+    ``E(mu)`` is a clipped affine function, so ``D(mu) = sum_k t_k(mu) - E(mu)`` is decreasing and
+    piecewise linear with kinks at the ``b_k``. ``mu`` is 0 if ``D(0) <= 0``; otherwise the trades sorted by
+    ``b_k`` give ``D`` at every kink, the sign change locates the piece and its linear equation the root.
     """
     n = len(sign)
     a_e = 2.0 * quad + w_p
     b_e = w_p * sign * p_target - lin - price
-    a_t = 2.0 * t_quad + w_t
+    a_t = np.broadcast_to(2.0 * t_quad + w_t, t_target.shape)
     b_t = w_t * t_target - t_lin + price[owner]
+    e_cap = np.where(sign != 0, e_max, 0.0)
 
-    def excess(mu: np.ndarray) -> np.ndarray:
-        bought = np.bincount(owner, np.maximum(0.0, (b_t - mu[owner]) / a_t), minlength=n)
-        return bought - np.clip((b_e + mu) / a_e, 0.0, e_max)
+    def energy(mu: np.ndarray) -> np.ndarray:
+        return np.clip((b_e + mu) / a_e, 0.0, e_cap)
 
+    bought0 = np.bincount(owner, np.maximum(0.0, b_t) / a_t, minlength=n)
     mu = np.zeros(n)
-    active = (excess(mu) > 0) & (sign != 0)
+    active = (bought0 > energy(mu)) & (sign != 0)
     if active.any():
-        hi = np.zeros(n)
-        np.maximum.at(hi, owner, b_t)  # beyond this no trade is positive
-        lo = np.zeros(n)
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            positive = excess(mid) > 0
-            lo = np.where(positive, mid, lo)
-            hi = np.where(positive, hi, mid)
-        mu = np.where(active, _exact_root(0.5 * (lo + hi), lo, hi, owner, a_t, b_t, a_e, b_e, e_max), 0.0)
-    t = np.where(sign[owner] != 0, np.maximum(0.0, (b_t - mu[owner]) / a_t), 0.0)
+        mu = np.where(active, _balance_root(owner, a_t, b_t, a_e, b_e, e_cap, n), 0.0)
+    t = np.where(active[owner] | (mu[owner] == 0), np.maximum(0.0, (b_t - mu[owner]) / a_t), 0.0)
+    t = np.where(sign[owner] != 0, t, 0.0)
     bought = np.bincount(owner, t, minlength=n)
-    energy = np.where(sign != 0, np.clip((b_e + mu) / a_e, 0.0, e_max), 0.0)
-    energy = np.where(mu > 0, np.minimum(bought, e_max), energy)  # binding balance: exact, not to round-off
-    t0 = np.maximum(0.0, energy - bought)
-    return sign * energy, t, t0
+    e = np.where(mu > 0, np.minimum(bought, e_cap), energy(mu))  # binding balance: exact, not to round-off
+    return sign * e, t, np.maximum(0.0, e - bought)
 
 
-def _exact_root(mu: np.ndarray, lo: np.ndarray, hi: np.ndarray, owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray,
-                a_e: np.ndarray, b_e: np.ndarray, e_max: np.ndarray) -> np.ndarray:
-    """Root of ``sum_k t_k(mu) = E(mu)`` on the linear piece that contains ``mu``; ``mu`` if it falls outside."""
-    n = len(mu)
-    on = b_t - mu[owner] > 0
-    count = np.bincount(owner, on / a_t, minlength=n)
-    total = np.bincount(owner, np.where(on, b_t / a_t, 0.0), minlength=n)
-    energy = (b_e + mu) / a_e
-    interior = (energy > 0) & (energy < e_max)
+def _balance_root(owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray, a_e: np.ndarray, b_e: np.ndarray,
+                  e_cap: np.ndarray, n: int) -> np.ndarray:
+    """Root of ``D(mu)`` for every agent that has trades (meaningful where ``D(0) > 0``), exactly."""
+    order = np.lexsort((-b_t, owner))  # grouped by agent, kinks from the highest down
+    own, b, a = owner[order], b_t[order], a_t[order]
+    start = np.searchsorted(own, np.arange(n))
+    total = np.bincount(own, minlength=n)
+    inv = np.concatenate([[0.0], np.cumsum(1.0 / a)])  # inv[i]: sum of 1/a over sorted trades before i
+    rat = np.concatenate([[0.0], np.cumsum(b / a)])
+    pos = np.arange(len(own))
+    # D at each kink b_i: the trades above it (same agent, earlier in the order) are on
+    above_inv = inv[pos] - inv[start[own]]
+    above_rat = rat[pos] - rat[start[own]]
+    d_at = above_rat - above_inv * b - np.clip((b_e[own] + b) / a_e[own], 0.0, e_cap[own])
+    # D grows as mu falls, so the kinks with D < 0 are the top ones; their number is the active set
+    k = np.bincount(own, d_at < 0, minlength=n).astype(int)
+    s_inv = inv[start + k] - inv[start]
+    s_rat = rat[start + k] - rat[start]
+    top = np.where(total > 0, b[np.minimum(start, len(b) - 1)], 0.0)
+    upper = np.where(k > 0, b[np.maximum(start + k - 1, 0)], top)
+    lower = np.where(k < total, b[np.minimum(start + k, len(b) - 1)], 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        root = np.where(interior, (total - b_e / a_e) / (count + 1.0 / a_e),
-                        np.where(energy >= e_max, (total - e_max) / count, mu))
-    return np.where(np.isfinite(root) & (root >= lo) & (root <= hi), root, mu)
+        interior = (s_rat - b_e / a_e) / (s_inv + 1.0 / a_e)
+        at_cap = (s_rat - e_cap) / s_inv
+        at_zero = s_rat / s_inv
+    e_int = (b_e + interior) / a_e
+    mu = np.where((e_int > 0) & (e_int < e_cap), interior, np.where(e_int >= e_cap, at_cap, at_zero))
+    mu = np.where(k > 0, np.clip(mu, lower, upper), top)  # no kink below zero excess: all trades off
+    return np.maximum(mu, 0.0)
