@@ -72,7 +72,6 @@ def _admm_defaults():
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # imported here so that `cosim --help` answers without loading the numerical stack
     from cosim.results import ResultsError
     from physical.errors import FeederError
 

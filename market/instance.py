@@ -68,6 +68,9 @@ class InstanceOptions:
                 lo, hi = value
                 if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
                     raise InstanceError(f"option {f.name}: expected a range 0 <= low <= high, got {value}")
+        for name in ("pv_share", "wind_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise InstanceError(f"option {name}: expected a share between 0 and 1, got {getattr(self, name)}")
         if self.partners not in ("all", "nearest"):
             raise InstanceError(f"option partners: expected 'all' or 'nearest', got {self.partners!r}")
         if self.k_nearest < 1:

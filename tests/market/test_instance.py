@@ -107,3 +107,5 @@ def test_bad_options_are_refused():
         InstanceOptions(partners="everyone")
     with pytest.raises(InstanceError, match="feed-in"):
         InstanceOptions(feed_in_price=30.0, retail_price=20.0)
+    with pytest.raises(InstanceError, match="pv_share: expected a share"):
+        InstanceOptions(pv_share=1.5)
