@@ -26,10 +26,9 @@ def assert_clearing_consistent(instance: MarketInstance, res: ClearingResult, to
         drop = 2 * (f.r_pu[j] * res.P[j] + f.x_pu[j] * res.Q[j]) - (f.r_pu[j] ** 2 + f.x_pu[j] ** 2) * res.l[j]
         assert abs(res.v[j] - (vi - drop)) < tol
     # trading balance (1n)-(1o) with the utility trades, and non-negative trades
-    sign = np.where(arr.buyer, -1.0, np.where(arr.seller, 1.0, 0.0))
-    assert np.allclose(p, arr.sell_matrix @ res.t - arr.buy_matrix @ res.t + sign * res.t0, atol=tol)
+    assert np.allclose(p, arr.sell_matrix @ res.t - arr.buy_matrix @ res.t + arr.sign * res.t0, atol=tol)
     assert res.t.min(initial=0.0) > -tol and res.t0.min() > -tol
-    e = sign * p
+    e = arr.sign * p
     assert e.min() > -tol and np.all(e <= arr.e_max + tol)
     # voltages inside the limits
     vm = np.sqrt(res.v)

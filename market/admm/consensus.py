@@ -112,7 +112,7 @@ def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float) -> N
     half_fee = 0.5 * np.concatenate([arr.trade_lin, arr.trade_lin]) / scale
     t_target = np.concatenate([s.pair_b(tgt_all, lay), s.pair_s(tgt_all, lay)])
     x["p"], t, x["t0"] = prox_energy_balance(
-        lay.sign, arr.quad / scale, arr.lin / scale, arr.uc_price / scale, wm, own["p"], arr.e_max, owner,
+        arr.sign, arr.quad / scale, arr.lin / scale, arr.uc_price / scale, wm, own["p"], arr.e_max, owner,
         half_fee, 0.5 * arr.trade_quad / scale, wt, t_target)
     x["tb"], x["ts"] = t[: lay.m], t[lay.m:]
     x["q"] = own["q"]

@@ -13,9 +13,9 @@ Splitting (after Peng & Low, "Distributed optimal power flow algorithm for radia
   *pair* group per trade, ``tb = ts`` (reciprocity 1i), that buyer and seller each evaluate from the values
   they exchange. ``t0`` is settled with the utility company and needs no copy.
 
-Each copy ``c`` of a variable ``u`` has the penalty ``rho * sigma_u / n_u`` (``n_u`` copies of ``u``;
-``sigma = 2`` for ``P, Q`` so that the x-update's cone projection is Euclidean, see
-:func:`market.admm.prox.project_branch_cone`). The group projection in that metric is
+Each copy ``c`` of a variable ``u`` has the penalty ``rho * sigma_u / n_u`` (``n_u`` copies of ``u``,
+``sigma_u`` the weight of its family, :class:`Weights`; a small agent's trades are weighted up by
+:func:`trade_size_factor`). The group projection in that metric is
 ``y = z - D^-1 A^T (A D^-1 A^T)^-1 (A z - b)`` (paper eqs. 7-8) with a 6x6 block per agent, precomputed.
 """
 
@@ -42,11 +42,9 @@ class AdmmLayout:
     n: int
     m: int
     arrays: MarketArrays
-    sign: np.ndarray  # -1 buyer, +1 seller, 0 passive
     has_parent: np.ndarray  # agent's parent is a prosumer (not the substation)
     link_child: np.ndarray  # per parent-child link c between two prosumers: the child agent
     link_parent: np.ndarray  # ... and the parent agent
-    link_of_child: np.ndarray  # agent -> its link index (-1 under the substation)
     n_children: np.ndarray
     segment: dict[str, slice]
     size: int  # length of the bus-group copy vector
@@ -61,11 +59,7 @@ class AdmmLayout:
     vmin2: np.ndarray
     vmax2: np.ndarray
     lmax: np.ndarray
-    p_lo: np.ndarray
-    p_hi: np.ndarray
     scale: float  # objective divisor: the largest linear cost coefficient (cent per p.u.)
-    r: np.ndarray
-    x: np.ndarray
     weights: Weights
 
     def seg(self, vec: np.ndarray, name: str) -> np.ndarray:
@@ -129,8 +123,6 @@ def build_layout(instance: MarketInstance, weights: Weights | None = None) -> Ad
     link_child = agents[has_parent]
     link_parent = parent_agent[has_parent]
     nc = len(link_child)
-    link_of_child = np.full(n, -1)
-    link_of_child[link_child] = np.arange(nc)
     n_children = np.bincount(link_parent, minlength=n)
     lengths = dict.fromkeys(OWN, n) | {"Pc": nc, "Qc": nc, "vp": nc}
     offsets = np.cumsum([0] + [lengths[s] for s in SEGMENTS])
@@ -140,7 +132,6 @@ def build_layout(instance: MarketInstance, weights: Weights | None = None) -> Ad
     def col(name: str, index) -> np.ndarray:
         return segment[name].start + np.asarray(index)
 
-    sign = np.where(arr.buyer, -1.0, np.where(arr.seller, 1.0, 0.0))
     r, x = f.r_pu[1:], f.x_pu[1:]
     rows, cols, vals = [], [], []
 
@@ -186,17 +177,15 @@ def build_layout(instance: MarketInstance, weights: Weights | None = None) -> Ad
     k = ROWS_PER_AGENT
     K = np.linalg.inv(np.stack([G[k * a:k * (a + 1), k * a:k * (a + 1)].toarray() for a in range(n)]))
 
-    e_max = arr.e_max
-    size_factor = trade_size_factor(e_max, arr.buyer | arr.seller)
+    size_factor = trade_size_factor(arr.e_max, arr.buyer | arr.seller)
     pair_b = wt.trade * size_factor[arr.trade_buyer]
     pair_s = wt.trade * size_factor[arr.trade_seller]
     return AdmmLayout(
-        n=n, m=m, arrays=arr, sign=sign, has_parent=has_parent, link_child=link_child, link_parent=link_parent,
-        link_of_child=link_of_child, n_children=n_children, segment=segment, size=size, A=A, At=A.T.tocsr(),
+        n=n, m=m, arrays=arr, has_parent=has_parent, link_child=link_child, link_parent=link_parent,
+        n_children=n_children, segment=segment, size=size, A=A, At=A.T.tocsr(),
         b=b.ravel(), dinv=dinv, copy_weight=np.concatenate([weight, np.full(2 * m, wt.trade)]), pair_weight_b=pair_b,
         pair_weight_s=pair_s, K=K,
         vmin2=instance.vmin_pu[1:] ** 2, vmax2=instance.vmax_pu[1:] ** 2, lmax=f.imax_pu[1:] ** 2,
-        p_lo=np.minimum(0.0, sign * e_max), p_hi=np.maximum(0.0, sign * e_max),
         scale=float(max(np.abs(arr.lin).max(initial=0.0), np.abs(arr.uc_price).max(initial=0.0), 1.0)),
-        r=r, x=x, weights=wt,
+        weights=wt,
     )

@@ -23,6 +23,7 @@ class MarketArrays:
     buyer: np.ndarray
     seller: np.ndarray
     passive: np.ndarray
+    sign: np.ndarray  # -1 buyer, +1 seller, 0 passive: e = sign * p is what the agent's cost is in
     p_hat: np.ndarray
     q_hat: np.ndarray
     q_slope: np.ndarray  # dq/dp: tan(phi) for buyers, 0 otherwise
@@ -63,6 +64,7 @@ def market_arrays(instance: MarketInstance) -> MarketArrays:
         buyer=buyer,
         seller=seller,
         passive=~(buyer | seller),
+        sign=np.where(buyer, -1.0, np.where(seller, 1.0, 0.0)),
         p_hat=p_hat,
         q_hat=np.array([a.q_hat_kvar for a in agents]) * to_pu,
         q_slope=np.where(buyer, [a.tan_phi for a in agents], 0.0),
@@ -94,15 +96,13 @@ def _loss_impedance(r: np.ndarray, x: np.ndarray, mu: float) -> np.ndarray:
 
 def traded_energy(arr: MarketArrays, p):
     """``e`` for buyers, ``s`` for sellers, 0 for passive agents: the quantity each agent's cost is in."""
-    sign = np.where(arr.buyer, -1.0, np.where(arr.seller, 1.0, 0.0))
-    return cp.multiply(sign, p) if isinstance(p, cp.Expression) else sign * p
+    return cp.multiply(arr.sign, p) if isinstance(p, cp.Expression) else arr.sign * p
 
 
 def constraint_energy_balance(arr: MarketArrays, p, q, t, t0) -> list[cp.Constraint]:
     """(1n)-(1o) with utility trades ``t0``, bounds on curtailment and the reactive model."""
-    sign = np.where(arr.buyer, -1.0, np.where(arr.seller, 1.0, 0.0))
     cons = [
-        p == arr.sell_matrix @ t - arr.buy_matrix @ t + cp.multiply(sign, t0),
+        p == arr.sell_matrix @ t - arr.buy_matrix @ t + cp.multiply(arr.sign, t0),
         q == arr.q_hat + cp.multiply(arr.q_slope, p - arr.p_hat),
         traded_energy(arr, p) >= 0,
         traded_energy(arr, p) <= arr.e_max,

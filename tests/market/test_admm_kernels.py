@@ -98,7 +98,7 @@ def test_local_update_matches_cvxpy(layout):
     x = {k: cp.Variable(n) for k in ("v", "w", "l", "lb", "P", "Q", "p", "q", "t0")}
     tb, ts = cp.Variable(m), cp.Variable(m)
     S = layout.scale
-    e = cp.multiply(layout.sign, x["p"])
+    e = cp.multiply(arr.sign, x["p"])
     cost = (cp.sum(cp.multiply(arr.quad / S, cp.square(e))) + (arr.lin / S) @ e + (arr.uc_price / S) @ x["t0"]
             + (arr.loss_weight / S) @ x["l"] + (0.5 * arr.trade_lin / S) @ (tb + ts)
             + 0.5 * arr.trade_quad / S * (cp.sum_squares(tb) + cp.sum_squares(ts)))
