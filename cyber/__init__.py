@@ -1,0 +1,1 @@
+"""Cyber layer: communication network, Byzantine attacks and detectors (no mosaik inside)."""
