@@ -1,0 +1,158 @@
+"""Byzantine agents: what they do to the messages they send, and the record of what they changed.
+
+Attacks act on outgoing message batches (:class:`market.messages.MessageBatch`) before the network carries
+them, so the ADMM code never knows. Kinds (paper Sec. IV-B/C; model.md "Byzantine faults"):
+
+- ``static-fdi``: correlated static false data injection. A fixed deviation ``delta`` is added to the flow
+  ``P`` (and/or ``Q``) the agent reports to its parent, and the voltage it reports to its children is
+  shifted by ``-2 (r delta_P + x delta_Q)`` so that the falsified values still satisfy the DistFlow voltage
+  drop of its line -- a consistency check on the received data cannot see it.
+- ``dynamic-noise``: the same with ``delta ~ N(0, sigma^2)`` redrawn at every injection.
+- ``random``: the targeted fields replaced by uniform values in ``[low, high]``.
+- ``sign-flip``, ``scale``: the targeted fields negated or multiplied by ``factor``.
+- ``replay``: the targeted fields replaced by what the agent sent ``lag`` iterations earlier.
+
+Every attack has start iteration, period (the paper injects every 5 iterations), Byzantine agents (several
+agents colluding is simply several agents with the same spec) and the message fields it targets. The
+ground truth of which message fields were corrupted is kept for scoring detectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cyber.errors import CyberError
+from market.instance import MarketInstance
+from market.messages import MessageBatch, Transport
+
+ATTACK_KINDS = ("static-fdi", "dynamic-noise", "random", "sign-flip", "scale", "replay")
+#: Fields each message kind carries that an attack may falsify.
+FIELDS = {"flow": ("P", "Q"), "voltage": ("v",), "trade_to_seller": ("t",), "trade_to_buyer": ("t",),
+          "flow_target": ("P", "Q"), "voltage_target": ("v",)}
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One Byzantine behaviour. ``agents`` are bus numbers; ``delta`` is in p.u. of the feeder's base."""
+
+    kind: str
+    agents: tuple[int, ...]
+    start: int = 1
+    period: int = 5
+    fields: tuple[str, ...] = ("P",)
+    delta: float = 0.05
+    sigma: float = 0.01
+    low: float = -1.0
+    high: float = 1.0
+    factor: float = -3.0
+    lag: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ATTACK_KINDS:
+            raise CyberError(f"attack kind: expected one of {ATTACK_KINDS}, got {self.kind!r}")
+        if not self.agents:
+            raise CyberError("attack agents: expected at least one Byzantine agent")
+        if self.start < 1 or self.period < 1 or self.lag < 1:
+            raise CyberError("attack start, period and lag must be >= 1")
+        known = {f for names in FIELDS.values() for f in names}
+        if not self.fields or set(self.fields) - known:
+            raise CyberError(f"attack fields: expected some of {sorted(known)}, got {self.fields}")
+        if self.kind in ("static-fdi", "dynamic-noise") and set(self.fields) - {"P", "Q"}:
+            raise CyberError(f"attack {self.kind}: falsifies the flows P and/or Q (and the voltage with them)")
+        if self.sigma < 0 or self.low > self.high:
+            raise CyberError("attack sigma must be >= 0 and low <= high")
+
+    def active(self, iteration: int) -> bool:
+        return iteration >= self.start and (iteration - self.start) % self.period == 0
+
+
+class ByzantineTransport:
+    """Applies attacks to outgoing batches, records the ground truth, then hands them to ``inner``."""
+
+    def __init__(self, instance: MarketInstance, attacks: list[AttackSpec], inner: Transport) -> None:
+        n = instance.feeder.n_buses
+        for spec in attacks:
+            bad = [a for a in spec.agents if not 1 <= a < n]
+            if bad:
+                raise CyberError(f"attack agents {bad}: {instance.case} has prosumers 1..{n - 1}")
+        self.attacks = attacks
+        self.inner = inner
+        self.r, self.x = instance.feeder.r_pu, instance.feeder.x_pu
+        self.rngs = [np.random.default_rng(spec.seed) for spec in attacks]
+        self.history: dict[tuple[str, str], list[np.ndarray]] = {}
+        self.records: list[pd.DataFrame] = []
+        self._delta: dict[tuple[int, int], tuple[float, float]] = {}
+
+    def deliver(self, batch: MessageBatch) -> MessageBatch:
+        sent = {name: values.copy() for name, values in batch.fields.items()}
+        for spec, rng in zip(self.attacks, self.rngs, strict=True):
+            if spec.active(batch.iteration):
+                self._apply(spec, rng, batch, sent)
+        self._remember(batch)
+        changed = {name: sent[name] != batch.fields[name] for name in sent}
+        for name, mask in changed.items():
+            if mask.any():
+                rows = np.flatnonzero(mask)
+                self.records.append(pd.DataFrame({
+                    "iteration": batch.iteration, "phase": batch.phase, "kind": batch.kind, "field": name,
+                    "channel": batch.channel[rows], "sender": batch.sender[rows], "receiver": batch.receiver[rows],
+                    "true": batch.fields[name][rows], "sent": sent[name][rows]}))
+        return self.inner.deliver(batch.with_fields(**sent))
+
+    def ground_truth(self) -> pd.DataFrame:
+        """One row per corrupted message field: iteration, phase, kind, field, channel, sender, receiver,
+        true and sent value."""
+        cols = ["iteration", "phase", "kind", "field", "channel", "sender", "receiver", "true", "sent"]
+        return pd.concat(self.records, ignore_index=True) if self.records else pd.DataFrame(columns=cols)
+
+    def _apply(self, spec: AttackSpec, rng: np.random.Generator, batch: MessageBatch,
+               sent: dict[str, np.ndarray]) -> None:
+        if spec.kind in ("static-fdi", "dynamic-noise"):
+            self._correlated(spec, rng, batch, sent)
+            return
+        mine = np.isin(batch.sender, spec.agents)
+        for name in set(spec.fields) & set(FIELDS.get(batch.kind, ())):
+            rows = np.flatnonzero(mine)
+            if rows.size == 0:
+                continue
+            if spec.kind == "random":
+                sent[name][rows] = rng.uniform(spec.low, spec.high, rows.size)
+            elif spec.kind == "sign-flip":
+                sent[name][rows] = -sent[name][rows]
+            elif spec.kind == "scale":
+                sent[name][rows] = spec.factor * sent[name][rows]
+            else:  # replay
+                past = self.history.get((batch.kind, name), [])
+                if len(past) >= spec.lag:
+                    sent[name][rows] = past[-spec.lag][batch.channel[rows]]
+
+    def _correlated(self, spec: AttackSpec, rng: np.random.Generator, batch: MessageBatch,
+                    sent: dict[str, np.ndarray]) -> None:
+        """Flows up and voltage down shifted together, so the line's voltage drop still holds."""
+        for agent in spec.agents:
+            key = (batch.iteration, agent)
+            if key not in self._delta:  # one deviation per agent and injection, shared by all its messages
+                if spec.kind == "static-fdi":
+                    d = spec.delta
+                    self._delta[key] = (d if "P" in spec.fields else 0.0, d if "Q" in spec.fields else 0.0)
+                else:
+                    dp, dq = rng.normal(0.0, spec.sigma, 2)
+                    self._delta[key] = (dp if "P" in spec.fields else 0.0, dq if "Q" in spec.fields else 0.0)
+            dp, dq = self._delta[key]
+            rows = np.flatnonzero(batch.sender == agent)
+            if batch.kind == "flow":
+                sent["P"][rows] += dp
+                sent["Q"][rows] += dq
+            elif batch.kind == "voltage":
+                sent["v"][rows] -= 2.0 * (self.r[agent] * dp + self.x[agent] * dq)
+
+    def _remember(self, batch: MessageBatch) -> None:
+        for name, values in batch.fields.items():
+            past = self.history.setdefault((batch.kind, name), [])
+            past.append(values.copy())
+            if len(past) > 64:
+                past.pop(0)
