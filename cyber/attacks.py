@@ -93,19 +93,20 @@ class ByzantineTransport:
             if spec.active(batch.iteration):
                 self._apply(spec, rng, batch, sent)
         self._remember(batch)
-        changed = {name: sent[name] != batch.fields[name] for name in sent}
-        for name, mask in changed.items():
-            if mask.any():
-                rows = np.flatnonzero(mask)
+        arrived = self.inner.deliver(batch.with_fields(**sent))
+        delivered = np.isin(batch.channel, arrived.channel)  # a corrupted message that is lost does no harm
+        for name in sent:
+            rows = np.flatnonzero((sent[name] != batch.fields[name]) & delivered)
+            if rows.size:
                 self.records.append(pd.DataFrame({
                     "iteration": batch.iteration, "phase": batch.phase, "kind": batch.kind, "field": name,
                     "channel": batch.channel[rows], "sender": batch.sender[rows], "receiver": batch.receiver[rows],
                     "true": batch.fields[name][rows], "sent": sent[name][rows]}))
-        return self.inner.deliver(batch.with_fields(**sent))
+        return arrived
 
     def ground_truth(self) -> pd.DataFrame:
-        """One row per corrupted message field: iteration, phase, kind, field, channel, sender, receiver,
-        true and sent value."""
+        """One row per corrupted message field that was delivered: iteration, phase, kind, field, channel,
+        sender, receiver, true and sent value."""
         cols = ["iteration", "phase", "kind", "field", "channel", "sender", "receiver", "true", "sent"]
         return pd.concat(self.records, ignore_index=True) if self.records else pd.DataFrame(columns=cols)
 
