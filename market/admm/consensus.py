@@ -49,15 +49,6 @@ class AgentStates:
     y: np.ndarray
     u: np.ndarray
 
-    def bus(self, vec: np.ndarray, lay: AdmmLayout) -> np.ndarray:
-        return vec[: lay.size]
-
-    def pair_b(self, vec: np.ndarray, lay: AdmmLayout) -> np.ndarray:
-        return vec[lay.size: lay.size + lay.m]
-
-    def pair_s(self, vec: np.ndarray, lay: AdmmLayout) -> np.ndarray:
-        return vec[lay.size + lay.m:]
-
 
 def initial_states(layout: AdmmLayout, rho: float = 1.0) -> AgentStates:
     """Start where a prosumer stands before the market: at its desired injection, settled with the utility.
@@ -78,8 +69,8 @@ def initial_states(layout: AdmmLayout, rho: float = 1.0) -> AgentStates:
     u = np.zeros_like(y)
     if m:
         mid = 0.5 * (arr.uc_price[arr.trade_buyer] - arr.uc_price[arr.trade_seller])  # (retail + feed-in) / 2
-        u[layout.size: layout.size + m] = mid / (layout.scale * rho * layout.pair_weight_b)
-        u[layout.size + m:] = -mid / (layout.scale * rho * layout.pair_weight_s)
+        u[layout.pair_b] = mid / (layout.scale * rho * layout.pair_weight_b)
+        u[layout.pair_s] = -mid / (layout.scale * rho * layout.pair_weight_s)
     return AgentStates(x, y, u)
 
 
@@ -93,7 +84,7 @@ def new_inbox(layout: AdmmLayout) -> Inbox:
 def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float) -> None:
     """(6a): each agent's closed-form minimisation of cost + penalty over its local set."""
     tgt_all = s.y - s.u
-    tgt = s.bus(tgt_all, lay)
+    tgt = tgt_all[lay.bus]
     seg = lay.segment
     arr, scale = lay.arrays, lay.scale
     x = s.x
@@ -110,7 +101,7 @@ def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float) -> N
     wt = rho * np.concatenate([lay.pair_weight_b, lay.pair_weight_s])
     owner = np.concatenate([arr.trade_buyer, arr.trade_seller])
     half_fee = 0.5 * np.concatenate([arr.trade_lin, arr.trade_lin]) / scale
-    t_target = np.concatenate([s.pair_b(tgt_all, lay), s.pair_s(tgt_all, lay)])
+    t_target = np.concatenate([tgt_all[lay.pair_b], tgt_all[lay.pair_s]])
     x["p"], t, x["t0"] = prox_energy_balance(
         arr.sign, arr.quad / scale, arr.lin / scale, arr.uc_price / scale, wm, own["p"], arr.e_max, owner,
         half_fee, 0.5 * arr.trade_quad / scale, wt, t_target)
@@ -129,8 +120,8 @@ def x_phase_messages(lay: AdmmLayout, s: AgentStates, k: int, alpha: float) -> l
     links = np.arange(len(child))
     trades = np.arange(lay.m)
     buyer, seller = lay.arrays.trade_buyer, lay.arrays.trade_seller
-    zb = alpha * s.x["tb"] + (1 - alpha) * s.pair_b(s.y, lay) + s.pair_b(s.u, lay)
-    zs = alpha * s.x["ts"] + (1 - alpha) * s.pair_s(s.y, lay) + s.pair_s(s.u, lay)
+    zb = alpha * s.x["tb"] + (1 - alpha) * s.y[lay.pair_b] + s.u[lay.pair_b]
+    zs = alpha * s.x["ts"] + (1 - alpha) * s.y[lay.pair_s] + s.u[lay.pair_s]
     return [
         MessageBatch("flow", X_PHASE, k, child + 1, parent + 1, links,
                      {"P": s.x["P"][child], "Q": s.x["Q"][child]}),
@@ -151,12 +142,11 @@ def group_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, alpha: float) ->
     x_hat = alpha * x_copy + (1 - alpha) * s.y
     z = x_hat + s.u
     y = np.empty_like(z)
-    y[: lay.size] = lay.project(z[: lay.size])
+    y[lay.bus] = lay.project(z[lay.bus])
     # each side of a trade averages its own value with the one it received from the other side
-    s_b, s_s = slice(lay.size, lay.size + lay.m), slice(lay.size + lay.m, None)
     wb, ws = lay.pair_weight_b, lay.pair_weight_s  # the partners' weights are static and known to both
-    y[s_b] = (wb * z[s_b] + ws * inbox["trade_to_buyer", "t"]) / (wb + ws)
-    y[s_s] = (ws * z[s_s] + wb * inbox["trade_to_seller", "t"]) / (wb + ws)
+    y[lay.pair_b] = (wb * z[lay.pair_b] + ws * inbox["trade_to_buyer", "t"]) / (wb + ws)
+    y[lay.pair_s] = (ws * z[lay.pair_s] + wb * inbox["trade_to_seller", "t"]) / (wb + ws)
     change = y - s.y
     s.y = y
     s.u = s.u + x_hat - y
@@ -165,7 +155,7 @@ def group_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, alpha: float) ->
 
 def y_phase_messages(lay: AdmmLayout, s: AgentStates, k: int) -> list[MessageBatch]:
     """Targets for the neighbours' next local update: held copy minus its scaled dual."""
-    tgt = s.bus(s.y - s.u, lay)
+    tgt = (s.y - s.u)[lay.bus]
     child, parent = lay.link_child, lay.link_parent
     links = np.arange(len(child))
     return [

@@ -62,6 +62,21 @@ class AdmmLayout:
     scale: float  # objective divisor: the largest linear cost coefficient (cent per p.u.)
     weights: Weights
 
+    @property
+    def bus(self) -> slice:
+        """Part of a held-copy vector (``y``, ``u``) that belongs to the bus groups."""
+        return slice(0, self.size)
+
+    @property
+    def pair_b(self) -> slice:
+        """Buyers' sides of the reciprocity pairs."""
+        return slice(self.size, self.size + self.m)
+
+    @property
+    def pair_s(self) -> slice:
+        """Sellers' sides of the reciprocity pairs."""
+        return slice(self.size + self.m, self.size + 2 * self.m)
+
     def seg(self, vec: np.ndarray, name: str) -> np.ndarray:
         return vec[self.segment[name]]
 
