@@ -94,7 +94,7 @@ def test_local_update_matches_cvxpy(layout):
     v_bar = (own["v"] + np.bincount(layout.link_parent, inbox["voltage_target", "v"], minlength=layout.n)) / (
         1 + layout.n_children)
     n, m = layout.n, layout.m
-    tb_bar, ts_bar = tgt[layout.size:layout.size + m], tgt[layout.size + m:]
+    tb_bar, ts_bar = tgt[layout.pair_b], tgt[layout.pair_s]
     x = {k: cp.Variable(n) for k in ("v", "w", "l", "lb", "P", "Q", "p", "q", "t0")}
     tb, ts = cp.Variable(m), cp.Variable(m)
     S = layout.scale
