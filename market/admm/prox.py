@@ -81,9 +81,9 @@ def prox_energy_balance(sign: np.ndarray, quad: np.ndarray, lin: np.ndarray, pri
     mu = np.zeros(n)
     active = (bought0 > energy(mu)) & (sign != 0)
     if active.any():
-        mu = np.where(active, _balance_root(owner, a_t, b_t, a_e, b_e, e_cap, n), 0.0)
-    t = np.where(active[owner] | (mu[owner] == 0), np.maximum(0.0, (b_t - mu[owner]) / a_t), 0.0)
-    t = np.where(sign[owner] != 0, t, 0.0)
+        mine = active[owner]  # only the active agents' trades take part in the root search
+        mu = np.where(active, _balance_root(owner[mine], a_t[mine], b_t[mine], a_e, b_e, e_cap, n), 0.0)
+    t = np.where(sign[owner] != 0, np.maximum(0.0, (b_t - mu[owner]) / a_t), 0.0)
     bought = np.bincount(owner, t, minlength=n)
     e = np.where(mu > 0, np.minimum(bought, e_cap), energy(mu))  # binding balance: exact, not to round-off
     return sign * e, t, np.maximum(0.0, e - bought)
@@ -92,7 +92,8 @@ def prox_energy_balance(sign: np.ndarray, quad: np.ndarray, lin: np.ndarray, pri
 def _balance_root(owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray, a_e: np.ndarray, b_e: np.ndarray,
                   e_cap: np.ndarray, n: int) -> np.ndarray:
     """Root of ``D(mu)`` for every agent that has trades (meaningful where ``D(0) > 0``), exactly."""
-    order = np.lexsort((-b_t, owner))  # grouped by agent, kinks from the highest down
+    spread = max(float(b_t.max() - b_t.min()), 1e-300)
+    order = np.argsort(owner + 0.999 * (b_t.max() - b_t) / spread)  # by agent, kinks from the highest down
     own, b, a = owner[order], b_t[order], a_t[order]
     start = np.searchsorted(own, np.arange(n))
     total = np.bincount(own, minlength=n)
