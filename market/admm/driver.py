@@ -124,16 +124,21 @@ def _send(net: Transport, inbox: Inbox, batches: list[MessageBatch]) -> None:
         inbox.store(net.deliver(batch))
 
 
+def _trades(x: dict[str, np.ndarray]) -> np.ndarray:
+    """A trade is the mean of its buyer's and its seller's side."""
+    return 0.5 * (x["tb"] + x["ts"])
+
+
 def _solution(s: AgentStates) -> dict[str, np.ndarray]:
-    """The agents' own variables as the solution; a trade is the mean of its buyer's and seller's copies."""
+    """The agents' own variables as the solution."""
     x = s.x
-    return {"v": x["v"], "P": x["P"], "Q": x["Q"], "l": x["l"], "p": x["p"], "q": x["q"],
-            "t": 0.5 * (x["tb"] + x["ts"]), "t0": x["t0"]}
+    return {"v": x["v"], "P": x["P"], "Q": x["Q"], "l": x["l"], "p": x["p"], "q": x["q"], "t": _trades(x),
+            "t0": x["t0"]}
 
 
 def _metrics(k: int, lay: AdmmLayout, s: AgentStates, primal: float, dual: float, rho: float, kw: float) -> dict:
     x = s.x
-    t = 0.5 * (x["tb"] + x["ts"])
+    t = _trades(x)
     return {
         "iteration": k,
         "primal_residual": primal,
