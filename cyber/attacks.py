@@ -132,6 +132,8 @@ class ByzantineTransport:
     def _correlated(self, spec: AttackSpec, rng: np.random.Generator, batch: MessageBatch,
                     sent: dict[str, np.ndarray]) -> None:
         """Flows up and voltage down shifted together, so the line's voltage drop still holds."""
+        if any(it != batch.iteration for it, _ in self._delta):
+            self._delta.clear()  # deviations are shared within one iteration only; keep the dict from growing
         for agent in spec.agents:
             key = (batch.iteration, agent)
             if key not in self._delta:  # one deviation per agent and injection, shared by all its messages
