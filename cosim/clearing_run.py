@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm
 from market.admm.driver import AdmmSettings, solve_admm
 from market.instance import MarketInstance
 from market.problem.clearing import solve_clearing
@@ -28,29 +29,40 @@ class ClearingRun:
     ac_wall_s: float
     reference: ClearingResult | None = None
     history: pd.DataFrame | None = None
+    cyber: CyberSetup | None = None
+    screening: ResilientRun | None = None
 
 
-def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None) -> ClearingRun:
+def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
+          cyber: CyberSetup | None = None) -> ClearingRun:
     """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow.
 
-    The distributed ADMM is compared with the centralized SOCP of the same instance (its reference optimum).
+    The distributed ADMM is compared with the centralized SOCP of the same instance (its reference optimum);
+    with ``cyber`` it runs through attackers, network and detectors (the Byzantine-resilient ADMM).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    reference = history = None
+    if cyber is not None and method != "admm":
+        raise ValueError("attacks and detectors act on the messages of the distributed ADMM (--method admm)")
+    reference = history = screening = None
     if method == "admm":
-        run = solve_admm(instance, admm)
+        if cyber is not None:
+            screening = solve_resilient_admm(instance, admm, cyber)
+            run = screening.admm
+        else:
+            run = solve_admm(instance, admm)
         result, history = run.result, run.history
         reference = solve_clearing(instance)
     else:
         result = solve_clearing(instance)
     if not result.status.has_solution:
-        return ClearingRun(instance, result, None, 0.0, reference, history)
+        return ClearingRun(instance, result, None, 0.0, reference, history, cyber, screening)
     base = instance.feeder.base_mva
     start = time.perf_counter()
     validation = validate_dispatch(instance.feeder, result.p * base, result.q * base, np.sqrt(result.v),
                                    result.losses * base, instance.vmin_pu, instance.vmax_pu)
-    return ClearingRun(instance, result, validation, time.perf_counter() - start, reference, history)
+    return ClearingRun(instance, result, validation, time.perf_counter() - start, reference, history, cyber,
+                       screening)
 
 
 def summary(run: ClearingRun) -> dict:
@@ -89,7 +101,20 @@ def summary(run: ClearingRun) -> dict:
     if run.validation is not None:
         out.update(run.validation.summary())
         out["ac_wall_s"] = run.ac_wall_s
+    if run.cyber is not None and run.screening is not None:
+        out.update(cyber_summary(run.cyber, run.screening))
     return out
+
+
+def cyber_summary(setup: CyberSetup, screened: ResilientRun) -> dict:
+    """Attack, detector and the detector's score on the corrupted message fields."""
+    return {
+        "attack": ",".join(a.kind for a in setup.attacks) or "none",
+        "byzantine": sorted({b for a in setup.attacks for b in a.agents}),
+        "detector": setup.detector,
+        **{k: (int(v) if k in ("tp", "fp", "fn", "tn") else float(v)) for k, v in screened.confusion.items()},
+        "detector_wall_s": screened.detector_wall_s,
+    }
 
 
 def tables(run: ClearingRun) -> dict[str, pd.DataFrame]:
@@ -134,6 +159,10 @@ def tables(run: ClearingRun) -> dict[str, pd.DataFrame]:
 
 
 def iteration_table(run: ClearingRun) -> pd.DataFrame:
-    """iterations.csv: residuals and market figures per ADMM iteration."""
+    """iterations.csv: residuals and market figures per ADMM iteration (with attacks: corrupted and flagged
+    message fields)."""
     cols = ["iteration", "primal_residual", "dual_residual", "objective", "traded_kw", "p0_kw", "rho"]
-    return run.history[cols]
+    table = run.history[cols]
+    if run.screening is not None:
+        table = table.merge(run.screening.iteration_counts(), on="iteration")
+    return table

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     admm.add_argument("--max-iter", type=int, default=defaults.max_iter,
                       help=f"iteration limit (default {defaults.max_iter})")
     admm.add_argument("--residual-balancing", action="store_true", help="adapt rho to balance the residuals")
+    _add_cyber_arguments(clear)
     clear.add_argument("--partners", choices=["all", "nearest"], default="all",
                        help="trading partners: all buyers x all sellers, or the k electrically nearest")
     clear.add_argument("--k", type=int, default=3, help="partners per buyer with --partners nearest")
@@ -64,6 +65,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_cyber_arguments(clear: argparse.ArgumentParser) -> None:
+    from cyber.attacks import ATTACK_KINDS, AttackSpec
+    from cyber.resilient_admm import DETECTORS
+
+    spec = AttackSpec("scale", agents=(1,))
+    cyber = clear.add_argument_group("cyber layer (with --method admm)")
+    cyber.add_argument("--attack", choices=ATTACK_KINDS, help="Byzantine behaviour of the --byzantine agents")
+    cyber.add_argument("--byzantine", type=int, nargs="+", metavar="BUS", help="bus numbers of Byzantine agents")
+    cyber.add_argument("--attack-start", type=int, default=spec.start, help="first attacked iteration")
+    cyber.add_argument("--attack-period", type=int, default=spec.period, help="iterations between injections")
+    cyber.add_argument("--attack-fields", default="P",
+                       help="comma-separated message fields to falsify: P, Q, v, t (default P)")
+    cyber.add_argument("--delta", type=float, default=spec.delta, help="static-fdi deviation, p.u.")
+    cyber.add_argument("--sigma", type=float, default=spec.sigma, help="dynamic-noise standard deviation, p.u.")
+    cyber.add_argument("--factor", type=float, default=spec.factor, help="scale attack factor")
+    cyber.add_argument("--lag", type=int, default=spec.lag, help="replay attack lag, iterations")
+    cyber.add_argument("--detector", choices=DETECTORS, default="none", help="detector every agent runs")
+    cyber.add_argument("--alpha", type=float, help="detector's nominal false-alarm rate (default 0.1)")
+
+
+def _cyber_setup(args: argparse.Namespace):
+    """The attack and detector the options ask for, or None when they ask for neither."""
+    from cyber.attacks import AttackSpec
+    from cyber.errors import CyberError
+    from cyber.resilient_admm import CyberSetup
+
+    if args.attack is None and args.byzantine is None and args.detector == "none":
+        return None
+    if args.method != "admm":
+        raise CyberError("--attack, --byzantine and --detector act on the distributed market: use --method admm")
+    if (args.attack is None) != (args.byzantine is None):
+        raise CyberError("--attack and --byzantine go together: which behaviour, and which agents")
+    attacks = ()
+    if args.attack is not None:
+        attacks = (AttackSpec(args.attack, agents=tuple(args.byzantine), start=args.attack_start,
+                              period=args.attack_period, fields=tuple(f.strip() for f in args.attack_fields.split(",")),
+                              delta=args.delta, sigma=args.sigma, factor=args.factor, lag=args.lag, seed=args.seed),)
+    options = {} if args.alpha is None else {"alpha": args.alpha}
+    return CyberSetup(attacks=attacks, detector=args.detector, detector_options=options)
+
+
 def _admm_defaults():
     from market.admm.driver import AdmmSettings
 
@@ -73,13 +115,14 @@ def _admm_defaults():
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from cosim.results import ResultsError
+    from cyber.errors import CyberError
     from physical.errors import FeederError
 
     try:
         if args.command == "cases":
             return _cases()
         return _clear(args)
-    except (FeederError, InstanceError, ResultsError) as exc:
+    except (FeederError, InstanceError, ResultsError, CyberError) as exc:
         print(f"cosim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
 
@@ -100,6 +143,7 @@ def _clear(args: argparse.Namespace) -> int:
     from physical.catalog import load_feeder
 
     check_target(args.out, args.force)
+    cyber = _cyber_setup(args)
     try:
         admm = AdmmSettings(rho=args.rho, tol_primal=args.tol_primal, tol_dual=args.tol_dual, max_iter=args.max_iter,
                             residual_balancing=args.residual_balancing)
@@ -113,7 +157,7 @@ def _clear(args: argparse.Namespace) -> int:
                                   wind_share=args.wind_share)
         instance = build_instance(load_feeder(args.case), interval=args.interval, seed=args.seed,
                                   options=options)
-    run = clear(instance, args.method, admm)
+    run = clear(instance, args.method, admm, cyber)
     head = summary(run)
     files: dict = {"instance.json": instance.to_json(), "summary.json": head}
     if run.history is not None:
@@ -144,6 +188,10 @@ def _print_summary(s: dict, out: Path) -> None:
         print(f"  objective {s['objective']:.2f} ct; relaxation gap {s['max_relaxation_gap']:.1e}; "
               f"AC check: max |V_socp - V_ac| {s['max_vm_mismatch_pu']:.1e} p.u., "
               f"{s['voltage_violations']} voltage violations")
+    if "detector" in s:
+        print(f"  attack {s['attack']} by agents {s['byzantine']}, detector {s['detector']}: TPR {s['tpr']:.3f}, "
+              f"FPR {s['fpr']:.4f} ({s['tp']} of {s['tp'] + s['fn']} corrupted fields flagged), "
+              f"detector time {s['detector_wall_s']:.2f} s")
     print(f"  results in {out}")
 
 

@@ -35,6 +35,9 @@ KINDS = {
     "flow_target": (Y_PHASE, ("P", "Q")),
     "voltage_target": (Y_PHASE, ("v",)),
 }
+#: An agent's report of its own current values to its own detector (sender = receiver): never on the network.
+LOCAL = "local"
+LOCAL_FIELDS = ("p", "q", "P", "Q", "l", "v", "w")
 
 
 @dataclass
@@ -112,6 +115,21 @@ def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float) -> N
     l_target = own["l"] - arr.loss_weight / (scale * wl)
     x["w"], x["l"], x["P"], x["Q"] = project_scaled_branch_cone(own["w"], l_target, P_bar, Q_bar,
                                                                 lay.weights.voltage, lay.weights.current)
+
+
+def local_report(lay: AdmmLayout, s: AgentStates, k: int) -> MessageBatch:
+    """Each agent's own values after its local update, handed to its own detector (the "own shared values"
+    of a detection window; the physics check needs them)."""
+    buses = np.arange(lay.n)
+    return MessageBatch(LOCAL, X_PHASE, k, buses + 1, buses + 1, buses, {f: s.x[f].copy() for f in LOCAL_FIELDS})
+
+
+def channel_receivers(lay: AdmmLayout) -> dict[str, np.ndarray]:
+    """Receiving agent (bus number) of every channel of every message kind, the local report included."""
+    child, parent = lay.link_child + 1, lay.link_parent + 1
+    buyer, seller = lay.arrays.trade_buyer + 1, lay.arrays.trade_seller + 1
+    return {LOCAL: np.arange(lay.n) + 1, "flow": parent, "voltage": child, "trade_to_seller": seller,
+            "trade_to_buyer": buyer, "flow_target": child, "voltage_target": parent}
 
 
 def x_phase_messages(lay: AdmmLayout, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:

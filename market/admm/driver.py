@@ -18,6 +18,7 @@ from market.admm.consensus import (
     AgentStates,
     group_update,
     initial_states,
+    local_report,
     local_update,
     new_inbox,
     rescale_duals,
@@ -89,6 +90,7 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
     k = 0
     for k in range(1, cfg.max_iter + 1):
         local_update(lay, s, inbox, rho)
+        net.deliver(local_report(lay, s, k))  # to the agents' own detectors; nothing for the inbox
         _send(net, inbox, x_phase_messages(lay, s, k, cfg.relaxation))
         residual, change = group_update(lay, s, inbox, cfg.relaxation)
         primal = float(np.sqrt(lay.copy_weight @ residual**2))

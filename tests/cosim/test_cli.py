@@ -134,3 +134,29 @@ def test_admm_that_does_not_converge_exits_3_without_a_dispatch(tmp_path, capsys
 def test_bad_admm_option_is_a_clear_error(tmp_path, capsys):
     assert main(["clear", "--case", "case15da", "--method", "admm", "--rho", "-1", "--out", str(tmp_path / "x")]) == 1
     assert "ADMM options" in capsys.readouterr().err
+
+
+def test_attacked_clearing_reports_the_detector_score(tmp_path):
+    out = tmp_path / "attacked"
+    args = ["clear", "--case", "case15da", "--method", "admm", "--attack", "static-fdi", "--byzantine", "2",
+            "--attack-fields", "P,Q", "--detector", "tensor", "--out", str(out), "--quiet"]
+    assert main(args) == EXIT_OK
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["attack"] == "static-fdi" and summary["byzantine"] == [2] and summary["detector"] == "tensor"
+    assert summary["tp"] + summary["fn"] > 0 and summary["detector_wall_s"] > 0
+    assert summary["tpr"] == pytest.approx(summary["tp"] / (summary["tp"] + summary["fn"]))
+    history = pd.read_csv(out / "iterations.csv")
+    assert history["attacked"].sum() == summary["tp"] + summary["fn"]
+    assert history["flagged"].sum() == summary["tp"] + summary["fp"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--attack", "static-fdi"], "go together"),
+    (["--attack", "scale", "--byzantine", "99"], "prosumers 1..14"),
+    (["--detector", "tensor", "--alpha", "3"], "alpha in (0, 1)"),
+    (["--attack", "static-fdi", "--byzantine", "2", "--attack-fields", "t"], "falsifies the flows"),
+])
+def test_bad_cyber_options_are_clear_errors_and_write_nothing(tmp_path, capsys, extra, message):
+    out = tmp_path / "bad"
+    assert main(["clear", "--case", "case15da", "--method", "admm", "--out", str(out), *extra]) == EXIT_INPUT
+    assert message in capsys.readouterr().err and not out.exists()

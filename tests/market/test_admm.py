@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from market.admm.consensus import channel_receivers
 from market.admm.driver import AdmmSettings, solve_admm
+from market.admm.layout import build_layout
 from market.instance import build_instance
 from market.messages import IdealTransport, MessageBatch
 from market.problem.clearing import solve_clearing
@@ -83,7 +85,10 @@ def test_messages_are_explicit_objects():
 
     solve_admm(inst, AdmmSettings(max_iter=3), transport=Keep())
     kinds = {m.kind for m in seen}
-    assert kinds == {"flow", "voltage", "trade_to_seller", "trade_to_buyer"}  # the last iteration's x-phase
+    assert kinds == {"local", "flow", "voltage", "trade_to_seller", "trade_to_buyer"}  # last x-phase
+    assert all(m.sender == m.receiver for m in seen if m.kind == "local")  # a report to the agent's own detector
+    receivers = channel_receivers(build_layout(inst, AdmmSettings().weights))
+    assert all(receivers[m.kind][m.channel] == m.receiver for m in seen)
     flow = next(m for m in seen if m.kind == "flow")
     assert inst.feeder.parent[flow.sender] == flow.receiver and set(flow.fields) == {"P", "Q"}
     assert all(m.iteration == 3 and m.phase == "x" for m in seen)

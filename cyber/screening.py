@@ -1,0 +1,156 @@
+"""Screening received messages: the detector interface, the transport that applies it, and its scoring.
+
+A detector sits at every receiving agent (Algorithm 2 of seed 001): for each message field that arrives it
+accepts the value, replaces it by its own forecast, or rejects the message (the receiver then keeps the last
+value it had). Detectors here are batched -- one object serves all agents, but every agent's decision uses
+only what that agent received and its own values (the ``local`` reports of :mod:`market.admm.consensus`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from market.admm.consensus import KINDS, LOCAL, channel_receivers
+from market.admm.layout import AdmmLayout
+from market.messages import MessageBatch, Transport
+
+
+@dataclass
+class Verdict:
+    """Per field the values to deliver (replacements applied) and which rows were flagged; rows to drop."""
+
+    values: dict[str, np.ndarray]
+    flagged: dict[str, np.ndarray]
+    rejected: np.ndarray
+
+    @classmethod
+    def accept(cls, batch: MessageBatch) -> Verdict:
+        n = len(batch)
+        return cls(dict(batch.fields), {f: np.zeros(n, dtype=bool) for f in batch.fields}, np.zeros(n, dtype=bool))
+
+
+def clean(received: np.ndarray, estimate: np.ndarray, bound: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decision (16) and replacement (17) shared by all detectors: flag ``|x - estimate| > bound``.
+
+    A value far outside the band (more than twice the bound) is replaced by the estimate; one just outside
+    is pulled back onto the band's edge. The ADMM's duals integrate every error they are fed, so a false
+    alarm must cost little: replacing an honest value that barely crossed the bound by the estimate would
+    inject an error of the bound's size, clipping injects only the excess.
+    """
+    deviation = received - estimate
+    flagged = np.abs(deviation) > bound
+    far = np.abs(deviation) > 2 * bound
+    cleaned = np.where(far, estimate, np.where(flagged, estimate + np.clip(deviation, -bound, bound), received))
+    return cleaned, flagged
+
+
+class Detector(Protocol):
+    """Screens one batch as its receivers would; ``local`` batches only inform it of the agents' own values."""
+
+    name: str
+
+    def screen(self, batch: MessageBatch) -> Verdict: ...
+
+
+class NoDetector:
+    """Accepts everything: the undefended ADMM."""
+
+    name = "none"
+
+    def screen(self, batch: MessageBatch) -> Verdict:
+        return Verdict.accept(batch)
+
+
+@dataclass(frozen=True)
+class SlotMap:
+    """Where every received message field sits in its receiving agent's observation vector.
+
+    Agent ``a`` (bus ``a + 1``) observes its own local fields first, then every field of every channel it
+    receives; ``agent[kind, field]`` and ``position[kind, field]`` index (agent, slot) per channel.
+    """
+
+    n_agents: int
+    width: int
+    agent: dict[tuple[str, str], np.ndarray]
+    position: dict[tuple[str, str], np.ndarray]
+
+    @classmethod
+    def of(cls, layout: AdmmLayout, local_fields: tuple[str, ...]) -> SlotMap:
+        receivers = channel_receivers(layout)
+        fields = {LOCAL: local_fields} | {kind: names for kind, (_, names) in KINDS.items()}
+        used = np.zeros(layout.n, dtype=int)
+        agent, position = {}, {}
+        for kind, names in fields.items():
+            owner = receivers[kind] - 1
+            for name in names:
+                # the k-th channel an agent receives of this kind and field gets its next free slot
+                order = np.argsort(owner, kind="stable")
+                rank = np.empty_like(order)
+                counts = np.bincount(owner, minlength=layout.n)
+                starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+                rank[order] = np.arange(len(owner)) - starts[owner[order]]
+                agent[kind, name] = owner
+                position[kind, name] = used[owner] + rank
+                used += counts
+        return cls(layout.n, int(used.max()), agent, position)
+
+
+class ScreeningTransport:
+    """Delivers through ``inner`` (network, attackers), then screens what arrived with ``detector``.
+
+    Keeps every flag (for scoring against the attack's ground truth), the number of screened message
+    fields, flagged counts per iteration and the time spent in the detector.
+    """
+
+    def __init__(self, detector: Detector, inner: Transport) -> None:
+        self.detector = detector
+        self.inner = inner
+        self.wall_s = 0.0
+        self.screened = 0
+        self.records: list[tuple] = []
+        self.per_iteration: dict[int, int] = {}
+
+    def deliver(self, batch: MessageBatch) -> MessageBatch:
+        arrived = self.inner.deliver(batch)
+        start = time.perf_counter()
+        verdict = self.detector.screen(arrived)
+        self.wall_s += time.perf_counter() - start
+        if arrived.kind == LOCAL:
+            return arrived
+        self.screened += len(arrived) * len(arrived.fields)
+        for name, flags in verdict.flagged.items():
+            rows = np.flatnonzero(flags)
+            self.per_iteration[arrived.iteration] = self.per_iteration.get(arrived.iteration, 0) + rows.size
+            if rows.size:
+                self.records.append((arrived.iteration, arrived.phase, arrived.kind, name, arrived.channel[rows],
+                                     arrived.sender[rows], arrived.receiver[rows]))
+        return arrived.with_fields(**verdict.values).subset(~verdict.rejected)
+
+    def flags(self) -> pd.DataFrame:
+        """One row per flagged message field: iteration, phase, kind, field, channel, sender, receiver."""
+        cols = ["iteration", "phase", "kind", "field", "channel", "sender", "receiver"]
+        if not self.records:
+            return pd.DataFrame(columns=cols)
+        size = [len(r[4]) for r in self.records]
+        return pd.DataFrame({
+            **{c: np.repeat([r[i] for r in self.records], size) for i, c in enumerate(cols[:4])},
+            **{c: np.concatenate([r[i] for r in self.records]) for i, c in enumerate(cols[4:], start=4)}})
+
+
+KEY = ["iteration", "kind", "field", "channel"]
+
+
+def score(flags: pd.DataFrame, truth: pd.DataFrame, screened: int) -> dict[str, float]:
+    """Confusion counts over screened message fields: positive = corrupted by an attacker, flagged or not."""
+    hits = len(flags[KEY].merge(truth[KEY].drop_duplicates(), on=KEY)) if len(flags) and len(truth) else 0
+    tp, fp = hits, len(flags) - hits
+    fn = len(truth) - hits
+    tn = screened - tp - fp - fn
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn,
+            "tpr": tp / (tp + fn) if tp + fn else float("nan"),
+            "fpr": fp / (fp + tn) if fp + tn else float("nan")}

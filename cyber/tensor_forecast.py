@@ -1,0 +1,180 @@
+"""One-step forecasts of multichannel series by Tucker decomposition and ARIMA on the cores.
+
+After BHT-ARIMA (Shi et al., AAAI 2020), the model of the paper's detector (seed 001, Sec. III-B, App. A):
+
+1. the window ``s`` (channels x L iterations) is differenced ``d`` times along time;
+2. each channel is scaled to unit RMS so that small quantities (losses, trades) weigh as much as large ones;
+3. multi-way delay embedding (MDT) along time: a block Hankel tensor, channels x tau x T' (T' = L - d - tau + 1),
+   whose t-th slice holds the iterations t .. t + tau - 1;
+4. Tucker decomposition with orthogonal factors on the channel and the delay modes (HOSVD then HOOI sweeps,
+   every factor a closed-form SVD), cores ``G_t = U1^T X_t U2``;
+5. AR(p) coefficients shared by all core entries, by Yule-Walker on the cores' tensor inner products
+   (the MA part of BHT-ARIMA is left out: q = 0);
+6. ``G_T+1 = sum_i alpha_i G_T+1-i``, back to a Hankel slice ``U1 G U2^T`` whose last column is the next
+   iteration, unscaled and integrated ``d`` times.
+
+:func:`forecast_batch` runs many independent series at once (one per agent, padded to a common channel
+count) with numpy; :func:`forecast_reference` does one series with tensorly and is the test oracle. Online,
+:func:`fit` is redone every few iterations (refining the factors from the last fit) and :func:`extend` adds
+one core per iteration in between, so that an iteration costs a few small matrix products.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import comb
+
+import numpy as np
+import tensorly as tl
+from numpy.lib.stride_tricks import sliding_window_view
+from tensorly.decomposition import partial_tucker
+
+_TINY = 1e-300
+#: Channels that moved less than this (p.u. per iteration) are scaled as if they had: a flat channel must not
+#: turn its next tiny move into a huge standardised one.
+SCALE_FLOOR = 1e-9
+
+
+@dataclass(frozen=True)
+class TuckerArimaModel:
+    """Orders and ranks: ``tau`` MDT delay, ``d`` differencing order, ``p`` AR order, ranks on the channel and
+    delay modes, ``sweeps`` HOOI sweeps after the HOSVD."""
+
+    tau: int = 4
+    d: int = 1
+    p: int = 3
+    rank_channels: int = 4
+    rank_delay: int = 2
+    sweeps: int = 1
+
+    def slices(self, window: int) -> int:
+        return window - self.d - self.tau + 1
+
+
+@dataclass(frozen=True)
+class TuckerArimaFit:
+    """A fitted batch: channel scales (b, m), factors (b, m, r1) and (b, tau, r2), cores (b, T', r1, r2)."""
+
+    scale: np.ndarray
+    u1: np.ndarray
+    u2: np.ndarray
+    cores: np.ndarray
+
+
+def embed(series: np.ndarray, model: TuckerArimaModel,
+          scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1-3 over the last axis: (..., m, L) -> Hankel tensor (..., m, tau, T') and the channel scales
+    (computed from the series unless given)."""
+    diff = np.diff(series, n=model.d, axis=-1)
+    if scale is None:
+        scale = np.maximum(np.sqrt(np.mean(diff**2, axis=-1)), SCALE_FLOOR)
+    hankel = sliding_window_view(diff / scale[..., None], model.tau, axis=-1)  # (..., m, T', tau)
+    return np.swapaxes(hankel, -1, -2), scale
+
+
+def _leading(a: np.ndarray, rank: int, start: np.ndarray | None = None) -> np.ndarray:
+    """Leading left singular vectors of a batch of wide matrices: eigenvectors of their Gram matrices, or,
+    given the previous ones, one step of orthogonal iteration from them (what an online refit needs)."""
+    if start is None:
+        _, vectors = np.linalg.eigh(a @ np.swapaxes(a, 1, 2))
+        return vectors[..., ::-1][..., :rank]
+    q, _ = np.linalg.qr(a @ (np.swapaxes(a, 1, 2) @ start))
+    return q
+
+
+def fit_factors(hankel: np.ndarray, model: TuckerArimaModel,
+                start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Orthogonal Tucker factors (channels x r1, tau x r2) of each Hankel tensor in the batch (step 4):
+    HOSVD and ``sweeps`` HOOI sweeps, or -- given the factors of a previous fit -- ``sweeps`` HOOI sweeps
+    whose SVDs are single orthogonal-iteration steps from those factors."""
+    b, m, tau, t = hankel.shape
+    r1, r2 = min(model.rank_channels, m), min(model.rank_delay, tau)
+    if start is None:
+        u1 = _leading(hankel.reshape(b, m, tau * t), r1)
+        u2 = _leading(hankel.transpose(0, 2, 1, 3).reshape(b, tau, m * t), r2)
+    else:
+        u1, u2 = start
+    for _ in range(model.sweeps):
+        u1 = _leading(_delay_product(hankel, u2).reshape(b, m, t * r2), r1, None if start is None else u1)
+        u2 = _leading(_channel_product(hankel, u1).transpose(0, 2, 1, 3).reshape(b, tau, r1 * t), r2,
+                      None if start is None else u2)
+    return u1, u2
+
+
+def _channel_product(hankel: np.ndarray, u1: np.ndarray) -> np.ndarray:
+    """``X x_1 U1^T``: (b, m, tau, T') -> (b, r1, tau, T'), as one batched matrix product."""
+    b, m, tau, t = hankel.shape
+    return (np.swapaxes(u1, 1, 2) @ hankel.reshape(b, m, tau * t)).reshape(b, -1, tau, t)
+
+
+def _delay_product(hankel: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """``X x_2 U2^T``: (b, m, tau, T') -> (b, m, T', r2)."""
+    b, m, tau, t = hankel.shape
+    return (np.swapaxes(hankel, 2, 3).reshape(b, m * t, tau) @ u2).reshape(b, m, t, -1)
+
+
+def yule_walker(cores: np.ndarray, p: int) -> np.ndarray:
+    """AR(p) coefficients per batch member from cores (b, T', r1, r2): ``R alpha = gamma`` with
+    ``gamma(h) = sum_t <G_t, G_t-h> / T'`` (step 5). A ridge of 1e-8 gamma(0) keeps flat series solvable."""
+    b, t = cores.shape[:2]
+    flat = cores.reshape(b, t, -1)
+    gamma = np.stack([(flat[:, h:] * flat[:, : t - h]).sum(axis=(1, 2)) / t for h in range(p + 1)], axis=1)
+    lags = np.abs(np.subtract.outer(np.arange(p), np.arange(p)))
+    toeplitz = gamma[:, lags] + (1e-8 * gamma[:, :1] + _TINY)[:, :, None] * np.eye(p)
+    return np.linalg.solve(toeplitz, gamma[:, 1:, None])[..., 0]
+
+
+def fit(series: np.ndarray, model: TuckerArimaModel, start: TuckerArimaFit | None = None) -> TuckerArimaFit:
+    """Fit a batch of windows ``(b, m, L)``; with ``start`` the factors are refined from the previous fit."""
+    hankel, scale = embed(series, model)
+    u1, u2 = fit_factors(hankel, model, None if start is None else (start.u1, start.u2))
+    return TuckerArimaFit(scale, u1, u2, _cores(hankel, u1, u2))
+
+
+def extend(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel) -> TuckerArimaFit:
+    """Slide the fit by one iteration without refitting: the newest slice of ``series`` (whose last column is
+    new) gets its core under the same scales and factors; the oldest core is dropped."""
+    newest = series[..., -(model.tau + model.d):]
+    hankel, _ = embed(newest, model, state.scale)
+    core = _cores(hankel, state.u1, state.u2)
+    return TuckerArimaFit(state.scale, state.u1, state.u2, np.concatenate([state.cores[:, 1:], core], axis=1))
+
+
+def predict(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel) -> np.ndarray:
+    """Next value of every channel (step 6): AR forecast of the core, back to data, integrated ``d`` times."""
+    cores, u1, u2 = state.cores, state.u1, state.u2
+    b, t, r1 = cores.shape[0], cores.shape[1], u1.shape[2]
+    alpha = yule_walker(cores, model.p)
+    nxt = (alpha[:, :, None] * cores[:, t - 1 - np.arange(model.p)].reshape(b, model.p, -1)).sum(axis=1)
+    step = (u1 @ (nxt.reshape(b, r1, -1) @ u2[:, -1, :, None]))[..., 0] * state.scale
+    return step + _integrate(series, model.d)
+
+
+def forecast_batch(series: np.ndarray, model: TuckerArimaModel) -> np.ndarray:
+    """Next value of every channel of every series ``(b, m, L) -> (b, m)``, from a fresh fit."""
+    return predict(fit(series, model), series, model)
+
+
+def _cores(hankel: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """``G_t = U1^T X_t U2`` for every slice: (b, m, tau, T') -> (b, T', r1, r2)."""
+    return _delay_product(_channel_product(hankel, u1), u2).transpose(0, 2, 1, 3)
+
+
+def _integrate(series: np.ndarray, d: int) -> np.ndarray:
+    """What the next value is, given its d-th difference is zero: ``-sum_k C(d,k) (-1)^k s[L-k]``."""
+    return -sum(comb(d, k) * (-1) ** k * series[..., -k] for k in range(1, d + 1))
+
+
+def forecast_reference(series: np.ndarray, model: TuckerArimaModel) -> np.ndarray:
+    """The same forecast for one series ``(m, L) -> (m,)`` with tensorly's Tucker (the test oracle)."""
+    hankel, scale = embed(series, model)
+    m, tau, t = hankel.shape
+    ranks = [min(model.rank_channels, m), min(model.rank_delay, tau)]
+    (_, (u1, u2)), _ = partial_tucker(tl.tensor(hankel), rank=ranks, modes=[0, 1], init="svd",
+                                      n_iter_max=model.sweeps, tol=0.0)
+    cores = np.stack([tl.tenalg.multi_mode_dot(hankel[:, :, k], [u1, u2], modes=[0, 1], transpose=True)
+                      for k in range(t)])
+    alpha = yule_walker(cores[None], model.p)[0]
+    nxt = sum(alpha[i] * cores[t - 1 - i] for i in range(model.p))
+    slice_next = tl.tenalg.multi_mode_dot(nxt, [u1, u2], modes=[0, 1])
+    return slice_next[:, -1] * scale + _integrate(series, model.d)

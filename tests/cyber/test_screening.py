@@ -1,0 +1,111 @@
+"""Screening: slot bookkeeping, the shared decision rule, scoring, the baselines on known streams, and the
+Byzantine-resilient ADMM against attacks whose ground truth we know."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cyber.attacks import AttackSpec
+from cyber.errors import CyberError
+from cyber.resilient_admm import DETECTORS, CyberSetup, build_detector, solve_resilient_admm
+from cyber.screening import SlotMap, clean, score
+from cyber.window_screen import STATISTICS, WindowScreen
+from market.admm.consensus import LOCAL_FIELDS, channel_receivers
+from market.admm.driver import AdmmSettings
+from market.admm.layout import build_layout
+from market.instance import build_instance
+from market.messages import MessageBatch
+from market.problem.clearing import solve_clearing
+from tests.conftest import SUMMER_NOON, feeder
+from tests.cyber.test_attacks import middle_agent
+
+
+@pytest.fixture(scope="module")
+def inst():
+    return build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=0)
+
+
+def test_every_received_field_has_its_own_slot_at_its_receiver(inst):
+    layout = build_layout(inst, AdmmSettings().weights)
+    slots = SlotMap.of(layout, LOCAL_FIELDS)
+    receivers = channel_receivers(layout)
+    taken = set()
+    for (kind, _), agent in slots.agent.items():
+        assert np.array_equal(agent, receivers[kind] - 1)
+    for key, pos in slots.position.items():
+        taken |= {(int(a), int(p)) for a, p in zip(slots.agent[key], pos, strict=True)}
+    assert len(taken) == sum(len(p) for p in slots.position.values())  # no two fields share a slot
+    assert max(p for _, p in taken) == slots.width - 1
+    assert all(p == i for i, f in enumerate(LOCAL_FIELDS) for p in slots.position["local", f])
+
+
+def test_clean_keeps_inliers_clips_near_misses_and_replaces_outliers():
+    received = np.array([1.05, 1.15, 1.4, 0.5])
+    cleaned, flagged = clean(received, np.ones(4), np.full(4, 0.1))
+    assert flagged.tolist() == [False, True, True, True]
+    assert np.allclose(cleaned, [1.05, 1.1, 1.0, 1.0])
+
+
+def test_score_counts_hits_misses_and_false_alarms():
+    key = ["iteration", "kind", "field", "channel"]
+    truth = pd.DataFrame([[1, "flow", "P", 0], [1, "flow", "Q", 0], [6, "flow", "P", 0]], columns=key)
+    flags = pd.DataFrame([[1, "flow", "P", 0], [2, "flow", "P", 3]], columns=key)
+    s = score(flags, truth, screened=100)
+    assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (1, 1, 2, 96)
+    assert s["tpr"] == pytest.approx(1 / 3) and s["fpr"] == pytest.approx(1 / 97)
+
+
+@pytest.mark.parametrize("statistic", STATISTICS)
+def test_window_screens_catch_a_spike_in_a_slow_stream(inst, statistic):
+    layout = build_layout(inst, AdmmSettings().weights)
+    screen = WindowScreen(layout, statistic, window=10, alpha=0.01)
+    links = np.arange(len(layout.link_child))
+    rng = np.random.default_rng(0)
+    distortion = 0.0
+    for k in range(1, 60):
+        values = 0.2 + 1e-3 * rng.standard_normal(len(links))
+        if k == 45:
+            values[2] += 0.05
+        batch = MessageBatch("flow", "x", k, links + 2, links + 1, links, {"P": values, "Q": values.copy()})
+        verdict = screen.screen(batch)
+        if k == 45:
+            assert verdict.flagged["P"][2] and abs(verdict.values["P"][2] - 0.2) < 0.01
+            values[2] = verdict.values["P"][2]
+        distortion = max(distortion, np.abs(verdict.values["P"] - values).max())
+    assert distortion < 5e-3  # honest values that look odd are clipped to the band, not replaced
+
+
+def test_unknown_detectors_and_options_are_refused(inst):
+    with pytest.raises(CyberError, match="expected one of"):
+        build_detector("oracle", inst, AdmmSettings())
+    with pytest.raises(CyberError, match="detector tensor"):
+        build_detector("tensor", inst, AdmmSettings(), {"alpha": 2.0})
+    with pytest.raises(CyberError, match="detector median"):
+        build_detector("median", inst, AdmmSettings(), {"windw": 5})
+    assert set(DETECTORS) >= {"none", "tensor", "tensor-no-physics", "median"}
+
+
+def test_without_attacks_the_tensor_detector_keeps_the_optimum(inst):
+    ref = solve_clearing(inst)
+    run = solve_resilient_admm(inst, AdmmSettings(max_iter=4000), CyberSetup(detector="tensor"))
+    assert run.admm.result.info["converged"]
+    assert abs(run.admm.result.objective - ref.objective) <= 1e-4 * abs(ref.objective)
+    assert run.confusion["tp"] == 0 and run.confusion["fn"] == 0
+    assert run.confusion["fpr"] <= 0.05
+
+
+def test_static_fdi_breaks_the_undefended_market_and_the_tensor_detector_restores_it(inst):
+    """One Byzantine agent falsifies its flow (and, consistently, its voltage) every 5 iterations."""
+    ref = solve_clearing(inst)
+    attack = AttackSpec("static-fdi", agents=(middle_agent(inst),), fields=("P", "Q"), delta=0.05)
+    undefended = solve_resilient_admm(inst, AdmmSettings(max_iter=500), CyberSetup(attacks=(attack,)))
+    assert not undefended.admm.result.info["converged"]
+    defended = solve_resilient_admm(inst, AdmmSettings(max_iter=4000),
+                                    CyberSetup(attacks=(attack,), detector="tensor"))
+    assert defended.admm.result.info["converged"]
+    assert abs(defended.admm.result.objective - ref.objective) <= 1e-3 * abs(ref.objective)
+    assert defended.confusion["tpr"] >= 0.8 and defended.confusion["fpr"] <= 0.05
+    counts = defended.iteration_counts()
+    assert counts["attacked"].sum() == len(defended.truth) and counts["flagged"].sum() == len(defended.flags)

@@ -1,0 +1,88 @@
+"""The batched Tucker + ARIMA forecast against tensorly, its online update, and its accuracy on known series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cyber.tensor_forecast import (
+    TuckerArimaModel,
+    embed,
+    extend,
+    fit,
+    fit_factors,
+    forecast_batch,
+    forecast_reference,
+    predict,
+)
+
+
+def random_walks(seed: int, b: int = 3, m: int = 7, length: int = 30) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.cumsum(rng.standard_normal((b, m, length)), axis=2)
+
+
+@given(seed=st.integers(0, 10_000), sweeps=st.integers(0, 3), d=st.integers(1, 2), m=st.integers(2, 9))
+def test_batched_forecast_equals_tensorly(seed, sweeps, d, m):
+    model = TuckerArimaModel(d=d, sweeps=sweeps)
+    series = random_walks(seed, m=m)
+    expected = np.stack([forecast_reference(s, model) for s in series])
+    assert np.allclose(forecast_batch(series, model), expected, rtol=1e-7, atol=1e-9)
+
+
+def test_factors_are_orthonormal_and_refits_keep_them_so():
+    model = TuckerArimaModel()
+    series = random_walks(3)
+    first = fit(series, model)
+    again = fit(series + 0.01, model, first)
+    for u in (first.u1, first.u2, again.u1, again.u2):
+        gram = np.swapaxes(u, 1, 2) @ u
+        assert np.allclose(gram, np.eye(u.shape[2]), atol=1e-10)
+
+
+def test_refits_from_the_last_factors_reach_the_same_subspace():
+    """On data with a clear rank-2 structure (one oscillation, random phases), refits from unrelated factors
+    converge to the subspaces of a full HOOI."""
+    model = TuckerArimaModel(rank_channels=2, rank_delay=2, sweeps=1)
+    rng = np.random.default_rng(5)
+    t = np.arange(30)
+    series = rng.uniform(0.5, 2, (2, 7, 1)) * np.sin(0.4 * t + rng.uniform(0, 6, (2, 7, 1)))
+    series = np.cumsum(series + 1e-3 * rng.standard_normal(series.shape), axis=2)
+    hankel, _ = embed(series, model)
+    exact = fit_factors(hankel, TuckerArimaModel(rank_channels=2, rank_delay=2, sweeps=30))
+    state = fit(random_walks(6, b=2), model)  # factors of other data
+    for _ in range(40):
+        state = fit(series, model, state)
+    for a, b in zip(exact, (state.u1, state.u2), strict=True):
+        projector = a @ np.swapaxes(a, 1, 2)
+        assert np.allclose(projector @ b, b, atol=1e-6)
+
+
+def test_extend_equals_the_cores_of_the_slid_window_under_fixed_factors():
+    model = TuckerArimaModel()
+    series = random_walks(7, length=31)
+    state = fit(series[..., :-1], model)
+    slid = extend(state, series, model)
+    hankel, _ = embed(series[..., 1:], model, state.scale)
+    expected = np.einsum("bmr,bmkt,bks->btrs", state.u1, hankel, state.u2)
+    assert np.allclose(slid.cores, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_forecast_beats_repeating_the_last_value_on_smooth_multichannel_series(d):
+    t = np.arange(31)
+    rng = np.random.default_rng(0)
+    phases, amps = rng.uniform(0, 6, 8), rng.uniform(0.5, 2, 8)
+    clean = amps[:, None] * np.sin(0.25 * t[None, :] + phases[:, None])
+    forecast = forecast_batch(clean[None, :, :30], TuckerArimaModel(d=d))[0]
+    assert np.abs(forecast - clean[:, 30]).max() < 0.2 * np.abs(clean[:, 29] - clean[:, 30]).max()
+
+
+def test_flat_channels_stay_finite():
+    series = np.zeros((2, 4, 30))
+    series[:, 0] = np.linspace(0, 1, 30)
+    state = fit(series, TuckerArimaModel())
+    series[:, 1, -1] = 1e-6  # a flat channel that moves after the fit
+    assert np.isfinite(predict(extend(state, series, TuckerArimaModel()), series, TuckerArimaModel())).all()
