@@ -113,6 +113,7 @@ def cyber_summary(setup: CyberSetup, screened: ResilientRun) -> dict:
         "byzantine": sorted({b for a in setup.attacks for b in a.agents}),
         "detector": setup.detector,
         **{k: (int(v) if k in ("tp", "fp", "fn", "tn") else float(v)) for k, v in screened.confusion.items()},
+        "tpr_by_kind": screened.tpr_by_kind(),
         "detector_wall_s": screened.detector_wall_s,
     }
 

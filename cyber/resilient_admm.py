@@ -19,7 +19,7 @@ import pandas as pd
 from cyber.attacks import AttackSpec, ByzantineTransport
 from cyber.errors import CyberError
 from cyber.network import CommNetwork, NetworkTransport
-from cyber.screening import Detector, NoDetector, ScreeningTransport, score
+from cyber.screening import Detector, NoDetector, ScreeningTransport, score, tpr_by_kind
 from cyber.tensor_detector import TensorDetector
 from cyber.window_screen import STATISTICS, WindowScreen
 from market.admm.driver import AdmmRun, AdmmSettings, solve_admm
@@ -69,6 +69,9 @@ class ResilientRun:
     confusion: dict[str, float]
     detector_wall_s: float
     flagged_per_iteration: dict[int, int]
+
+    def tpr_by_kind(self) -> dict[str, float]:
+        return tpr_by_kind(self.flags, self.truth)
 
     def iteration_counts(self) -> pd.DataFrame:
         """Per iteration: message fields corrupted by attackers and flagged by detectors."""

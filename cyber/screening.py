@@ -154,3 +154,12 @@ def score(flags: pd.DataFrame, truth: pd.DataFrame, screened: int) -> dict[str, 
     return {"tp": tp, "fp": fp, "fn": fn, "tn": tn,
             "tpr": tp / (tp + fn) if tp + fn else float("nan"),
             "fpr": fp / (fp + tn) if fp + tn else float("nan")}
+
+
+def tpr_by_kind(flags: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    """Share of the corrupted fields flagged, per message kind (a correlated attack falsifies flows by delta
+    but the voltages it sends by only ``2 (r delta_P + x delta_Q)``: the two are not equally visible)."""
+    if not len(truth):
+        return {}
+    hit = truth[KEY].merge(flags[KEY].assign(hit=True), on=KEY, how="left")["hit"].eq(True)
+    return {str(k): float(v) for k, v in hit.groupby(truth["kind"].to_numpy()).mean().items()}

@@ -89,6 +89,7 @@ class TensorDetector:
         self.window = Window(n, m, window)
         self.current = np.zeros((n, m))  # this iteration's cleaned observation, completed as batches arrive
         self.trusted = np.zeros((n, m))  # the last iteration's: the fallback (18)
+        self.flag_sign = np.zeros((n, m), dtype=np.int8)  # sign of last iteration's flagged deviation, else 0
         self.forecast: np.ndarray | None = None
         self.temporal = np.zeros((n, m))
         self.error = ErrorScale((n, m), memory)  # of the final estimate: the threshold
@@ -149,7 +150,13 @@ class TensorDetector:
         use_forecast = ~(sigma_forecast > sigma_last)
         estimate = np.where(use_forecast, forecast, last)
         sigma = np.where(use_forecast, sigma_forecast, sigma_last)
-        cleaned, flagged = clean(received, estimate, self.z * sigma + self.floor)
+        bound = self.z * sigma + self.floor
+        sign = np.sign(received - estimate).astype(np.int8)
+        # a deviation the same way as last iteration's flagged one is the iterates moving on, not an injection:
+        # Byzantine values come and go, an ADMM trend persists, and holding it back would only slow the market
+        trend = (self.flag_sign[index] != 0) & (sign == self.flag_sign[index])
+        cleaned, flagged = clean(received, estimate, np.where(trend, np.inf, bound))
+        self.flag_sign[index] = np.where(flagged, sign, 0)
         k = self.iteration
         self.error.push(index, np.abs(received - forecast), k)
         self.temporal_error.push(index, np.abs(received - self.temporal[index]), k)
