@@ -21,6 +21,7 @@ from cyber.errors import CyberError
 from cyber.network import CommNetwork, NetworkTransport
 from cyber.screening import Detector, NoDetector, ScreeningTransport, score, tpr_by_kind
 from cyber.tensor_detector import TensorDetector
+from cyber.timing import TimedTransport
 from cyber.window_screen import STATISTICS, WindowScreen
 from market.admm.driver import AdmmRun, AdmmSettings, solve_admm
 from market.admm.layout import build_layout
@@ -50,13 +51,26 @@ def build_detector(name: str, instance: MarketInstance, settings: AdmmSettings,
 
 
 @dataclass(frozen=True)
+class Timing:
+    """ADMM in simulated time (:mod:`cyber.timing`): rounds wait for messages (``sync``, at most
+    ``timeout_ms``) or not (``async``); a clearing still running after ``deadline_ms`` is stopped."""
+
+    mode: str = "sync"
+    timeout_ms: float = 100.0
+    compute_ms: float = 1.0
+    deadline_ms: float = 600_000.0
+
+
+@dataclass(frozen=True)
 class CyberSetup:
-    """What the cyber layer does to one clearing: attacks, the detector every agent runs, the network."""
+    """What the cyber layer does to one clearing: attacks, the detector every agent runs, the network and,
+    with ``timing``, the simulated time its messages take (without it, delays are drawn but not waited for)."""
 
     attacks: tuple[AttackSpec, ...] = ()
     detector: str = "none"
     detector_options: Mapping[str, object] = field(default_factory=dict)
     network: CommNetwork | None = None
+    timing: Timing | None = None
 
 
 @dataclass
@@ -69,6 +83,9 @@ class ResilientRun:
     confusion: dict[str, float]
     detector_wall_s: float
     flagged_per_iteration: dict[int, int]
+    clearing_ms: float = float("nan")  # simulated duration (with timing)
+    deadline_missed: bool = False
+    messages: dict[str, int] = field(default_factory=dict)  # sent, lost, late
 
     def tpr_by_kind(self) -> dict[str, float]:
         return tpr_by_kind(self.flags, self.truth)
@@ -89,10 +106,26 @@ def solve_resilient_admm(instance: MarketInstance, settings: AdmmSettings | None
     cfg = settings or AdmmSettings()
     cyber = setup or CyberSetup()
     detector = build_detector(cyber.detector, instance, cfg, cyber.detector_options)
-    inner: Transport = NetworkTransport(cyber.network) if cyber.network is not None else IdealTransport()
+    inner: Transport = IdealTransport()
+    stop = None
+    if cyber.network is not None and cyber.timing is not None:
+        timing = cyber.timing
+        inner = clock = TimedTransport(cyber.network, timing.mode, timing.timeout_ms, timing.compute_ms)
+
+        def stop() -> str | None:
+            return f"deadline of {timing.deadline_ms:g} ms passed" if clock.now_ms > timing.deadline_ms else None
+    elif cyber.network is not None:
+        inner = NetworkTransport(cyber.network)
     attackers = ByzantineTransport(instance, list(cyber.attacks), inner)
     screening = ScreeningTransport(detector, attackers)
-    run = solve_admm(instance, cfg, screening)
+    run = solve_admm(instance, cfg, screening, stop=stop)
     flags, truth = screening.flags(), attackers.ground_truth()
-    return ResilientRun(run, flags, truth, score(flags, truth, screening.screened), screening.wall_s,
-                        dict(screening.per_iteration))
+    out = ResilientRun(run, flags, truth, score(flags, truth, screening.screened), screening.wall_s,
+                       dict(screening.per_iteration))
+    if isinstance(inner, TimedTransport):
+        out.clearing_ms = inner.finish()
+        out.deadline_missed = stop() is not None
+        out.messages = {"sent": inner.sent, "lost": inner.lost, "late": inner.late}
+    elif isinstance(inner, NetworkTransport):
+        out.messages = {"sent": inner.sent, "lost": inner.lost, "late": 0}
+    return out

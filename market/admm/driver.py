@@ -70,11 +70,13 @@ class AdmmRun:
 
 def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
                transport: Transport | None = None,
-               on_iteration: Callable[[int, AgentStates], None] | None = None) -> AdmmRun:
+               on_iteration: Callable[[int, AgentStates], None] | None = None,
+               stop: Callable[[], str | None] | None = None) -> AdmmRun:
     """Clear the market with the fully distributed ADMM.
 
     Returns status ``OPTIMAL`` when both residuals meet their tolerances, ``NOT_CONVERGED`` (with the last
-    iterate, for inspection only) when ``max_iter`` is reached first.
+    iterate, for inspection only) when ``max_iter`` is reached first or ``stop`` (asked after every
+    iteration) returns a reason, e.g. a missed deadline.
     """
     cfg = settings or AdmmSettings()
     net = transport or IdealTransport()
@@ -87,6 +89,7 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
     rows = []
     _send(net, inbox, y_phase_messages(lay, s, 0))
     converged = False
+    reason = None
     k = 0
     for k in range(1, cfg.max_iter + 1):
         local_update(lay, s, inbox, rho)
@@ -100,6 +103,9 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
             on_iteration(k, s)
         if primal <= cfg.tol_primal and dual <= cfg.tol_dual:
             converged = True
+            break
+        reason = stop() if stop is not None else None
+        if reason:
             break
         if cfg.residual_balancing:
             factor = (cfg.balance_factor if primal > cfg.balance_ratio * dual
@@ -117,7 +123,11 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
         time.perf_counter() - start, iterations=k, converged=converged, primal_residual=last["primal_residual"],
         dual_residual=last["dual_residual"], rho_final=rho)
     if not converged:
-        result = replace(result, message=f"ADMM did not converge within {cfg.max_iter} iterations")
+        if reason:
+            message = f"ADMM stopped after {k} iterations: {reason}"
+        else:
+            message = f"ADMM did not converge within {cfg.max_iter} iterations"
+        result = replace(result, message=message)
     return AdmmRun(result, history, s)
 
 

@@ -1,0 +1,63 @@
+"""The ADMM in simulated time: round durations, timeouts, stale data and deadlines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cyber.errors import CyberError
+from cyber.network import ChannelSpec, build_network
+from cyber.resilient_admm import CyberSetup, Timing, solve_resilient_admm
+from cyber.timing import TimedTransport
+from market.admm.driver import AdmmSettings, solve_admm
+from market.instance import build_instance
+from market.result import Status
+from tests.conftest import SUMMER_NOON, feeder
+
+
+@pytest.fixture(scope="module")
+def inst():
+    return build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=1)
+
+
+def timed(inst, timing: Timing, channel: ChannelSpec, max_iter: int = 3000):
+    setup = CyberSetup(network=build_network(inst, channel, seed=3), timing=timing)
+    return solve_resilient_admm(inst, AdmmSettings(max_iter=max_iter), setup)
+
+
+@pytest.mark.parametrize(("mode", "latency_ms"), [("sync", 0.5), ("async", 0.0)])
+def test_a_network_that_keeps_up_gives_the_direct_iterates(inst, mode, latency_ms):
+    direct = solve_admm(inst, AdmmSettings(max_iter=3000))
+    run = timed(inst, Timing(mode=mode, compute_ms=1.0), ChannelSpec("constant", mean_ms=latency_ms))
+    assert np.allclose(run.admm.history.objective, direct.history.objective, rtol=0, atol=1e-9)
+    # the initial targets, then an x- and a y-round per iteration but none after the last x-round;
+    # a sync round waits for its slowest message
+    assert run.clearing_ms == pytest.approx(2 * len(direct.history) * (1.0 + latency_ms))
+    assert run.messages["late"] == 0 and run.messages["lost"] == 0
+
+
+def test_sync_rounds_wait_for_the_timeout_when_messages_are_lost(inst):
+    run = timed(inst, Timing(mode="sync", timeout_ms=20.0), ChannelSpec("constant", mean_ms=2.0, loss=0.05),
+                max_iter=50)
+    assert run.messages["lost"] > 0
+    # nearly every round loses a message, and then lasts compute + timeout
+    assert run.clearing_ms > 0.8 * 2 * 50 * 21.0
+
+
+def test_async_rounds_do_not_wait_and_use_what_arrived_late(inst):
+    run = timed(inst, Timing(mode="async", compute_ms=1.0), ChannelSpec("constant", mean_ms=2.5), max_iter=40)
+    assert run.clearing_ms == pytest.approx(2 * 40 * 1.0)
+    # a message sent in one round is used three rounds later; the first rounds' messages arrive after the end
+    assert 0.9 * run.messages["sent"] < run.messages["late"] < run.messages["sent"]
+
+
+def test_a_missed_deadline_stops_the_clearing(inst):
+    run = timed(inst, Timing(mode="sync", deadline_ms=500.0), ChannelSpec("constant", mean_ms=10.0))
+    assert run.deadline_missed and run.admm.result.status is Status.NOT_CONVERGED
+    assert "deadline of 500 ms" in run.admm.result.message
+    assert 500.0 < run.clearing_ms <= 500.0 + 11.0  # stopped in the round that crossed the deadline
+
+
+def test_bad_timing_is_refused(inst):
+    with pytest.raises(CyberError, match="timing mode"):
+        TimedTransport(build_network(inst), mode="lazy")
