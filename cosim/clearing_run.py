@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,17 @@ class ClearingRun:
 
 def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
           cyber: CyberSetup | None = None) -> ClearingRun:
-    """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow.
+    """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow."""
+    run = clear_market(instance, method, admm, cyber)
+    if not run.result.status.has_solution:
+        return run
+    validation, wall = validate(instance, run.result)
+    return replace(run, validation=validation, ac_wall_s=wall)
+
+
+def clear_market(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
+                 cyber: CyberSetup | None = None) -> ClearingRun:
+    """Clear the market (no AC check yet).
 
     The distributed ADMM is compared with the centralized SOCP of the same instance (its reference optimum);
     with ``cyber`` it runs through attackers, network and detectors (the Byzantine-resilient ADMM).
@@ -55,14 +65,16 @@ def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSetti
         reference = solve_clearing(instance)
     else:
         result = solve_clearing(instance)
-    if not result.status.has_solution:
-        return ClearingRun(instance, result, None, 0.0, reference, history, cyber, screening)
+    return ClearingRun(instance, result, None, 0.0, reference, history, cyber, screening)
+
+
+def validate(instance: MarketInstance, result: ClearingResult) -> tuple[AcValidation, float]:
+    """pandapower's AC power flow on the dispatch of ``result``, and its wall time."""
     base = instance.feeder.base_mva
     start = time.perf_counter()
     validation = validate_dispatch(instance.feeder, result.p * base, result.q * base, np.sqrt(result.v),
                                    result.losses * base, instance.vmin_pu, instance.vmax_pu)
-    return ClearingRun(instance, result, validation, time.perf_counter() - start, reference, history, cyber,
-                       screening)
+    return validation, time.perf_counter() - start
 
 
 def summary(run: ClearingRun) -> dict:

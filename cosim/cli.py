@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("--force", action="store_true", help="replace a non-empty results folder")
     clear.add_argument("--quiet", action="store_true", help="do not print the summary")
 
+    run = sub.add_parser("run", help="co-simulate a scenario file (mosaik: profiles, market, grid)")
+    run.add_argument("scenario", type=Path, help="scenario TOML file (see scenarios/)")
+    run.add_argument("--out", type=Path, required=True, help="results folder (written whole or not at all)")
+    run.add_argument("--force", action="store_true", help="replace a non-empty results folder")
+    run.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+
     sub.add_parser("cases", help="list the radial MATPOWER feeders that load")
     return parser
 
@@ -115,14 +121,17 @@ def _admm_defaults():
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from cosim.results import ResultsError
+    from cosim.scenario import ScenarioError
     from cyber.errors import CyberError
     from physical.errors import FeederError
 
     try:
         if args.command == "cases":
             return _cases()
+        if args.command == "run":
+            return _run(args)
         return _clear(args)
-    except (FeederError, InstanceError, ResultsError, CyberError) as exc:
+    except (FeederError, InstanceError, ResultsError, CyberError, ScenarioError) as exc:
         print(f"cosim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
 
@@ -131,6 +140,23 @@ def _cases() -> int:
     from physical.catalog import RADIAL_CASES
 
     print("\n".join(RADIAL_CASES))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+
+    from cosim.results import check_target, write_results
+    from cosim.scenario import load_scenario
+    from cosim.scenario_run import run_scenario
+
+    check_target(args.out, args.force)
+    scenario = load_scenario(args.scenario)
+    files = run_scenario(scenario, args.scenario.read_text(), progress=not args.quiet)
+    write_results(args.out, files, force=args.force)
+    if not args.quiet:
+        print(json.dumps(files["summary.json"], indent=2, default=str))
+        print(f"results in {args.out}")
     return EXIT_OK
 
 

@@ -41,8 +41,8 @@ def check_target(out: Path, force: bool) -> None:
         raise ResultsError(f"--out {out}: folder exists and is not empty (use --force to replace it)")
 
 
-def write_results(out: Path, files: Mapping[str, str | dict | pd.DataFrame], force: bool = False) -> Path:
-    """Write ``files`` (name -> text, JSON-able dict or table) atomically into ``out``."""
+def write_results(out: Path, files: Mapping[str, str | bytes | dict | pd.DataFrame], force: bool = False) -> Path:
+    """Write ``files`` (name -> text, bytes (figures), JSON-able dict or table) atomically into ``out``."""
     check_target(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -52,6 +52,8 @@ def write_results(out: Path, files: Mapping[str, str | dict | pd.DataFrame], for
             path.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, pd.DataFrame):
                 content.to_csv(path, index=False, float_format="%.10g")
+            elif isinstance(content, bytes):
+                path.write_bytes(content)
             elif isinstance(content, dict):
                 path.write_text(json.dumps(_jsonable(content), indent=2) + "\n")
             else:

@@ -1,0 +1,76 @@
+"""Figures of a co-simulation run, as PNG bytes for the results folder (matplotlib, no screen needed)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def residuals(iterations: pd.DataFrame) -> bytes:
+    """Primal and dual residuals over the ADMM iterations, one line per interval (at most 8 shown)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for interval, g in list(iterations.groupby("interval"))[:8]:
+        ax.semilogy(g["iteration"], g["primal_residual"], label=f"primal, interval {interval}")
+        ax.semilogy(g["iteration"], g["dual_residual"], "--", label=f"dual, interval {interval}")
+    ax.set_xlabel("ADMM iteration")
+    ax.set_ylabel("residual (p.u., penalty metric)")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def voltage_profile(voltages: pd.DataFrame) -> bytes:
+    """SOCP against AC voltage magnitudes per bus for the first and the last interval."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    shown = sorted(voltages["interval"].unique())
+    for interval in dict.fromkeys([shown[0], shown[-1]]):
+        g = voltages[voltages["interval"] == interval]
+        ax.plot(g["bus"], g["vm_ac_pu"], "o-", ms=3, label=f"AC, interval {interval}")
+        ax.plot(g["bus"], g["vm_socp_pu"], "x", label=f"SOCP, interval {interval}")
+    ax.set_xlabel("bus")
+    ax.set_ylabel("|V| (p.u.)")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def detections(iterations: pd.DataFrame) -> bytes:
+    """Corrupted and flagged message fields per ADMM iteration (summed over the intervals)."""
+    per = iterations.groupby("iteration")[["attacked", "flagged"]].sum()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.plot(per.index, per["attacked"], ".", ms=3, label="corrupted by attackers")
+    ax.plot(per.index, per["flagged"], ".", ms=2, alpha=0.6, label="flagged by detectors")
+    ax.set_xlabel("ADMM iteration")
+    ax.set_ylabel("message fields")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def clearing_time(table: pd.DataFrame, x: str, xlabel: str) -> bytes:
+    """Simulated clearing time (and, on the right axis, optimality gap) against ``x``; one line per loss."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    right = ax.twinx()
+    groups = table.groupby("loss") if "loss" in table and x != "loss" else [(None, table)]
+    for loss, g in groups:
+        label = "" if loss is None else f", loss {loss:g}"
+        g = g.sort_values(x)
+        ax.plot(g[x], g["clearing_ms"] / 1e3, "o-", label=f"clearing time{label}")
+        if "optimality_gap" in g:
+            right.semilogy(g[x], g["optimality_gap"].clip(lower=1e-12), "x--", label=f"optimality gap{label}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("simulated clearing time (s)")
+    right.set_ylabel("optimality gap")
+    ax.legend(loc="upper left", fontsize=7)
+    right.legend(loc="upper right", fontsize=7)
+    return _png(fig)

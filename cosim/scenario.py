@@ -1,0 +1,159 @@
+"""Scenario files: what a co-simulation run is, as TOML validated by a pydantic schema.
+
+A scenario names the feeder, the seed, the first quarter hour and how many follow, the market method and ADMM
+settings, the communication network and how the ADMM waits for it, the Byzantine attacks and the detector
+every agent runs, and optionally a delay study (latency x loss grid). Unknown keys are errors: a typo must not
+silently fall back to a default. Errors name the file, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cyber.attacks import ATTACK_KINDS, KNOWN_FIELDS, AttackSpec
+from cyber.errors import CyberError
+from cyber.network import ChannelSpec
+from cyber.resilient_admm import DETECTORS, Timing
+from market.admm.driver import AdmmSettings
+from market.instance import InstanceOptions
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be read or does not follow the schema."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarketSection(_Strict):
+    partners: Literal["all", "nearest"] = "all"
+    k_nearest: int = Field(3, ge=1)
+    pv_share: float = Field(0.5, ge=0, le=1)
+    wind_share: float = Field(0.15, ge=0, le=1)
+    vmin_pu: float = Field(0.9, gt=0)
+    vmax_pu: float = Field(1.1, gt=0)
+
+    def options(self) -> InstanceOptions:
+        return InstanceOptions(partners=self.partners, k_nearest=self.k_nearest, pv_share=self.pv_share,
+                               wind_share=self.wind_share, vmin_pu=self.vmin_pu, vmax_pu=self.vmax_pu)
+
+
+class AdmmSection(_Strict):
+    rho: float = Field(AdmmSettings.rho, gt=0)
+    tol_primal: float = Field(AdmmSettings.tol_primal, gt=0)
+    tol_dual: float = Field(AdmmSettings.tol_dual, gt=0)
+    max_iter: int = Field(AdmmSettings.max_iter, ge=1)
+
+    def settings(self) -> AdmmSettings:
+        return AdmmSettings(rho=self.rho, tol_primal=self.tol_primal, tol_dual=self.tol_dual, max_iter=self.max_iter)
+
+
+class NetworkSection(_Strict):
+    """Every channel's quality (latency in ms) and how the ADMM rounds wait for it."""
+
+    latency: Literal["constant", "normal", "lognormal"] = "constant"
+    mean_ms: float = Field(0.0, ge=0)
+    std_ms: float = Field(0.0, ge=0)
+    jitter_ms: float = Field(0.0, ge=0)
+    loss: float = Field(0.0, ge=0, lt=1)
+    bandwidth_kbps: float | None = Field(None, gt=0)
+    mode: Literal["sync", "async"] = "sync"
+    timeout_ms: float = Field(100.0, gt=0)
+    compute_ms: float = Field(1.0, ge=0)
+    deadline_s: float = Field(600.0, gt=0, le=900.0)
+
+    def channel(self) -> ChannelSpec:
+        return ChannelSpec(self.latency, mean_ms=self.mean_ms, std_ms=self.std_ms, jitter_ms=self.jitter_ms,
+                           loss=self.loss, bandwidth_kbps=self.bandwidth_kbps)
+
+    def timing(self) -> Timing:
+        return Timing(self.mode, self.timeout_ms, self.compute_ms, self.deadline_s * 1e3)
+
+
+class AttackSection(_Strict):
+    kind: Literal[ATTACK_KINDS]  # type: ignore[valid-type]
+    agents: list[int] = Field(min_length=1)
+    start: int = Field(1, ge=1)
+    period: int = Field(5, ge=1)
+    fields: list[Literal[KNOWN_FIELDS]] = ["P"]  # type: ignore[valid-type]
+    delta: float = 0.05
+    sigma: float = Field(0.01, ge=0)
+    low: float = -1.0
+    high: float = 1.0
+    factor: float = -3.0
+    lag: int = Field(10, ge=1)
+
+    def spec(self, seed: int) -> AttackSpec:
+        return AttackSpec(self.kind, tuple(self.agents), self.start, self.period, tuple(self.fields), self.delta,
+                          self.sigma, self.low, self.high, self.factor, self.lag, seed)
+
+
+class DetectorSection(_Strict):
+    name: Literal[DETECTORS] = "none"  # type: ignore[valid-type]
+    alpha: float | None = Field(None, gt=0, lt=1)
+
+    def options(self) -> dict[str, float]:
+        return {} if self.alpha is None else {"alpha": self.alpha}
+
+
+class StudySection(_Strict):
+    """A delay study: every (latency, loss) pair clears the scenario's first interval once."""
+
+    latency_ms: list[float] = Field(min_length=1)
+    loss: list[float] = [0.0]
+
+    @field_validator("latency_ms", "loss")
+    @classmethod
+    def _non_negative(cls, values: list[float]) -> list[float]:
+        if any(v < 0 for v in values):
+            raise ValueError("values must be non-negative")
+        return values
+
+
+class Scenario(_Strict):
+    name: str
+    case: str
+    seed: int = 0
+    start: str = "2016-06-21T12:00"
+    intervals: int = Field(1, ge=1, le=35136)
+    method: Literal["centralized", "admm"] = "admm"
+    market: MarketSection = MarketSection()
+    admm: AdmmSection = AdmmSection()
+    network: NetworkSection = NetworkSection()
+    attacks: list[AttackSection] = []
+    detector: DetectorSection = DetectorSection()
+    study: StudySection | None = None
+
+    def attack_specs(self) -> tuple[AttackSpec, ...]:
+        return tuple(a.spec(self.seed + k) for k, a in enumerate(self.attacks))
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file; every problem is a :class:`ScenarioError` naming file and field."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ScenarioError(f"{path}: no such scenario file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot be read ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"field {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}"
+                             for e in exc.errors())
+        raise ScenarioError(f"{path}: {problems}") from exc
+    if scenario.method == "centralized" and (scenario.attacks or scenario.detector.name != "none"):
+        raise ScenarioError(f"{path}: field method: attacks and detectors need method = \"admm\"")
+    try:
+        scenario.attack_specs()
+        scenario.network.channel()
+    except CyberError as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc
+    return scenario

@@ -1,0 +1,95 @@
+"""A scenario run from start to results folder: the co-simulation, its tables, headline figures and plots."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+
+from cosim import figures
+from cosim.scenario import Scenario
+from cosim.world import CosimRun, run_world
+
+
+def run_scenario(scenario: Scenario, source: str, progress: bool = False) -> dict[str, object]:
+    """Every file of the results folder (name -> content), for :func:`cosim.results.write_results`."""
+    start = time.perf_counter()
+    if scenario.study is not None:
+        return _study(scenario, source, progress, start)
+    run = run_world(scenario, progress)
+    files: dict[str, object] = {
+        "scenario.toml": source,
+        "scenario.json": scenario.model_dump(),
+        "intervals.csv": _flat(run.intervals),
+        "summary.json": summarize(scenario, run, time.perf_counter() - start),
+        **{f"instances/interval_{k:05d}.json": text for k, text in run.instances.items()},
+    }
+    if len(run.voltages):
+        files["voltages.csv"] = run.voltages
+        files["figures/voltages_socp_vs_ac.png"] = figures.voltage_profile(run.voltages)
+    if len(run.iterations):
+        files["iterations.csv"] = run.iterations
+        files["figures/residuals.png"] = figures.residuals(run.iterations)
+        if "attacked" in run.iterations:
+            files["figures/attacks_and_detections.png"] = figures.detections(run.iterations)
+    if scenario.intervals > 1:
+        files["figures/clearing_time.png"] = figures.clearing_time(run.intervals, "interval", "interval")
+    return files
+
+
+def summarize(scenario: Scenario, run: CosimRun, wall_s: float) -> dict:
+    """Headline figures of the whole run."""
+    t = run.intervals
+    out = {"scenario": scenario.name, "case": scenario.case, "seed": scenario.seed, "start": scenario.start,
+           "intervals": len(t), "method": scenario.method, "wall_s": wall_s,
+           "fallbacks": int(t["fallback"].sum()), "voltage_violations": int(t["voltage_violations"].sum()),
+           "max_vm_mismatch_pu": _max(t, "max_vm_mismatch_pu"), "traded_kwh": float(t["traded_kw"].sum() / 4)}
+    if scenario.method == "admm":
+        out |= {"converged": int(t["converged"].sum()), "deadline_missed": int(t["deadline_missed"].sum()),
+                "mean_iterations": float(t["iterations"].mean()), "max_iterations": int(t["iterations"].max()),
+                "mean_clearing_s": float(t["clearing_ms"].mean() / 1e3),
+                "max_clearing_s": float(t["clearing_ms"].max() / 1e3),
+                "max_optimality_gap": _max(t[~t["fallback"]], "optimality_gap"),
+                "attack": scenario.attacks[0].kind if scenario.attacks else "none",
+                "detector": scenario.detector.name}
+        tp, fp, fn, tn = (int(t[k].sum()) for k in ("tp", "fp", "fn", "tn"))
+        out |= {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "tpr": tp / (tp + fn) if tp + fn else None,
+                "fpr": fp / (fp + tn) if fp + tn else None, "detector_wall_s": float(t["detector_wall_s"].sum())}
+    return out
+
+
+def _study(scenario: Scenario, source: str, progress: bool, start: float) -> dict[str, object]:
+    """The delay study: the first interval cleared once per (latency, loss) of ``scenario.study``."""
+    rows = []
+    for loss in scenario.study.loss:
+        for latency in scenario.study.latency_ms:
+            point = scenario.model_copy(update={
+                "intervals": 1, "study": None,
+                "network": scenario.network.model_copy(update={"mean_ms": latency, "loss": loss})})
+            row = run_world(point, progress).intervals.iloc[0].to_dict()
+            rows.append({"latency_ms": latency, "loss": loss, **row})
+    table = _flat(pd.DataFrame(rows))
+    summary = {"scenario": scenario.name, "case": scenario.case, "points": len(table),
+               "wall_s": time.perf_counter() - start,
+               "study": table[["latency_ms", "loss", "clearing_ms", "iterations", "converged", "optimality_gap",
+                               "deadline_missed", "messages_lost", "messages_late"]].to_dict("records")}
+    return {"scenario.toml": source, "scenario.json": scenario.model_dump(), "study.csv": table,
+            "summary.json": summary,
+            "figures/clearing_time_vs_latency.png": figures.clearing_time(table, "latency_ms", "latency (ms)")}
+
+
+def _flat(table: pd.DataFrame) -> pd.DataFrame:
+    """Lists and dicts (Byzantine agents, TPR per kind) as JSON text, so the table is one CSV."""
+    out = table.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, list | dict)).any():
+            out[col] = out[col].map(json.dumps)
+    return out
+
+
+def _max(table: pd.DataFrame, col: str) -> float | None:
+    values = table[col].to_numpy(dtype=float) if col in table and len(table) else np.array([])
+    values = values[np.isfinite(values)]
+    return float(values.max()) if values.size else None

@@ -1,0 +1,115 @@
+"""The mosaik co-simulation: scenario files, equivalence with the direct driver, fallback, reproducibility."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cosim.cli import EXIT_INPUT, EXIT_OK, main
+from cosim.scenario import ScenarioError, load_scenario
+from cosim.world import run_world
+from market.admm.driver import solve_admm
+from market.instance import build_instance
+from tests.conftest import SUMMER_NOON, feeder
+
+BUNDLED = sorted(Path("scenarios").glob("*.toml"))
+BASE = """
+name = "test"
+case = "case15da"
+seed = 1
+start = "2016-06-21T12:00"
+"""
+
+
+def scenario_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.toml"
+    path.write_text(BASE + text)
+    return path
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_bundled_scenarios_follow_the_schema(path):
+    scenario = load_scenario(path)
+    assert scenario.case in ("case15da", "case85")
+
+
+@pytest.mark.parametrize("text, field", [
+    ("colour = 3", "field colour: Extra inputs are not permitted"),
+    ("[network]\nmean_ms = -1", "field network.mean_ms"),
+    ("[network]\nmode = \"lazy\"", "field network.mode"),
+    ("[[attacks]]\nkind = \"teleport\"\nagents = [2]", "field attacks.0.kind"),
+    ("[[attacks]]\nkind = \"static-fdi\"\nagents = []", "field attacks.0.agents"),
+    ("[[attacks]]\nkind = \"static-fdi\"\nagents = [2]\nfields = [\"t\"]", "falsifies the flows"),
+    ("[detector]\nname = \"oracle\"", "field detector.name"),
+    ("intervals = 0", "field intervals"),
+    ("intervals = [", "not valid TOML"),
+])
+def test_broken_scenarios_name_file_and_field_and_write_nothing(tmp_path, capsys, text, field):
+    path = scenario_file(tmp_path, text)
+    with pytest.raises(ScenarioError, match="scenario.toml") as err:
+        load_scenario(path)
+    assert field in str(err.value)
+    out = tmp_path / "results"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == EXIT_INPUT
+    assert field in capsys.readouterr().err and not out.exists()
+
+
+def test_missing_scenario_file_is_a_clear_error(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "r")]) == EXIT_INPUT
+    assert "no such scenario file" in capsys.readouterr().err
+
+
+def test_zero_latency_cosimulation_gives_the_direct_iterates(tmp_path):
+    scenario = load_scenario(scenario_file(tmp_path, "[network]\nmean_ms = 0.0\ncompute_ms = 0.0"))
+    run = run_world(scenario)
+    direct = solve_admm(build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=1))
+    assert np.allclose(run.iterations["objective"], direct.history["objective"], rtol=0, atol=1e-9)
+    assert np.allclose(run.iterations["primal_residual"], direct.history["primal_residual"], rtol=0, atol=1e-9)
+    row = run.intervals.iloc[0]
+    assert row["status"] == "optimal" and not row["fallback"] and row["clearing_ms"] == 0.0
+    assert row["max_vm_mismatch_pu"] < 1e-4  # the grid's AC power flow agrees with the ADMM's SOCP voltages
+
+
+def test_a_missed_deadline_falls_back_to_grid_only_supply_and_is_reported(tmp_path):
+    scenario = load_scenario(scenario_file(tmp_path, "[network]\nmean_ms = 20.0\ndeadline_s = 1.0"))
+    row = run_world(scenario).intervals.iloc[0]
+    assert row["fallback"] and row["deadline_missed"] and row["status"] == "not_converged"
+    assert 1000.0 < row["clearing_ms"] <= 1000.0 + 2 * 21.0
+    inst = build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=1)
+    p0_hat = -sum(a.p_hat_kw for a in inst.agents)
+    assert row["ac_p0_kw"] == pytest.approx(p0_hat + row["ac_losses_kw"], rel=1e-6)  # grid supplies the rest
+
+
+def test_a_day_run_is_reproducible_from_its_seed(tmp_path):
+    text = "intervals = 2\n[network]\nlatency = \"normal\"\nmean_ms = 4.0\nstd_ms = 1.0\nloss = 0.01\n"
+    path = scenario_file(tmp_path, text)
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert main(["run", str(path), "--out", str(first), "--quiet"]) == EXIT_OK
+    assert main(["run", str(path), "--out", str(second), "--quiet"]) == EXIT_OK
+    walls = [c for c in pd.read_csv(first / "intervals.csv").columns if c.endswith("wall_s")]
+    a, b = (pd.read_csv(d / "intervals.csv").drop(columns=walls) for d in (first, second))
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 2 and (a["messages_lost"] > 0).all()
+    assert (first / "iterations.csv").read_text() == (second / "iterations.csv").read_text()
+    summary = json.loads((first / "summary.json").read_text())
+    assert summary["intervals"] == 2 and summary["converged"] == 2
+    assert {"instances/interval_16560.json", "instances/interval_16561.json", "figures/residuals.png",
+            "figures/voltages_socp_vs_ac.png", "scenario.toml"} <= {
+        str(p.relative_to(first)) for p in first.rglob("*") if p.is_file()}
+
+
+def test_delay_study_reports_clearing_time_against_latency(tmp_path):
+    text = "[network]\nmean_ms = 1.0\n[study]\nlatency_ms = [1.0, 10.0]\nloss = [0.0]\n"
+    out = tmp_path / "study"
+    assert main(["run", str(scenario_file(tmp_path, text)), "--out", str(out), "--quiet"]) == EXIT_OK
+    study = pd.read_csv(out / "study.csv")
+    assert list(study["latency_ms"]) == [1.0, 10.0]
+    # same iterates (nothing lost, nothing late), each round waits for the latency
+    assert study["iterations"].nunique() == 1
+    rounds = 2 * study["iterations"].iloc[0]
+    assert study["clearing_ms"].tolist() == pytest.approx([rounds * 2.0, rounds * 11.0])
+    assert (out / "figures" / "clearing_time_vs_latency.png").stat().st_size > 0
