@@ -25,6 +25,13 @@ def _range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cosim", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="results folder (written whole or not at all)")
     run.add_argument("--force", action="store_true", help="replace a non-empty results folder")
     run.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+
+    sweep = sub.add_parser("sweep", help="sweep latency x loss x attack x Byzantine share on Dask")
+    sweep.add_argument("scenario", type=Path, help="scenario TOML file: the base of every point")
+    sweep.add_argument("--latency-ms", type=_floats, default=(1.0, 10.0, 50.0), help="e.g. 1,10,50")
+    sweep.add_argument("--loss", type=_floats, default=(0.0, 0.02), help="e.g. 0,0.02")
+    sweep.add_argument("--attacks", default="none,static-fdi", help="e.g. none,static-fdi,dynamic-noise")
+    sweep.add_argument("--byzantine-share", type=_floats, default=(0.1,),
+                       help="share of prosumers that are Byzantine in attacked points, e.g. 0.1,0.2")
+    sweep.add_argument("--scheduler", help="address of a Dask scheduler (default: a local cluster)")
+    sweep.add_argument("--workers", type=int, default=2, help="workers of the local cluster (default 2)")
+    sweep.add_argument("--out", type=Path, required=True, help="results folder (written whole or not at all)")
+    sweep.add_argument("--force", action="store_true", help="replace a non-empty results folder")
+    sweep.add_argument("--quiet", action="store_true", help="do not print the table")
 
     sub.add_parser("cases", help="list the radial MATPOWER feeders that load")
     return parser
@@ -130,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cases()
         if args.command == "run":
             return _run(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _clear(args)
     except (FeederError, InstanceError, ResultsError, CyberError, ScenarioError) as exc:
         print(f"cosim: error: {exc}", file=sys.stderr)
@@ -156,6 +178,35 @@ def _run(args: argparse.Namespace) -> int:
     write_results(args.out, files, force=args.force)
     if not args.quiet:
         print(json.dumps(files["summary.json"], indent=2, default=str))
+        print(f"results in {args.out}")
+    return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from cosim import figures
+    from cosim.results import check_target, write_results
+    from cosim.scenario import ScenarioError, load_scenario
+    from cosim.scenario_run import _flat
+    from cosim.sweep import SweepGrid, run_sweep
+    from cyber.attacks import ATTACK_KINDS
+
+    check_target(args.out, args.force)
+    scenario = load_scenario(args.scenario)
+    attacks = tuple(a.strip() for a in args.attacks.split(","))
+    bad = [a for a in attacks if a != "none" and a not in ATTACK_KINDS]
+    if bad or scenario.method != "admm":
+        raise ScenarioError(f"--attacks {bad}: expected none or {ATTACK_KINDS}" if bad else
+                            f"{args.scenario}: a sweep varies the network of the ADMM: method must be admm")
+    grid = SweepGrid(args.latency_ms, args.loss, attacks, (0.0, *args.byzantine_share))
+    table = _flat(run_sweep(scenario, grid, args.scheduler, args.workers))
+    table["setting"] = table["attack"] + " x" + table["byzantine_share"].astype(str)
+    files = {"sweep.csv": table, "scenario.toml": args.scenario.read_text(),
+             "figures/sweep.png": figures.clearing_time(table, "latency_ms", "latency (ms)", ("loss", "setting"))}
+    write_results(args.out, files, force=args.force)
+    if not args.quiet:
+        cols = ["latency_ms", "loss", "attack", "byzantine_share", "converged", "iterations", "clearing_ms",
+                "optimality_gap", "fallback"]
+        print(table[cols].to_string(index=False))
         print(f"results in {args.out}")
     return EXIT_OK
 

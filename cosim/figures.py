@@ -57,20 +57,22 @@ def detections(iterations: pd.DataFrame) -> bytes:
     return _png(fig)
 
 
-def clearing_time(table: pd.DataFrame, x: str, xlabel: str) -> bytes:
-    """Simulated clearing time (and, on the right axis, optimality gap) against ``x``; one line per loss."""
+def clearing_time(table: pd.DataFrame, x: str, xlabel: str, by: tuple[str, ...] = ("loss",)) -> bytes:
+    """Simulated clearing time (and, on the right axis, optimality gap) against ``x``; a line per ``by``."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     right = ax.twinx()
-    groups = table.groupby("loss") if "loss" in table and x != "loss" else [(None, table)]
-    for loss, g in groups:
-        label = "" if loss is None else f", loss {loss:g}"
+    keys = [c for c in by if c in table and c != x]
+    groups = table.groupby(keys) if keys else [((), table)]
+    for key, g in groups:
+        values = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{k} {v}" for k, v in zip(keys, values, strict=True))
         g = g.sort_values(x)
-        ax.plot(g[x], g["clearing_ms"] / 1e3, "o-", label=f"clearing time{label}")
+        ax.plot(g[x], g["clearing_ms"] / 1e3, "o-", label=f"clearing time {label}")
         if "optimality_gap" in g:
-            right.semilogy(g[x], g["optimality_gap"].clip(lower=1e-12), "x--", label=f"optimality gap{label}")
+            right.semilogy(g[x], g["optimality_gap"].clip(lower=1e-12), "x--", label=f"gap {label}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("simulated clearing time (s)")
     right.set_ylabel("optimality gap")
-    ax.legend(loc="upper left", fontsize=7)
-    right.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="upper left", fontsize=6)
+    right.legend(loc="upper right", fontsize=6)
     return _png(fig)

@@ -11,6 +11,7 @@ import pytest
 
 from cosim.cli import EXIT_INPUT, EXIT_OK, main
 from cosim.scenario import ScenarioError, load_scenario
+from cosim.sweep import SweepGrid
 from cosim.world import run_world
 from market.admm.driver import solve_admm
 from market.instance import build_instance
@@ -113,3 +114,22 @@ def test_delay_study_reports_clearing_time_against_latency(tmp_path):
     rounds = 2 * study["iterations"].iloc[0]
     assert study["clearing_ms"].tolist() == pytest.approx([rounds * 2.0, rounds * 11.0])
     assert (out / "figures" / "clearing_time_vs_latency.png").stat().st_size > 0
+
+
+def test_sweep_grid_pairs_attacks_with_byzantine_agents():
+    points = SweepGrid((1.0, 5.0), (0.0,), ("none", "static-fdi"), (0.0, 0.2)).points()
+    assert [(p["latency_ms"], p["attack"], p["byzantine_share"]) for p in points] == [
+        (1.0, "none", 0.0), (1.0, "static-fdi", 0.2), (5.0, "none", 0.0), (5.0, "static-fdi", 0.2)]
+
+
+def test_sweep_runs_its_points_on_dask(tmp_path, capsys):
+    path = scenario_file(tmp_path, "[admm]\nmax_iter = 400\n")
+    out = tmp_path / "sweep"
+    args = ["sweep", str(path), "--latency-ms", "2,8", "--loss", "0", "--attacks", "none", "--workers", "1",
+            "--out", str(out), "--quiet"]
+    assert main(args) == EXIT_OK
+    table = pd.read_csv(out / "sweep.csv")
+    assert list(table["latency_ms"]) == [2.0, 8.0] and table["iterations"].nunique() == 1
+    rounds = 2 * 400  # no convergence in 400 iterations: initial targets + 400 x-rounds + 399 y-rounds
+    assert table["clearing_ms"].tolist() == pytest.approx([rounds * (1.0 + 2.0), rounds * (1.0 + 8.0)])
+    assert (out / "figures" / "sweep.png").exists()
