@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--force", action="store_true", help="replace a non-empty results folder")
     sweep.add_argument("--quiet", action="store_true", help="do not print the table")
 
+    reproduce = sub.add_parser("reproduce", help="regenerate docs/reproduction.md (seed 001's tables, figures)")
+    reproduce.add_argument("--out", type=Path, default=Path("docs"), help="folder of the report (default docs)")
+
     sub.add_parser("cases", help="list the radial MATPOWER feeders that load")
     return parser
 
@@ -152,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "reproduce":
+            from cosim.reproduction import write_report
+
+            print(f"report in {write_report(args.out)}")
+            return EXIT_OK
         return _clear(args)
     except (FeederError, InstanceError, ResultsError, CyberError, ScenarioError) as exc:
         print(f"cosim: error: {exc}", file=sys.stderr)

@@ -86,6 +86,7 @@ class ResilientRun:
     clearing_ms: float = float("nan")  # simulated duration (with timing)
     deadline_missed: bool = False
     messages: dict[str, int] = field(default_factory=dict)  # sent, lost, late
+    prediction_error: dict[int, float] = field(default_factory=dict)  # tensor detector: MAE per iteration
 
     def tpr_by_kind(self) -> dict[str, float]:
         return tpr_by_kind(self.flags, self.truth)
@@ -121,7 +122,8 @@ def solve_resilient_admm(instance: MarketInstance, settings: AdmmSettings | None
     run = solve_admm(instance, cfg, screening, stop=stop)
     flags, truth = screening.flags(), attackers.ground_truth()
     out = ResilientRun(run, flags, truth, score(flags, truth, screening.screened), screening.wall_s,
-                       dict(screening.per_iteration))
+                       dict(screening.per_iteration),
+                       prediction_error=dict(getattr(detector, "prediction_error", {})))
     if isinstance(inner, TimedTransport):
         out.clearing_ms = inner.finish()
         out.deadline_missed = stop() is not None

@@ -1,0 +1,297 @@
+"""Regenerate ``docs/reproduction.md``: seed 001's Tables I-III and the figures behind them, from fresh runs.
+
+    cosim reproduce [--out docs]
+
+Every number in the report except the wall times (marked as such) comes from seeded runs and is the same on
+every machine; the paper's numbers are quoted beside ours. Our instances cannot equal the paper's (its
+prosumer parameters are unpublished), so the report compares what carries over: whether an attack without
+detection converges within 500 iterations, whether the defended market reaches the attack-free optimum
+(traded energy, P0), iteration counts and detector overhead as ratios.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from cyber.attacks import AttackSpec  # noqa: E402
+from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm  # noqa: E402
+from market.admm.driver import AdmmSettings  # noqa: E402
+from market.instance import MarketInstance, build_instance  # noqa: E402
+from market.problem.clearing import solve_clearing  # noqa: E402
+from physical.catalog import load_feeder  # noqa: E402
+
+INTERVAL = "2016-06-21T12:00"
+ATTACK_CAP = 500  # the paper's iteration budget for the attacked runs
+DEFENDED_CAP = 10_000
+BYZANTINE = {"case15da": 2, "case85": 7}  # the first prosumer with a prosumer parent and children
+BASELINES = ["moving-average", "trimmed-mean", "median"]
+TABLE_III = [("Normal case", "normal", "none"), ("Small noise, no detection", "dynamic-noise", "none"),
+             ("Small noise, detection", "dynamic-noise", "tensor"), ("Large value, no detection", "static-fdi", "none"),
+             ("Large value, detection", "static-fdi", "tensor")]
+
+#: the paper's numbers (seed 001, Tables I-III; traded energy and P0 as printed, kWh)
+PAPER = {
+    ("case15da", "normal"): dict(traded=300.88, p0=-270.04, iterations=334, wall_s=33.10),
+    ("case15da", "static-fdi", "none"): dict(traded=None, p0=None, iterations=500, wall_s=49.30),
+    ("case15da", "static-fdi", "tensor"): dict(traded=300.88, p0=-270.19, iterations=312, wall_s=118.54),
+    ("case15da", "dynamic-noise", "none"): dict(traded=None, p0=None, iterations=500, wall_s=46.83),
+    ("case15da", "dynamic-noise", "tensor"): dict(traded=300.88, p0=-270.04, iterations=305, wall_s=122.62),
+    ("case85", "normal"): dict(traded=803.25, p0=5.57, iterations=477, wall_s=459.64),
+    ("case85", "dynamic-noise", "tensor"): dict(traded=803.25, p0=5.57, iterations=616, wall_s=776.10),
+    ("case85", "static-fdi", "tensor"): dict(traded=803.25, p0=5.57, iterations=492, wall_s=624.86),
+}
+
+
+@dataclass
+class Case:
+    """One run of the report: which feeder, attack and detector, and what came out."""
+
+    case: str
+    attack: str
+    detector: str
+    run: ResilientRun
+    reference: float
+    wall_s: float
+
+    @property
+    def row(self) -> dict:
+        res, kw = self.run.admm.result, 1e3  # every bundled feeder here is on a 1 MVA base
+        h = self.run.admm.history
+        c = self.run.confusion
+        return {"traded_kw": float(h["traded_kw"].iloc[-1]), "p0_kw": float(h["p0_kw"].iloc[-1]),
+                "iterations": res.info["iterations"], "converged": res.info["converged"],
+                "gap": abs(res.objective - self.reference) / abs(self.reference), "tpr": c["tpr"], "fpr": c["fpr"],
+                "tpr_by_kind": self.run.tpr_by_kind(), "wall_s": self.wall_s,
+                "detector_s": self.run.detector_wall_s, "kw_base": kw}
+
+
+def _attack(kind: str, case: str, seed: int) -> AttackSpec:
+    params = {"delta": 0.05} if kind == "static-fdi" else {"sigma": 0.01}
+    return AttackSpec(kind, agents=(BYZANTINE[case],), fields=("P", "Q"), period=5, seed=seed, **params)
+
+
+def _run(instance: MarketInstance, reference: float, attack: str, detector: str) -> Case:
+    attacks = () if attack == "normal" else (_attack(attack, instance.case, instance.seed),)
+    cap = ATTACK_CAP if attack != "normal" and detector == "none" else DEFENDED_CAP
+    start = time.perf_counter()
+    run = solve_resilient_admm(instance, AdmmSettings(max_iter=cap), CyberSetup(attacks=attacks, detector=detector))
+    return Case(instance.case, attack, detector, run, reference, time.perf_counter() - start)
+
+
+def run_all(seed: int = 0) -> dict[tuple[str, str, str], Case]:
+    cases = {}
+    plan = {"case15da": [("normal", "none"), ("static-fdi", "none"), ("static-fdi", "tensor"),
+                         ("static-fdi", "tensor-no-physics"), ("static-fdi", "moving-average"),
+                         ("static-fdi", "trimmed-mean"), ("static-fdi", "median"), ("dynamic-noise", "none"),
+                         ("dynamic-noise", "tensor"), ("dynamic-noise", "tensor-no-physics")],
+            "case85": [("normal", "none"), ("dynamic-noise", "none"), ("dynamic-noise", "tensor"),
+                       ("static-fdi", "none"), ("static-fdi", "tensor")]}
+    for case, runs in plan.items():
+        instance = build_instance(load_feeder(case), interval=INTERVAL, seed=seed)
+        reference = solve_clearing(instance).objective
+        for attack, detector in runs:
+            cases[case, attack, detector] = _run(instance, reference, attack, detector)
+    return cases
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return format(value, spec)
+
+
+def _market_table(cases, case: str, rows: list[tuple[str, str, str]]) -> str:
+    out = ["| case | ours: traded (kW) | P0 (kW) | iterations | converged | gap to attack-free optimum | "
+           "TPR | FPR | wall (s) | paper: traded | P0 | iterations | time (s) |",
+           "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for label, attack, detector in rows:
+        r = cases[case, attack, detector].row
+        key = (case, "normal") if attack == "normal" else (case, attack, detector)
+        p = PAPER.get(key, {})
+        out.append(f"| {label} | {_fmt(r['traded_kw'], '.1f')} | {_fmt(r['p0_kw'], '.1f')} | {r['iterations']} | "
+                   f"{_fmt(r['converged'])} | {_fmt(r['gap'], '.1e')} | {_fmt(r['tpr'], '.3f')} | "
+                   f"{_fmt(r['fpr'], '.4f')} | *{r['wall_s']:.2f}* | {_fmt(p.get('traded'))} | {_fmt(p.get('p0'))} | "
+                   f"{_fmt(p.get('iterations'), 'd')} | {_fmt(p.get('wall_s'))} |")
+    return "\n".join(out)
+
+
+def _detector_table(cases, case: str, attack: str, detectors: list[str]) -> str:
+    out = ["| detector | converged | iterations | gap | TPR | TPR flows | TPR voltages | FPR | detector (s) |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for d in detectors:
+        r = cases[case, attack, d].row
+        k = r["tpr_by_kind"]
+        out.append(f"| {d} | {_fmt(r['converged'])} | {r['iterations']} | {_fmt(r['gap'], '.1e')} | "
+                   f"{_fmt(r['tpr'], '.3f')} | {_fmt(k.get('flow'), '.3f')} | {_fmt(k.get('voltage'), '.3f')} | "
+                   f"{_fmt(r['fpr'], '.4f')} | *{r['detector_s']:.2f}* |")
+    return "\n".join(out)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _figures(cases) -> dict[str, bytes]:
+    figs = {}
+    for case, attack in (("case15da", "static-fdi"), ("case15da", "dynamic-noise"), ("case85", "static-fdi")):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+        for (label, d), style in zip([("attack-free", None), ("attack, no detection", "none"),
+                                      ("attack, tensor detector", "tensor")], ("-", ":", "--"), strict=True):
+            h = cases[case, "normal", "none"].run.admm.history if d is None else cases[case, attack, d].run.admm.history
+            left.semilogy(h["iteration"], h["primal_residual"], style, label=f"primal, {label}")
+            right.plot(h["iteration"], h["traded_kw"], style, label=f"traded, {label}")
+            right.plot(h["iteration"], h["p0_kw"], style, label=f"P0, {label}")
+        left.set_xlabel("iteration")
+        left.set_ylabel("primal residual")
+        right.set_xlabel("iteration")
+        right.set_ylabel("kW")
+        left.legend(fontsize=6)
+        right.legend(fontsize=6)
+        figs[f"{case}_{attack}_residuals_and_trades.png"] = _png(fig)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for attack in ("static-fdi", "dynamic-noise"):
+        for d, style in (("tensor", "-"), ("tensor-no-physics", "--")):
+            err = cases["case15da", attack, d].run.prediction_error
+            ax.semilogy(list(err), list(err.values()), style, lw=0.8, label=f"{attack}, {d}")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("mean |received - estimate| (p.u.)")
+    ax.legend(fontsize=7)
+    figs["case15da_prediction_error.png"] = _png(fig)
+    return figs
+
+
+def report(cases) -> str:
+    c15 = {k: v.row for k, v in cases.items() if k[0] == "case15da"}
+    normal15 = c15["case15da", "normal", "none"]
+    defended15 = c15["case15da", "static-fdi", "tensor"]
+    overhead = defended15["wall_s"] / normal15["wall_s"]
+    r85 = {k: v.row for k, v in cases.items() if k[0] == "case85"}
+    per_agent85 = {a: r85["case85", a, "tensor"]["detector_s"] / 84 / r85["case85", a, "tensor"]["iterations"] * 1e6
+                   for a in ("dynamic-noise", "static-fdi")}
+    rows = [("Normal case", "normal", "none"), ("With attacks", "{a}", "none"), ("With detection", "{a}", "tensor")]
+    rows_all = {k: v.row for k, v in cases.items()}
+    undefended = [r for (c, a, d), r in rows_all.items() if a != "normal" and d == "none"]
+    defended = [r for (c, a, d), r in rows_all.items() if a != "normal" and d == "tensor"]
+    ablation = [r for (c, a, d), r in rows_all.items() if d == "tensor-no-physics"]
+    baselines = [r for (c, a, d), r in rows_all.items() if d in BASELINES]
+    n_undef_conv = sum(r["converged"] for r in undefended)
+    worst_defended = max(r["gap"] for r in defended)
+    flows = [r["tpr_by_kind"].get("flow", np.nan) for r in defended]
+    volts = [r["tpr_by_kind"].get("voltage", np.nan) for r in defended]
+    table = {a: [(label, attack.format(a=a), d) for label, attack, d in rows] for a in ("static-fdi", "dynamic-noise")}
+    return f"""# Reproduction of seed 001 (Byzantine-resilient distributed P2P trading)
+
+Generated by `cosim reproduce` from fresh, seeded runs (summer noon 2016-06-21 12:00, instance seed 0; the
+Byzantine agent is bus 2 on case15da and bus 7 on case85, the first prosumer with a prosumer parent and
+children; it falsifies the flows P, Q it reports to its parent, and the voltage it sends to its children
+consistently with them, every 5 iterations: static FDI with delta = 0.05 p.u., dynamic noise with
+sigma = 0.01 p.u.). Every number except the wall times (in italics, this machine's) is reproducible to the
+last digit. The paper's numbers are from its Tables I-III as extracted (its symbols and several values were
+lost in extraction). Undefended runs stop at the paper's budget of {ATTACK_CAP} iterations; defended and
+attack-free runs run to the default tolerances (primal 3e-6, dual 1e-5).
+
+## Table I - 15-bus, correlated static FDI
+
+{_market_table(cases, "case15da", table["static-fdi"])}
+
+## Table II - 15-bus, dynamic noise
+
+{_market_table(cases, "case15da", table["dynamic-noise"])}
+
+## Table III - 85-bus, small noise (dynamic, sigma 0.01) and large value (static, delta 0.05)
+
+{_market_table(cases, "case85", TABLE_III)}
+
+Detector time per agent and iteration on case85 (wall time): small noise *{per_agent85["dynamic-noise"]:.0f}* us,
+large value *{per_agent85["static-fdi"]:.0f}* us (the paper reports 117.20 and 92.40 next to 7.75 and 6.26 s of
+optimisation per agent, units unclear).
+
+## Physics-term ablation (the paper's Fig. 9) and baselines, 15-bus
+
+Static FDI:
+
+{_detector_table(cases, "case15da", "static-fdi", ["tensor", "tensor-no-physics", *BASELINES])}
+
+Dynamic noise:
+
+{_detector_table(cases, "case15da", "dynamic-noise", ["tensor", "tensor-no-physics"])}
+
+![prediction error](figures/case15da_prediction_error.png)
+
+## Figures
+
+![15-bus static FDI](figures/case15da_static-fdi_residuals_and_trades.png)
+![15-bus dynamic noise](figures/case15da_dynamic-noise_residuals_and_trades.png)
+![85-bus static FDI](figures/case85_static-fdi_residuals_and_trades.png)
+
+## What carries over, and where we differ
+
+- **Attacks without detection**: {n_undef_conv} of {len(undefended)} undefended runs converge within
+  {ATTACK_CAP} iterations (paper: none); their gaps to the attack-free optimum are
+  {", ".join(f"{r['gap']:.1e}" for r in undefended)}.
+- **With the tensor detector** every attacked run {"converges" if all(r["converged"] for r in defended) else
+  "does not always converge"} and the worst gap to the attack-free optimum is {worst_defended:.1e}: traded
+  energy and P0 equal the attack-free run's to the ADMM tolerance, as the paper's tables show with equal
+  traded energy and P0. The falsified flows are flagged in {min(flows):.0%}-{max(flows):.0%} of the
+  injections; the voltages the attacker shifts consistently (by 2 (r dP + x dQ), a few percent of delta)
+  only in {min(volts):.0%}-{max(volts):.0%}, mostly late, once the market has settled below that size.
+- **Iterations**: our attack-free ADMM needs {normal15["iterations"]} iterations on case15da and
+  {r85["case85", "normal", "none"]["iterations"]} on case85 (paper: 334 and 477); the defended runs need
+  about as many or more (paper: fewer or slightly more). Our ADMM splits the SOCP per bus with copies of the
+  neighbours' variables and prices trades by consensus; the paper's splitting and tolerances were lost in
+  extraction, so the absolute counts do not compare, their ratios do.
+- **Detector overhead**: defended / attack-free wall time on case15da is *{overhead:.1f}*x (paper 118.54 / 33.10
+  = 3.6x). Our whole clearing takes about a second where the paper's took minutes (Gurobi per agent per
+  iteration against our closed-form updates), so the ratio carries over, the seconds do not.
+- **Physics-term ablation**: without the physics term the detector's TPR is
+  {", ".join(f"{r['tpr']:.3f}" for r in ablation)} against {", ".join(
+  f"{rows_all['case15da', a, 'tensor']['tpr']:.3f}" for a in ("static-fdi", "dynamic-noise"))} with it, and
+  {sum(r["converged"] for r in ablation)} of {len(ablation)} ablated runs converge (paper: the ablated market
+  cannot converge within 700 iterations).
+- **Baselines** (moving average, trimmed mean, median over each channel's recent values) flag
+  {min(r["tpr"] for r in baselines):.0%}-{max(r["tpr"] for r in baselines):.0%} of the injections but also
+  {min(r["fpr"] for r in baselines):.0%}-{max(r["fpr"] for r in baselines):.0%} of the honest fields; their
+  market {"stops" if all(r["converged"] for r in baselines) else "mostly stops"} with residuals that look
+  converged at a point {min(r["gap"] for r in baselines):.1e}-{max(r["gap"] for r in baselines):.1e} from the
+  optimum: screening freezes the data the ADMM needs, which is worse than not converging.
+- **Instances differ**: the paper's prosumer parameters, PV/wind data and attack magnitudes are not published
+  (or were lost in extraction). Ours are SimBench profiles and the cost ranges in `market/instance.py`, so
+  traded energy and P0 are of a different size (our 15-bus P0 is {normal15["p0_kw"]:.0f} kW, an
+  {"import" if normal15["p0_kw"] > 0 else "export"}; the paper's is -270.04, an export).
+"""
+
+
+def write_report(out: Path, seed: int = 0) -> Path:
+    """Run everything and write ``out/reproduction.md`` and ``out/figures/``."""
+    from cosim.results import write_results
+
+    cases = run_all(seed)
+    files: dict[str, object] = {"reproduction.md": report(cases)}
+    files |= {f"figures/{name}": png for name, png in _figures(cases).items()}
+    if out.exists():  # docs/ may hold other documents: replace only what the report owns
+        staging = out.parent / f".{out.name}.reproduction"
+        write_results(staging, files, force=True)
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        for name in files:
+            (staging / name).replace(out / name)
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        write_results(out, files)
+    return out / "reproduction.md"
