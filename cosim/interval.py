@@ -59,15 +59,24 @@ class IntervalClearing:
                 **{k: v for k, v in head.items() if k not in ("interval", "max_vm_mismatch_pu", "voltage_violations")}}
 
 
-def clear_interval(scenario: Scenario, feeder: Feeder, interval: int) -> IntervalClearing:
-    """Clear quarter hour ``interval`` (index into the profile year) of ``scenario``."""
-    instance = build_instance(feeder, interval=interval, seed=scenario.seed, options=scenario.market.options())
+def interval_instance(scenario: Scenario, feeder: Feeder, interval: int) -> MarketInstance:
+    """The prosumers of quarter hour ``interval`` (index into the profile year): profiles, roles, costs."""
+    return build_instance(feeder, interval=interval, seed=scenario.seed, options=scenario.market.options())
+
+
+def clear_instance(scenario: Scenario, instance: MarketInstance) -> IntervalClearing:
+    """Clear one quarter hour's instance with the scenario's method, network, attacks and detector."""
     cyber = None
     if scenario.method == "admm":
-        network = build_network(instance, scenario.network.channel(), seed=scenario.seed * 100_003 + interval)
+        network = build_network(instance, scenario.network.channel(), seed=scenario.seed * 100_003 + instance.interval)
         cyber = CyberSetup(attacks=scenario.attack_specs(), detector=scenario.detector.name,
                            detector_options=scenario.detector.options(), network=network,
                            timing=scenario.network.timing())
     run = clear_market(instance, scenario.method, scenario.admm.settings(), cyber)
     clearing_ms = run.screening.clearing_ms if run.screening is not None else float("nan")
-    return IntervalClearing(interval, instance, run, not run.result.status.has_solution, clearing_ms)
+    return IntervalClearing(instance.interval, instance, run, not run.result.status.has_solution, clearing_ms)
+
+
+def clear_interval(scenario: Scenario, feeder: Feeder, interval: int) -> IntervalClearing:
+    """Build and clear quarter hour ``interval`` in-process (the direct driver of sweeps and benchmarks)."""
+    return clear_instance(scenario, interval_instance(scenario, feeder, interval))

@@ -38,12 +38,12 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
     run_id = uuid.uuid4().hex
     logging.getLogger("mosaik").setLevel(logging.WARNING)
     world = mosaik.World(SIM_CONFIG, time_resolution=0.001, skip_greetings=True, configure_logging=False)
-    profiles = world.start("Profiles").Profiles.create(1, first=interval_index(scenario.start),
-                                                       count=scenario.intervals)[0]
+    profiles = world.start("Profiles").Profiles.create(1, scenario=scenario.model_dump(),
+                                                       first=interval_index(scenario.start))[0]
     market = world.start("Market").Market.create(1, scenario=scenario.model_dump())[0]
     grid = world.start("Grid").Grid.create(1, case=scenario.case)[0]
     collector = world.start("Collector").Collector.create(1, run_id=run_id)[0]
-    world.connect(profiles, market, "interval")
+    world.connect(profiles, market, "instance_json")
     world.connect(market, grid, "dispatch")
     world.connect(market, collector, "report")
     world.connect(grid, collector, "validation")

@@ -1,32 +1,31 @@
-"""Market simulator: clears each quarter hour it is given (:func:`cosim.interval.clear_interval`) and
-publishes the dispatch when the clearing ends in simulated time."""
+"""Market simulator: clears each quarter hour's instance it is given (:func:`cosim.interval.clear_instance`)
+and publishes the dispatch when the clearing ends in simulated time."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import mosaik_api_v3
 
-from cosim.interval import clear_interval
+from cosim.interval import clear_instance
 from cosim.scenario import Scenario
-from physical.catalog import load_feeder
+from market.instance import instance_from_dict
 
 META = {"type": "event-based", "models": {"Market": {"public": True, "params": ["scenario"],
-                                                     "attrs": ["interval", "dispatch", "report"]}}}
+                                                     "attrs": ["instance_json", "dispatch", "report"]}}}
 
 
 class MarketSim(mosaik_api_v3.Simulator):
     def __init__(self) -> None:
         super().__init__(META)
         self.scenario: Scenario | None = None
-        self.feeder = None
         self.pending: dict | None = None
         self.release = -1
         self.out: dict = {}
 
     def create(self, num, model, scenario: dict):
         self.scenario = Scenario.model_validate(scenario)
-        self.feeder = load_feeder(self.scenario.case)
         return [{"eid": "market", "type": model}]
 
     def step(self, time, inputs, max_advance):
@@ -34,10 +33,13 @@ class MarketSim(mosaik_api_v3.Simulator):
         if time == self.release and self.pending is not None:
             self.out, self.pending = self.pending, None
             return None
-        intervals = inputs.get("market", {}).get("interval", {})
-        if not intervals:
+        received = inputs.get("market", {}).get("instance_json", {})
+        if not received:
             return None
-        clearing = clear_interval(self.scenario, self.feeder, int(next(iter(intervals.values()))))
+        data = json.loads(next(iter(received.values())))
+        if data.get("case") != self.scenario.case:
+            raise ValueError(f"market of {self.scenario.case} received an instance of {data.get('case')}")
+        clearing = clear_instance(self.scenario, instance_from_dict(data, "instance from the Profiles simulator"))
         d = clearing.dispatch()
         inst = clearing.instance
         history = clearing.run.history

@@ -1,29 +1,39 @@
-"""Profiles simulator: the quarter-hour clock of the SimBench profile year (which interval to clear)."""
+"""Profiles simulator: every quarter hour, the prosumers of that interval -- SimBench load, PV and wind
+profiles drawn per bus with the scenario's seed, roles and costs (:func:`cosim.interval.interval_instance`)."""
 
 from __future__ import annotations
 
 import mosaik_api_v3
 
+from cosim.interval import interval_instance
+from cosim.scenario import Scenario
 from cosim.simulators import QUARTER_HOUR_MS
+from physical.catalog import load_feeder
 
-META = {"type": "time-based", "models": {"Profiles": {"public": True, "params": ["first", "count"],
-                                                      "attrs": ["interval"]}}}
+META = {"type": "time-based", "models": {"Profiles": {"public": True, "params": ["scenario", "first"],
+                                                      "attrs": ["instance_json"]}}}
 
 
 class ProfileSim(mosaik_api_v3.Simulator):
     def __init__(self) -> None:
         super().__init__(META)
-        self.first = self.count = 0
-        self.interval: int | None = None
+        self.scenario: Scenario | None = None
+        self.feeder = None
+        self.first = 0
+        self.out: dict = {}
 
-    def create(self, num, model, first: int = 0, count: int = 1):
-        self.first, self.count = first, count
+    def create(self, num, model, scenario: dict, first: int):
+        self.scenario = Scenario.model_validate(scenario)
+        self.feeder = load_feeder(self.scenario.case)
+        self.first = first
         return [{"eid": "profiles", "type": model}]
 
     def step(self, time, inputs, max_advance):
         k = time // QUARTER_HOUR_MS
-        self.interval = self.first + k if k < self.count else None
+        self.out = {}
+        if k < self.scenario.intervals:
+            self.out = {"instance_json": interval_instance(self.scenario, self.feeder, self.first + k).to_json()}
         return time + QUARTER_HOUR_MS
 
     def get_data(self, outputs):
-        return {"profiles": {"interval": self.interval}} if self.interval is not None else {}
+        return {"profiles": self.out} if self.out else {}
