@@ -194,7 +194,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from cosim import figures
     from cosim.results import check_target, write_results
     from cosim.scenario import ScenarioError, load_scenario
-    from cosim.scenario_run import _flat
+    from cosim.scenario_run import flat_table
     from cosim.sweep import SweepGrid, run_sweep
     from cyber.attacks import ATTACK_KINDS
 
@@ -206,7 +206,7 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--attacks {bad}: expected none or {ATTACK_KINDS}" if bad else
                             f"{args.scenario}: a sweep varies the network of the ADMM: method must be admm")
     grid = SweepGrid(args.latency_ms, args.loss, attacks, (0.0, *args.byzantine_share))
-    table = _flat(run_sweep(scenario, grid, args.scheduler, args.workers))
+    table = flat_table(run_sweep(scenario, grid, args.scheduler, args.workers))
     table["setting"] = table["attack"] + " x" + table["byzantine_share"].astype(str)
     files = {"sweep.csv": table, "scenario.toml": args.scenario.read_text(),
              "figures/sweep.png": figures.clearing_time(table, "latency_ms", "latency (ms)", ("loss", "setting"))}

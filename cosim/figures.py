@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
@@ -28,7 +29,7 @@ def residuals(iterations: pd.DataFrame) -> bytes:
     ax.set_xlabel("ADMM iteration")
     ax.set_ylabel("residual (p.u., penalty metric)")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def voltage_profile(voltages: pd.DataFrame) -> bytes:
@@ -42,7 +43,7 @@ def voltage_profile(voltages: pd.DataFrame) -> bytes:
     ax.set_xlabel("bus")
     ax.set_ylabel("|V| (p.u.)")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def detections(iterations: pd.DataFrame) -> bytes:
@@ -54,7 +55,7 @@ def detections(iterations: pd.DataFrame) -> bytes:
     ax.set_xlabel("ADMM iteration")
     ax.set_ylabel("message fields")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def clearing_time(table: pd.DataFrame, x: str, xlabel: str, by: tuple[str, ...] = ("loss",)) -> bytes:
@@ -75,4 +76,4 @@ def clearing_time(table: pd.DataFrame, x: str, xlabel: str, by: tuple[str, ...] 
     right.set_ylabel("optimality gap")
     ax.legend(loc="upper left", fontsize=6)
     right.legend(loc="upper right", fontsize=6)
-    return _png(fig)
+    return png(fig)

@@ -11,23 +11,19 @@ detection converges within 500 iterations, whether the defended market reaches t
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from cyber.attacks import AttackSpec  # noqa: E402
-from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm  # noqa: E402
-from market.admm.driver import AdmmSettings  # noqa: E402
-from market.instance import MarketInstance, build_instance  # noqa: E402
-from market.problem.clearing import solve_clearing  # noqa: E402
-from physical.catalog import load_feeder  # noqa: E402
+from cosim.figures import plt, png
+from cyber.attacks import AttackSpec
+from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm
+from market.admm.driver import AdmmSettings
+from market.instance import MarketInstance, build_instance
+from market.problem.clearing import solve_clearing
+from physical.catalog import load_feeder
 
 INTERVAL = "2016-06-21T12:00"
 ATTACK_CAP = 500  # the paper's iteration budget for the attacked runs
@@ -138,14 +134,6 @@ def _detector_table(cases, case: str, attack: str, detectors: list[str]) -> str:
     return "\n".join(out)
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def _figures(cases) -> dict[str, bytes]:
     figs = {}
     for case, attack in (("case15da", "static-fdi"), ("case15da", "dynamic-noise"), ("case85", "static-fdi")):
@@ -162,7 +150,7 @@ def _figures(cases) -> dict[str, bytes]:
         right.set_ylabel("kW")
         left.legend(fontsize=6)
         right.legend(fontsize=6)
-        figs[f"{case}_{attack}_residuals_and_trades.png"] = _png(fig)
+        figs[f"{case}_{attack}_residuals_and_trades.png"] = png(fig)
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for attack in ("static-fdi", "dynamic-noise"):
         for d, style in (("tensor", "-"), ("tensor-no-physics", "--")):
@@ -171,7 +159,7 @@ def _figures(cases) -> dict[str, bytes]:
     ax.set_xlabel("iteration")
     ax.set_ylabel("mean |received - estimate| (p.u.)")
     ax.legend(fontsize=7)
-    figs["case15da_prediction_error.png"] = _png(fig)
+    figs["case15da_prediction_error.png"] = png(fig)
     return figs
 
 

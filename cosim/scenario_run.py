@@ -22,7 +22,7 @@ def run_scenario(scenario: Scenario, source: str, progress: bool = False) -> dic
     files: dict[str, object] = {
         "scenario.toml": source,
         "scenario.json": scenario.model_dump(),
-        "intervals.csv": _flat(run.intervals),
+        "intervals.csv": flat_table(run.intervals),
         "summary.json": summarize(scenario, run, time.perf_counter() - start),
         **{f"instances/interval_{k:05d}.json": text for k, text in run.instances.items()},
     }
@@ -70,7 +70,7 @@ def _study(scenario: Scenario, source: str, progress: bool, start: float) -> dic
                 "network": scenario.network.model_copy(update={"mean_ms": latency, "loss": loss})})
             row = run_world(point, progress).intervals.iloc[0].to_dict()
             rows.append({"latency_ms": latency, "loss": loss, **row})
-    table = _flat(pd.DataFrame(rows))
+    table = flat_table(pd.DataFrame(rows))
     summary = {"scenario": scenario.name, "case": scenario.case, "points": len(table),
                "wall_s": time.perf_counter() - start,
                "study": table[["latency_ms", "loss", "clearing_ms", "iterations", "converged", "optimality_gap",
@@ -80,7 +80,7 @@ def _study(scenario: Scenario, source: str, progress: bool, start: float) -> dic
             "figures/clearing_time_vs_latency.png": figures.clearing_time(table, "latency_ms", "latency (ms)")}
 
 
-def _flat(table: pd.DataFrame) -> pd.DataFrame:
+def flat_table(table: pd.DataFrame) -> pd.DataFrame:
     """Lists and dicts (Byzantine agents, TPR per kind) as JSON text, so the table is one CSV."""
     out = table.copy()
     for col in out.columns:
