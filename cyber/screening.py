@@ -87,13 +87,13 @@ class SlotMap:
         agent, position = {}, {}
         for kind, names in fields.items():
             owner = receivers[kind] - 1
+            # the k-th channel an agent receives of this kind gets its k-th free slot, for every field
+            order = np.argsort(owner, kind="stable")
+            counts = np.bincount(owner, minlength=layout.n)
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(owner)) - starts[owner[order]]
             for name in names:
-                # the k-th channel an agent receives of this kind and field gets its next free slot
-                order = np.argsort(owner, kind="stable")
-                rank = np.empty_like(order)
-                counts = np.bincount(owner, minlength=layout.n)
-                starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-                rank[order] = np.arange(len(owner)) - starts[owner[order]]
                 agent[kind, name] = owner
                 position[kind, name] = used[owner] + rank
                 used += counts

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.stats import norm
 
 from cyber.screening import Verdict, clean
-from market.admm.consensus import KINDS, LOCAL
+from market.admm.consensus import KINDS, LOCAL, channel_receivers
 from market.admm.layout import AdmmLayout
 from market.messages import MessageBatch
 
@@ -36,10 +36,8 @@ class WindowScreen:
             raise ValueError("window screen: window >= 3, alpha in (0, 1), floor >= 0, trim in [0, 0.5)")
         self.name, self.statistic = statistic, statistic
         self.window, self.z, self.floor, self.trim = window, float(norm.ppf(1 - alpha / 2)), floor, trim
-        sizes = {"flow": len(layout.link_child), "voltage": len(layout.link_child), "flow_target":
-                 len(layout.link_child), "voltage_target": len(layout.link_child), "trade_to_seller": layout.m,
-                 "trade_to_buyer": layout.m}
-        self.rings = {(kind, name): np.zeros((sizes[kind], window)) for kind, (_, names) in KINDS.items()
+        receivers = channel_receivers(layout)
+        self.rings = {(kind, name): np.zeros((len(receivers[kind]), window)) for kind, (_, names) in KINDS.items()
                       for name in names}
         self.seen = {key: np.zeros(len(ring), dtype=int) for key, ring in self.rings.items()}
 
