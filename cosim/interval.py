@@ -34,6 +34,8 @@ class Dispatch:
 
 @dataclass(frozen=True)
 class IntervalClearing:
+    """One quarter hour's clearing, and whether its dispatch is the grid-only fallback."""
+
     interval: int
     instance: MarketInstance
     run: ClearingRun
