@@ -126,6 +126,7 @@ def cyber_summary(setup: CyberSetup, screened: ResilientRun) -> dict:
         "detector": setup.detector,
         **{k: (int(v) if k in ("tp", "fp", "fn", "tn") else float(v)) for k, v in screened.confusion.items()},
         "tpr_by_kind": screened.tpr_by_kind(),
+        "fpr_by_kind": screened.fpr_by_kind(),
         "detector_wall_s": screened.detector_wall_s,
     }
 

@@ -19,7 +19,7 @@ import pandas as pd
 from cyber.attacks import AttackSpec, ByzantineTransport
 from cyber.errors import CyberError
 from cyber.network import CommNetwork, NetworkTransport
-from cyber.screening import Detector, NoDetector, ScreeningTransport, score, tpr_by_kind
+from cyber.screening import Detector, NoDetector, ScreeningTransport, fpr_by_kind, score, tpr_by_kind
 from cyber.tensor_detector import TensorDetector
 from cyber.timing import TimedTransport
 from cyber.window_screen import STATISTICS, WindowScreen
@@ -87,9 +87,13 @@ class ResilientRun:
     deadline_missed: bool = False
     messages: dict[str, int] = field(default_factory=dict)  # sent, lost, late
     prediction_error: dict[int, float] = field(default_factory=dict)  # tensor detector: MAE per iteration
+    screened_by_kind: dict[str, int] = field(default_factory=dict)
 
     def tpr_by_kind(self) -> dict[str, float]:
         return tpr_by_kind(self.flags, self.truth)
+
+    def fpr_by_kind(self) -> dict[str, float]:
+        return fpr_by_kind(self.flags, self.truth, self.screened_by_kind)
 
     def iteration_counts(self) -> pd.DataFrame:
         """Per iteration: message fields corrupted by attackers and flagged by detectors."""
@@ -123,7 +127,8 @@ def solve_resilient_admm(instance: MarketInstance, settings: AdmmSettings | None
     flags, truth = screening.flags(), attackers.ground_truth()
     out = ResilientRun(run, flags, truth, score(flags, truth, screening.screened), screening.wall_s,
                        dict(screening.per_iteration),
-                       prediction_error=dict(getattr(detector, "prediction_error", {})))
+                       prediction_error=dict(getattr(detector, "prediction_error", {})),
+                       screened_by_kind=dict(screening.screened_by_kind))
     if isinstance(inner, TimedTransport):
         out.clearing_ms = inner.finish()
         out.deadline_missed = stop() is not None

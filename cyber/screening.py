@@ -111,7 +111,7 @@ class ScreeningTransport:
         self.detector = detector
         self.inner = inner
         self.wall_s = 0.0
-        self.screened = 0
+        self.screened_by_kind: dict[str, int] = {}
         self.records: list[tuple] = []
         self.per_iteration: dict[int, int] = {}
 
@@ -122,7 +122,8 @@ class ScreeningTransport:
         self.wall_s += time.perf_counter() - start
         if arrived.kind == LOCAL:
             return arrived
-        self.screened += len(arrived) * len(arrived.fields)
+        self.screened_by_kind[arrived.kind] = (self.screened_by_kind.get(arrived.kind, 0)
+                                               + len(arrived) * len(arrived.fields))
         for name, flags in verdict.flagged.items():
             rows = np.flatnonzero(flags)
             self.per_iteration[arrived.iteration] = self.per_iteration.get(arrived.iteration, 0) + rows.size
@@ -130,6 +131,11 @@ class ScreeningTransport:
                 self.records.append((arrived.iteration, arrived.phase, arrived.kind, name, arrived.channel[rows],
                                      arrived.sender[rows], arrived.receiver[rows]))
         return arrived.with_fields(**verdict.values).subset(~verdict.rejected)
+
+    @property
+    def screened(self) -> int:
+        """Message fields screened, all kinds."""
+        return sum(self.screened_by_kind.values())
 
     def flags(self) -> pd.DataFrame:
         """One row per flagged message field: iteration, phase, kind, field, channel, sender, receiver."""
@@ -154,6 +160,13 @@ def score(flags: pd.DataFrame, truth: pd.DataFrame, screened: int) -> dict[str, 
     return {"tp": tp, "fp": fp, "fn": fn, "tn": tn,
             "tpr": tp / (tp + fn) if tp + fn else float("nan"),
             "fpr": fp / (fp + tn) if fp + tn else float("nan")}
+
+
+def fpr_by_kind(flags: pd.DataFrame, truth: pd.DataFrame, screened_by_kind: dict[str, int]) -> dict[str, float]:
+    """Share of the honest fields flagged, per message kind (trade messages are many and rarely flagged, so
+    the overall FPR hides the rate on flows and voltages)."""
+    return {kind: score(flags[flags["kind"] == kind], truth[truth["kind"] == kind], n)["fpr"]
+            for kind, n in screened_by_kind.items()}
 
 
 def tpr_by_kind(flags: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:

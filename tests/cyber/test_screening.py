@@ -10,7 +10,7 @@ import pytest
 from cyber.attacks import AttackSpec
 from cyber.errors import CyberError
 from cyber.resilient_admm import DETECTORS, CyberSetup, build_detector, solve_resilient_admm
-from cyber.screening import SlotMap, clean, score, tpr_by_kind
+from cyber.screening import SlotMap, clean, fpr_by_kind, score, tpr_by_kind
 from cyber.window_screen import STATISTICS, WindowScreen
 from market.admm.consensus import LOCAL_FIELDS, channel_receivers
 from market.admm.driver import AdmmSettings
@@ -57,6 +57,8 @@ def test_score_counts_hits_misses_and_false_alarms():
     assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (2, 1, 2, 95)
     assert s["tpr"] == pytest.approx(2 / 4) and s["fpr"] == pytest.approx(1 / 96)
     assert tpr_by_kind(flags, truth) == {"flow": pytest.approx(1 / 3), "voltage": 1.0}
+    by_kind = fpr_by_kind(flags, truth, {"flow": 60, "voltage": 40})
+    assert by_kind == {"flow": pytest.approx(1 / 57), "voltage": 0.0}  # 60 flow fields: 3 corrupted, 1 false alarm
 
 
 @pytest.mark.parametrize("statistic", STATISTICS)
