@@ -20,16 +20,20 @@ def png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _labelled(fig, ax, xlabel: str, ylabel: str) -> bytes:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    return png(fig)
+
+
 def residuals(iterations: pd.DataFrame) -> bytes:
     """Primal and dual residuals over the ADMM iterations, one line per interval (at most 8 shown)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for interval, g in list(iterations.groupby("interval"))[:8]:
         ax.semilogy(g["iteration"], g["primal_residual"], label=f"primal, interval {interval}")
         ax.semilogy(g["iteration"], g["dual_residual"], "--", label=f"dual, interval {interval}")
-    ax.set_xlabel("ADMM iteration")
-    ax.set_ylabel("residual (p.u., penalty metric)")
-    ax.legend(fontsize=7)
-    return png(fig)
+    return _labelled(fig, ax, "ADMM iteration", "residual (p.u., penalty metric)")
 
 
 def voltage_profile(voltages: pd.DataFrame) -> bytes:
@@ -40,10 +44,7 @@ def voltage_profile(voltages: pd.DataFrame) -> bytes:
         g = voltages[voltages["interval"] == interval]
         ax.plot(g["bus"], g["vm_ac_pu"], "o-", ms=3, label=f"AC, interval {interval}")
         ax.plot(g["bus"], g["vm_socp_pu"], "x", label=f"SOCP, interval {interval}")
-    ax.set_xlabel("bus")
-    ax.set_ylabel("|V| (p.u.)")
-    ax.legend(fontsize=7)
-    return png(fig)
+    return _labelled(fig, ax, "bus", "|V| (p.u.)")
 
 
 def detections(iterations: pd.DataFrame) -> bytes:
@@ -52,10 +53,7 @@ def detections(iterations: pd.DataFrame) -> bytes:
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     ax.plot(per.index, per["attacked"], ".", ms=3, label="corrupted by attackers")
     ax.plot(per.index, per["flagged"], ".", ms=2, alpha=0.6, label="flagged by detectors")
-    ax.set_xlabel("ADMM iteration")
-    ax.set_ylabel("message fields")
-    ax.legend(fontsize=7)
-    return png(fig)
+    return _labelled(fig, ax, "ADMM iteration", "message fields")
 
 
 def clearing_time(table: pd.DataFrame, x: str, xlabel: str, by: tuple[str, ...] = ("loss",)) -> bytes:
