@@ -73,5 +73,6 @@ def clearing_time(table: pd.DataFrame, x: str, xlabel: str, by: tuple[str, ...] 
     ax.set_ylabel("simulated clearing time (s)")
     right.set_ylabel("optimality gap")
     ax.legend(loc="upper left", fontsize=6)
-    right.legend(loc="upper right", fontsize=6)
+    if right.get_lines():
+        right.legend(loc="upper right", fontsize=6)
     return png(fig)

@@ -34,7 +34,7 @@ def run_scenario(scenario: Scenario, source: str, progress: bool = False) -> dic
         files["figures/residuals.png"] = figures.residuals(run.iterations)
         if "attacked" in run.iterations:
             files["figures/attacks_and_detections.png"] = figures.detections(run.iterations)
-    if scenario.intervals > 1:
+    if scenario.intervals > 1 and scenario.method == "admm":
         files["figures/clearing_time.png"] = figures.clearing_time(run.intervals, "interval", "interval")
     return files
 
