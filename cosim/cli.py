@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from cosim.results import ResultsError
     from cosim.scenario import ScenarioError
+    from cosim.sweep import SweepError
     from cyber.errors import CyberError
     from physical.errors import FeederError
 
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"report in {write_report(args.out)}")
             return EXIT_OK
         return _clear(args)
-    except (FeederError, InstanceError, ResultsError, CyberError, ScenarioError) as exc:
+    except (FeederError, InstanceError, ResultsError, CyberError, ScenarioError, SweepError) as exc:
         print(f"cosim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
 

@@ -63,17 +63,28 @@ def run_point(scenario_data: dict, point: dict) -> dict:
     return row
 
 
-def run_sweep(scenario: Scenario, grid: SweepGrid, scheduler: str | None = None, workers: int = 2) -> pd.DataFrame:
+class SweepError(ValueError):
+    """The sweep cannot run as asked (no workers, no scheduler at the address)."""
+
+
+def run_sweep(scenario: Scenario, grid: SweepGrid, scheduler: str | None = None, workers: int = 2,
+              connect_timeout_s: float = 5.0) -> pd.DataFrame:
     """All points of ``grid``, one row each, in grid order."""
     from dask.distributed import Client, LocalCluster
 
+    if scheduler is None and workers < 1:
+        raise SweepError(f"--workers {workers}: a local cluster needs at least one worker")
     points = grid.points()
     data = scenario.model_dump()
     if scheduler is None:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
             rows = client.gather(client.map(run_point, [data] * len(points), points, pure=False))
-    else:
-        with Client(scheduler) as client:
-            rows = client.gather(client.map(run_point, [data] * len(points), points, pure=False))
+        return pd.DataFrame(rows)
+    try:
+        client = Client(scheduler, timeout=f"{connect_timeout_s}s")
+    except (OSError, TimeoutError) as exc:
+        raise SweepError(f"--scheduler {scheduler}: no Dask scheduler answers there ({exc})") from exc
+    with client:
+        rows = client.gather(client.map(run_point, [data] * len(points), points, pure=False))
     return pd.DataFrame(rows)

@@ -142,3 +142,14 @@ def test_async_rounds_clear_with_stale_data_under_relaxation(tmp_path):
     a, s = eager.intervals.iloc[0], waiting.intervals.iloc[0]
     assert a["status"] == "optimal" and a["optimality_gap"] <= 1e-4 and a["messages_late"] > 0
     assert a["clearing_ms"] < s["clearing_ms"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--workers", "0"], "at least one worker"),
+    (["--scheduler", "tcp://127.0.0.1:9"], "no Dask scheduler answers"),
+])
+def test_sweep_without_a_cluster_is_a_clear_error(tmp_path, capsys, extra, message):
+    out = tmp_path / "sweep"
+    args = ["sweep", str(scenario_file(tmp_path, "")), "--attacks", "none", "--out", str(out), "--quiet", *extra]
+    assert main(args) == EXIT_INPUT
+    assert message in capsys.readouterr().err and not out.exists()
