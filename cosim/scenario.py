@@ -20,6 +20,8 @@ from cyber.network import ChannelSpec
 from cyber.resilient_admm import DETECTORS, Timing
 from market.admm.driver import AdmmSettings
 from market.instance import InstanceOptions
+from physical.catalog import load_feeder
+from physical.errors import FeederError
 
 
 class ScenarioError(ValueError):
@@ -165,4 +167,13 @@ def load_scenario(path: Path) -> Scenario:
         scenario.network.channel()
     except CyberError as exc:
         raise ScenarioError(f"{path}: {exc}") from exc
+    try:
+        n_buses = load_feeder(scenario.case).n_buses
+    except FeederError as exc:
+        raise ScenarioError(f"{path}: field case: {exc}") from exc
+    for k, attack in enumerate(scenario.attacks):
+        bad = [a for a in attack.agents if not 1 <= a < n_buses]
+        if bad:
+            raise ScenarioError(f"{path}: field attacks.{k}.agents: {bad} are not prosumers of {scenario.case} "
+                                f"(buses 1..{n_buses - 1})")
     return scenario

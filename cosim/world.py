@@ -50,6 +50,9 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
     try:
         world.run(until=scenario.intervals * QUARTER_HOUR_MS, print_progress=progress)
         collected = COLLECTED.pop(run_id, {})
+    except BaseException:
+        world.shutdown()
+        raise
     finally:
         COLLECTED.pop(run_id, None)
     return _tables(collected)

@@ -153,3 +153,15 @@ def test_sweep_without_a_cluster_is_a_clear_error(tmp_path, capsys, extra, messa
     args = ["sweep", str(scenario_file(tmp_path, "")), "--attacks", "none", "--out", str(out), "--quiet", *extra]
     assert main(args) == EXIT_INPUT
     assert message in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("text, field", [
+    ('', "field case: unknown MATPOWER case"),
+    ('[[attacks]]\nkind = "scale"\nagents = [99]', "field attacks.0.agents: [99] are not prosumers"),
+])
+def test_scenarios_naming_what_the_feeder_lacks_fail_before_the_run(tmp_path, text, field):
+    path = tmp_path / "scenario.toml"
+    path.write_text(BASE.replace("case15da", "case999" if not text else "case15da") + text)
+    with pytest.raises(ScenarioError, match="scenario.toml") as err:
+        load_scenario(path)
+    assert field in str(err.value)
