@@ -48,8 +48,12 @@ class ErrorScale:
     def push(self, index: tuple[np.ndarray, ...], error: np.ndarray, iteration: int) -> None:
         self.errors[(*index, iteration % self.k)] = error
 
+    def push_flat(self, flat: np.ndarray, error: np.ndarray, iteration: int) -> None:
+        """``push`` at raveled slot positions."""
+        self.errors.reshape(-1, self.k)[flat, iteration % self.k] = error
+
     def refresh(self) -> None:
-        self.sigma = self.sigma_at(slice(None))
+        self.sigma = np.ascontiguousarray(self.sigma_at(slice(None)))  # raveled without a copy per lookup
 
     def sigma_at(self, index: tuple[np.ndarray, ...] | slice) -> np.ndarray:
         """The scales of some slots only (cheaper than a refresh of all)."""
@@ -151,11 +155,13 @@ class TensorDetector:
 
     def _decide(self, index: tuple[np.ndarray, np.ndarray], received: np.ndarray,
                 screen: bool) -> tuple[np.ndarray, np.ndarray]:
+        flat = index[0] * self.slots.width + index[1]  # 1-d positions: fancy indexing of the raveled arrays
+        current = self.current.ravel()
         if not screen or self.forecast is None:
-            self.current[index] = received
+            current[flat] = received
             return received, np.zeros(len(received), dtype=bool)
-        forecast, last = self.forecast[index], self.trusted[index]
-        sigma_forecast, sigma_last = self.error.sigma[index], self.step.sigma[index]
+        forecast, last = self.forecast.ravel()[flat], self.trusted.ravel()[flat]
+        sigma_forecast, sigma_last = self.error.sigma.ravel()[flat], self.step.sigma.ravel()[flat]
         # the forecast is used where its track record beats repeating the last trusted value (18)
         use_forecast = ~(sigma_forecast > sigma_last)
         estimate = np.where(use_forecast, forecast, last)
@@ -164,15 +170,17 @@ class TensorDetector:
         sign = np.sign(received - estimate).astype(np.int8)
         # a deviation the same way as last iteration's flagged one is the iterates moving on, not an injection:
         # Byzantine values come and go, an ADMM trend persists, and holding it back would only slow the market
-        trend = (self.flag_sign[index] != 0) & (sign == self.flag_sign[index])
+        flag_sign = self.flag_sign.ravel()
+        before = flag_sign[flat]
+        trend = (before != 0) & (sign == before)
         cleaned, flagged = clean(received, estimate, np.where(trend, np.inf, bound))
-        self.flag_sign[index] = np.where(flagged, sign, 0)
+        flag_sign[flat] = np.where(flagged, sign, 0)
         k = self.iteration
         self._error_sum += (np.abs(received - estimate).sum(), len(received))
-        self.error.push(index, np.abs(received - forecast), k)
-        self.temporal_error.push(index, np.abs(received - self.temporal[index]), k)
-        self.step.push(index, np.abs(received - last), k)
-        self.current[index] = cleaned
+        self.error.push_flat(flat, np.abs(received - forecast), k)
+        self.temporal_error.push_flat(flat, np.abs(received - self.temporal.ravel()[flat]), k)
+        self.step.push_flat(flat, np.abs(received - last), k)
+        current[flat] = cleaned
         return cleaned, flagged
 
     def _apply_physics(self, own: dict[str, np.ndarray]) -> None:
