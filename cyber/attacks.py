@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from cyber.errors import CyberError
-from market.admm.consensus import LOCAL
 from market.instance import MarketInstance
 from market.messages import MessageBatch, Transport
 
@@ -87,8 +86,6 @@ class ByzantineTransport:
         self._delta: dict[tuple[int, int], tuple[float, float]] = {}
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
-        if batch.kind == LOCAL:  # an agent's report to its own detector: nothing an attacker sends to others
-            return self.inner.deliver(batch)
         sent = {name: values.copy() for name, values in batch.fields.items()}
         for spec, rng in zip(self.attacks, self.rngs, strict=True):
             if spec.active(batch.iteration):

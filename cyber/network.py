@@ -17,7 +17,6 @@ import networkx as nx
 import numpy as np
 
 from cyber.errors import CyberError
-from market.admm.consensus import LOCAL
 from market.instance import MarketInstance
 from market.messages import MessageBatch
 
@@ -167,8 +166,6 @@ class NetworkTransport:
         self.delay_ms_total = 0.0
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
-        if batch.kind == LOCAL:  # stays inside the agent
-            return batch
         outcome = self.network.transmit(batch)
         self.sent += len(batch)
         self.lost += int(outcome.lost.sum())

@@ -115,13 +115,17 @@ class ScreeningTransport:
         self.records: list[tuple] = []
         self.per_iteration: dict[int, int] = {}
 
+    def observe_local(self, report: MessageBatch) -> None:
+        """The agents' own values of this iteration, for their own detectors only (never on the network)."""
+        start = time.perf_counter()
+        self.detector.screen(report)
+        self.wall_s += time.perf_counter() - start
+
     def deliver(self, batch: MessageBatch) -> MessageBatch:
         arrived = self.inner.deliver(batch)
         start = time.perf_counter()
         verdict = self.detector.screen(arrived)
         self.wall_s += time.perf_counter() - start
-        if arrived.kind == LOCAL:
-            return arrived
         self.screened_by_kind[arrived.kind] = (self.screened_by_kind.get(arrived.kind, 0)
                                                + len(arrived) * len(arrived.fields))
         for name, flags in verdict.flagged.items():

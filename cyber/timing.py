@@ -22,7 +22,6 @@ import numpy as np
 
 from cyber.errors import CyberError
 from cyber.network import CommNetwork
-from market.admm.consensus import LOCAL
 from market.messages import MessageBatch
 
 MODES = ("sync", "async")
@@ -54,8 +53,6 @@ class TimedTransport:
         self._used: dict[str, np.ndarray] = {}  # per kind and channel: send iteration of the value in use
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
-        if batch.kind == LOCAL:
-            return batch
         self._enter_round((batch.iteration, batch.phase))
         outcome = self.network.transmit(batch)
         self.sent += len(batch)

@@ -2,7 +2,9 @@
 
 The driver owns the iteration loop, the stopping test on the primal and dual residuals (paper eq. 19) and the
 optional residual balancing of ``rho`` (Boyd et al. 2011, Sec. 3.4.1), which it broadcasts to the agents.
-Messages go through a pluggable :class:`~market.messages.Transport`; the ideal one delivers everything.
+Messages go through a pluggable :class:`~market.messages.Transport`; the ideal one delivers everything. A
+transport with an ``observe_local`` method (the screening one) is also handed every agent's own values after
+its local update, for the agents' own detectors; they never travel on the network.
 """
 
 from __future__ import annotations
@@ -88,12 +90,14 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
     rho = cfg.rho
     rows = []
     _send(net, inbox, y_phase_messages(lay, s, 0))
+    observe = getattr(net, "observe_local", None)  # a transport with detectors wants the agents' own values
     converged = False
     reason = None
     k = 0
     for k in range(1, cfg.max_iter + 1):
         local_update(lay, s, inbox, rho)
-        net.deliver(local_report(lay, s, k))  # to the agents' own detectors; nothing for the inbox
+        if observe is not None:
+            observe(local_report(lay, s, k))
         _send(net, inbox, x_phase_messages(lay, s, k, cfg.relaxation))
         residual, change = group_update(lay, s, inbox, cfg.relaxation)
         primal = float(np.sqrt(lay.copy_weight @ residual**2))

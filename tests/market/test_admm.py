@@ -83,6 +83,10 @@ def test_messages_are_explicit_objects():
                 seen.extend(batch.messages())
             return batch
 
+        def observe_local(self, report):  # what a transport with detectors is handed: the agents' own values
+            if report.iteration == 3:
+                seen.extend(report.messages())
+
     solve_admm(inst, AdmmSettings(max_iter=3), transport=Keep())
     kinds = {m.kind for m in seen}
     assert kinds == {"local", "flow", "voltage", "trade_to_seller", "trade_to_buyer"}  # last x-phase
