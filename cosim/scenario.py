@@ -73,10 +73,10 @@ class NetworkSection(_Strict):
     jitter_ms: float = Field(0.0, ge=0)
     loss: float = Field(0.0, ge=0, lt=1)
     bandwidth_kbps: float | None = Field(None, gt=0)
-    mode: Literal["sync", "async"] = "sync"
-    timeout_ms: float = Field(100.0, gt=0)
-    compute_ms: float = Field(1.0, ge=0)
-    deadline_s: float = Field(600.0, gt=0, le=900.0)
+    mode: Literal["sync", "async"] = Timing.mode
+    timeout_ms: float = Field(Timing.timeout_ms, gt=0)
+    compute_ms: float = Field(Timing.compute_ms, ge=0)
+    deadline_s: float = Field(Timing.deadline_ms / 1e3, gt=0, le=900.0)
 
     def channel(self) -> ChannelSpec:
         return ChannelSpec(self.latency, mean_ms=self.mean_ms, std_ms=self.std_ms, jitter_ms=self.jitter_ms,
