@@ -33,7 +33,7 @@ def middle_agent(feeder) -> int:
 
 
 def overhead(instance, iterations: int) -> None:
-    fixed = AdmmSettings(max_iter=iterations, tol_primal=1e-30, tol_dual=1e-30)
+    fixed = AdmmSettings(projection="local", max_iter=iterations, tol_primal=1e-30, tol_dual=1e-30)
     base = None
     for name in DETECTORS:
         start = time.perf_counter()
@@ -49,7 +49,7 @@ def defence(instance, reference: float, max_iter: int) -> None:
     for kind, params in ATTACKS:
         attack = AttackSpec(kind, agents=(byzantine,), fields=("P", "Q"), seed=instance.seed, **params)
         for name in DETECTORS:
-            run = solve_resilient_admm(instance, AdmmSettings(max_iter=max_iter),
+            run = solve_resilient_admm(instance, AdmmSettings(projection="local", max_iter=max_iter),
                                        CyberSetup(attacks=(attack,), detector=name))
             res, c = run.admm.result, run.confusion
             gap = abs(res.objective - reference) / abs(reference)

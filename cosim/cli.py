@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="centralized SOCP (cvxpy + Clarabel) or the fully distributed ADMM")
     admm = clear.add_argument_group("ADMM (with --method admm)")
     defaults = _admm_defaults()
+    admm.add_argument("--projection", choices=["sweep", "local"],
+                      help="y-update: sweep (the whole feeder per iteration, 2 x depth hops) or local (the paper's "
+                           "one-hop groups); default sweep, or local with --attack or --detector")
     admm.add_argument("--rho", type=float, default=defaults.rho, help=f"penalty (default {defaults.rho:g})")
     admm.add_argument("--tol-primal", type=float, default=defaults.tol_primal,
                       help=f"primal residual tolerance (default {defaults.tol_primal:g})")
@@ -223,6 +226,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _clear(args: argparse.Namespace) -> int:
     from cosim.clearing_run import clear, iteration_table, summary, tables
     from cosim.results import check_target, write_results
+    from cyber.resilient_admm import default_projection
     from market.admm.driver import AdmmSettings
     from market.instance import InstanceOptions, build_instance, load_instance
     from market.result import Status
@@ -230,9 +234,10 @@ def _clear(args: argparse.Namespace) -> int:
 
     check_target(args.out, args.force)
     cyber = _cyber_setup(args)
+    projection = args.projection or (default_projection(cyber.attacks, cyber.detector) if cyber else "sweep")
     try:
-        admm = AdmmSettings(rho=args.rho, tol_primal=args.tol_primal, tol_dual=args.tol_dual, max_iter=args.max_iter,
-                            residual_balancing=args.residual_balancing)
+        admm = AdmmSettings(projection=projection, rho=args.rho, tol_primal=args.tol_primal, tol_dual=args.tol_dual,
+                            max_iter=args.max_iter, residual_balancing=args.residual_balancing)
     except ValueError as exc:
         raise InstanceError(f"ADMM options: {exc}") from exc
     if args.instance is not None:

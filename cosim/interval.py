@@ -74,7 +74,7 @@ def clear_instance(scenario: Scenario, instance: MarketInstance) -> IntervalClea
         cyber = CyberSetup(attacks=scenario.attack_specs(), detector=scenario.detector.name,
                            detector_options=scenario.detector.options(), network=network,
                            timing=scenario.network.timing())
-    run = clear_market(instance, scenario.method, scenario.admm.settings(scenario.network.mode), cyber)
+    run = clear_market(instance, scenario.method, scenario.admm_settings(), cyber)
     clearing_ms = run.screening.clearing_ms if run.screening is not None else float("nan")
     return IntervalClearing(instance.interval, instance, run, not run.result.status.has_solution, clearing_ms)
 

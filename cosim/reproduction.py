@@ -79,7 +79,8 @@ def _run(instance: MarketInstance, reference: float, attack: str, detector: str)
     attacks = () if attack == "normal" else (_attack(attack, instance.case, instance.seed),)
     cap = ATTACK_CAP if attack != "normal" and detector == "none" else DEFENDED_CAP
     start = time.perf_counter()
-    run = solve_resilient_admm(instance, AdmmSettings(max_iter=cap), CyberSetup(attacks=attacks, detector=detector))
+    settings = AdmmSettings(projection="local", max_iter=cap)  # the paper's one-hop messages throughout
+    run = solve_resilient_admm(instance, settings, CyberSetup(attacks=attacks, detector=detector))
     return Case(instance.case, attack, detector, run, reference, time.perf_counter() - start)
 
 

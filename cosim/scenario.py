@@ -18,7 +18,7 @@ from cyber.attacks import ATTACK_KINDS, KNOWN_FIELDS, AttackSpec
 from cyber.errors import CyberError
 from cyber.network import ChannelSpec
 from cyber.resilient_admm import DETECTORS, Timing
-from market.admm.driver import AdmmSettings
+from market.admm.driver import PROJECTIONS, AdmmSettings
 from market.instance import InstanceOptions
 from physical.catalog import load_feeder
 from physical.errors import FeederError
@@ -52,6 +52,8 @@ ASYNC_RELAXATION = 0.5
 
 
 class AdmmSection(_Strict):
+    # the paper's one-hop messages unless a scenario asks for the sweep (fewer iterations, 2 x depth hops each)
+    projection: Literal[PROJECTIONS] = "local"  # type: ignore[valid-type]
     rho: float = Field(AdmmSettings.rho, gt=0)
     tol_primal: float = Field(AdmmSettings.tol_primal, gt=0)
     tol_dual: float = Field(AdmmSettings.tol_dual, gt=0)
@@ -60,8 +62,8 @@ class AdmmSection(_Strict):
 
     def settings(self, mode: str = "sync") -> AdmmSettings:
         relaxation = self.relaxation or (ASYNC_RELAXATION if mode == "async" else AdmmSettings.relaxation)
-        return AdmmSettings(rho=self.rho, tol_primal=self.tol_primal, tol_dual=self.tol_dual, max_iter=self.max_iter,
-                            relaxation=relaxation)
+        return AdmmSettings(projection=self.projection, rho=self.rho, tol_primal=self.tol_primal,
+                            tol_dual=self.tol_dual, max_iter=self.max_iter, relaxation=relaxation)
 
 
 class NetworkSection(_Strict):
@@ -143,6 +145,10 @@ class Scenario(_Strict):
     def attack_specs(self) -> tuple[AttackSpec, ...]:
         return tuple(a.spec(self.seed + k) for k, a in enumerate(self.attacks))
 
+    def admm_settings(self) -> AdmmSettings:
+        """The ADMM settings of this scenario (relaxation by default after its network's timing mode)."""
+        return self.admm.settings(self.network.mode)
+
 
 def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario file; every problem is a :class:`ScenarioError` naming file and field."""
@@ -162,6 +168,12 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: {problems}") from exc
     if scenario.method == "centralized" and (scenario.attacks or scenario.detector.name != "none"):
         raise ScenarioError(f"{path}: field method: attacks and detectors need method = \"admm\"")
+    if scenario.admm.projection == "sweep" and scenario.detector.name != "none":
+        raise ScenarioError(f"{path}: field admm.projection: detector {scenario.detector.name} screens the "
+                            "messages of the local splitting; expected \"local\"")
+    if scenario.admm.projection == "sweep" and scenario.network.mode == "async":
+        raise ScenarioError(f"{path}: field admm.projection: a sweep needs every hop's message before the next "
+                            "(network.mode = \"sync\"); expected \"local\" with asynchronous rounds")
     try:
         scenario.attack_specs()
         scenario.network.channel()

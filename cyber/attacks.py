@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cyber.errors import CyberError
+from market.admm.driver import FLOW_KINDS, VOLTAGE_KINDS
 from market.instance import MarketInstance
 from market.messages import MessageBatch, Transport
 
@@ -145,10 +146,10 @@ class ByzantineTransport:
                     self._delta[key] = (dp if "P" in spec.fields else 0.0, dq if "Q" in spec.fields else 0.0)
             dp, dq = self._delta[key]
             rows = np.flatnonzero(batch.sender == agent)
-            if batch.kind == "flow":
+            if batch.kind in FLOW_KINDS:
                 sent["P"][rows] += dp
                 sent["Q"][rows] += dq
-            elif batch.kind == "voltage":
+            elif batch.kind in VOLTAGE_KINDS:
                 sent["v"][rows] -= 2.0 * (self.r[agent] * dp + self.x[agent] * dq)
 
     def _remember(self, batch: MessageBatch) -> None:

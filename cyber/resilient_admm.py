@@ -23,8 +23,7 @@ from cyber.screening import Detector, NoDetector, ScreeningTransport, fpr_by_kin
 from cyber.tensor_detector import TensorDetector
 from cyber.timing import TimedTransport
 from cyber.window_screen import STATISTICS, WindowScreen
-from market.admm.driver import AdmmRun, AdmmSettings, solve_admm
-from market.admm.layout import build_layout
+from market.admm.driver import AdmmRun, AdmmSettings, build_splitting, solve_admm
 from market.instance import MarketInstance
 from market.messages import IdealTransport, Transport
 
@@ -40,11 +39,11 @@ def build_detector(name: str, instance: MarketInstance, settings: AdmmSettings,
             if opts:
                 raise CyberError(f"detector none takes no options, got {sorted(opts)}")
             return NoDetector()
-        layout = build_layout(instance, settings.weights)
+        split = build_splitting(instance, settings)
         if name in ("tensor", "tensor-no-physics"):
-            return TensorDetector(instance, layout, physics=name == "tensor", **opts)
+            return TensorDetector(instance, split, physics=name == "tensor", **opts)
         if name in STATISTICS:
-            return WindowScreen(layout, name, **opts)
+            return WindowScreen(split, name, **opts)
     except (TypeError, ValueError) as exc:
         raise CyberError(f"detector {name}: {exc}") from exc
     raise CyberError(f"detector: expected one of {DETECTORS}, got {name!r}")
@@ -61,6 +60,13 @@ class Timing:
     deadline_ms: float = 600_000.0
 
 
+def default_projection(attacks: tuple[AttackSpec, ...] | list, detector: str) -> str:
+    """The ADMM splitting a run uses unless told otherwise: the paper's one-hop ``local`` pattern as soon as
+    messages are attacked or screened (the detectors model its messages, and an attacked run should be
+    compared with an attack-free one of the same splitting), else the faster ``sweep``."""
+    return "local" if attacks or detector != "none" else "sweep"
+
+
 @dataclass(frozen=True)
 class CyberSetup:
     """What the cyber layer does to one clearing: attacks, the detector every agent runs, the network and,
@@ -71,6 +77,18 @@ class CyberSetup:
     detector_options: Mapping[str, object] = field(default_factory=dict)
     network: CommNetwork | None = None
     timing: Timing | None = None
+
+
+def _check_projection(settings: AdmmSettings, cyber: CyberSetup) -> None:
+    if settings.projection == "local":
+        return
+    if cyber.detector != "none":
+        raise CyberError(f"detector {cyber.detector}: screens the one-hop messages of the local splitting (flows, "
+                         "voltages, targets); a sweep message summarises a whole subtree and is not screened -- "
+                         "use projection local")
+    if cyber.timing is not None and cyber.timing.mode == "async":
+        raise CyberError("asynchronous rounds: a sweep needs every hop's message before the next one, so stale data "
+                         "breaks its projection -- use projection local")
 
 
 @dataclass
@@ -108,8 +126,9 @@ class ResilientRun:
 def solve_resilient_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
                          setup: CyberSetup | None = None) -> ResilientRun:
     """Clear the market with the ADMM through the cyber layer of ``setup``."""
-    cfg = settings or AdmmSettings()
     cyber = setup or CyberSetup()
+    cfg = settings or AdmmSettings(projection=default_projection(cyber.attacks, cyber.detector))
+    _check_projection(cfg, cyber)
     detector = build_detector(cyber.detector, instance, cfg, cyber.detector_options)
     inner: Transport = IdealTransport()
     stop = None

@@ -15,8 +15,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from market.admm.consensus import KINDS, LOCAL, channel_receivers
-from market.admm.layout import AdmmLayout
+from market.admm.driver import Splitting
+from market.admm.states import LOCAL
 from market.messages import MessageBatch, Transport
 
 
@@ -80,16 +80,16 @@ class SlotMap:
     position: dict[tuple[str, str], np.ndarray]
 
     @classmethod
-    def of(cls, layout: AdmmLayout, local_fields: tuple[str, ...]) -> SlotMap:
-        receivers = channel_receivers(layout)
-        fields = {LOCAL: local_fields} | {kind: names for kind, (_, names) in KINDS.items()}
-        used = np.zeros(layout.n, dtype=int)
+    def of(cls, split: Splitting, local_fields: tuple[str, ...]) -> SlotMap:
+        receivers = split.channel_receivers()
+        fields = {LOCAL: local_fields} | {kind: names for kind, (_, names) in split.kinds.items()}
+        used = np.zeros(split.n, dtype=int)
         agent, position = {}, {}
         for kind, names in fields.items():
             owner = receivers[kind] - 1
             # the k-th channel an agent receives of this kind gets its k-th free slot, for every field
             order = np.argsort(owner, kind="stable")
-            counts = np.bincount(owner, minlength=layout.n)
+            counts = np.bincount(owner, minlength=split.n)
             starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
             rank = np.empty_like(order)
             rank[order] = np.arange(len(owner)) - starts[owner[order]]
@@ -97,7 +97,7 @@ class SlotMap:
                 agent[kind, name] = owner
                 position[kind, name] = used[owner] + rank
                 used += counts
-        return cls(layout.n, int(used.max()), agent, position)
+        return cls(split.n, int(used.max()), agent, position)
 
 
 class ScreeningTransport:

@@ -28,8 +28,8 @@ from scipy.stats import norm
 
 from cyber.screening import SlotMap, Verdict, clean
 from cyber.tensor_forecast import TuckerArimaFit, TuckerArimaModel, extend, fit, predict
-from market.admm.consensus import LOCAL, LOCAL_FIELDS
-from market.admm.layout import AdmmLayout
+from market.admm.driver import Splitting
+from market.admm.states import LOCAL, LOCAL_FIELDS
 from market.instance import MarketInstance
 from market.messages import MessageBatch
 
@@ -80,7 +80,7 @@ class Window:
 class TensorDetector:
     """Batched over agents; agent ``a`` uses only row ``a`` of every state array."""
 
-    def __init__(self, instance: MarketInstance, layout: AdmmLayout, *, physics: bool = True, window: int = 30,
+    def __init__(self, instance: MarketInstance, split: Splitting, *, physics: bool = True, window: int = 30,
                  model: TuckerArimaModel | None = None, alpha: float = 0.1, floor: float = 1e-5,
                  refit_every: int = 10, memory: int = 9, min_history: int = 12) -> None:
         self.name = "tensor" if physics else "tensor-no-physics"
@@ -92,7 +92,8 @@ class TensorDetector:
         self.physics = physics
         self.min_history, self.refit_every = min_history, refit_every
         self.z, self.floor = float(norm.ppf(1 - alpha / 2)), floor
-        self.slots = SlotMap.of(layout, LOCAL_FIELDS)
+        self.slots = SlotMap.of(split, LOCAL_FIELDS)
+        self.flow_kind, self.voltage_kind = split.flow_kind, split.voltage_kind
         n, m = self.slots.n_agents, self.slots.width
         self.window = Window(n, m, window)
         self.current = np.zeros((n, m))  # this iteration's cleaned observation, completed as batches arrive
@@ -188,8 +189,8 @@ class TensorDetector:
         s = self.slots
         balance = {"P": own["p"] + own["P"] - self.r * own["l"], "Q": own["q"] + own["Q"] - self.x * own["l"]}
         for name in ("P", "Q"):
-            self._fuse((s.agent["flow", name], s.position["flow", name]), balance[name], name)
-        self._fuse((s.agent["voltage", "v"], s.position["voltage", "v"]), own["w"], "v")
+            self._fuse((s.agent[self.flow_kind, name], s.position[self.flow_kind, name]), balance[name], name)
+        self._fuse((s.agent[self.voltage_kind, "v"], s.position[self.voltage_kind, "v"]), own["w"], "v")
 
     def _fuse(self, index: tuple[np.ndarray, np.ndarray], target: np.ndarray, name: str) -> None:
         """Posterior mean of an agent's received slots given ``their sum = target + noise`` (weighted least

@@ -2,7 +2,8 @@
 
 Each ADMM half-step (the x-phase: flows, voltages, trades; the y-phase: targets) is a round in which every
 agent computes for ``compute_ms`` and then sends; the batches of one round travel in parallel, each message
-after its channel's latency (:class:`~cyber.network.CommNetwork`).
+after its channel's latency (:class:`~cyber.network.CommNetwork`). A half-step whose messages depend on each
+other (the sweep splitting's levels, :attr:`~market.messages.MessageBatch.stage`) is one round per stage.
 
 - ``sync``: every receiver waits for all its messages, but at most ``timeout_ms``; a message lost or later
   than that is not used (the receiver keeps its last value: stale data). A round lasts ``compute_ms`` plus
@@ -47,13 +48,13 @@ class TimedTransport:
         self.network, self.mode, self.timeout_ms, self.compute_ms = network, mode, timeout_ms, compute_ms
         self.clock_ms = 0.0
         self.sent = self.lost = self.late = 0
-        self._round: tuple[int, str] | None = None
+        self._round: tuple[int, str, int] | None = None
         self._round_ms = 0.0
         self._in_flight: dict[str, _InFlight] = {}
         self._used: dict[str, np.ndarray] = {}  # per kind and channel: send iteration of the value in use
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
-        self._enter_round((batch.iteration, batch.phase))
+        self._enter_round((batch.iteration, batch.phase, batch.stage))
         outcome = self.network.transmit(batch)
         self.sent += len(batch)
         self.lost += int(outcome.lost.sum())
@@ -76,7 +77,7 @@ class TimedTransport:
         self._enter_round(None)
         return self.clock_ms
 
-    def _enter_round(self, key: tuple[int, str] | None) -> None:
+    def _enter_round(self, key: tuple[int, str, int] | None) -> None:
         if key != self._round:
             self.clock_ms += self._round_ms
             self._round, self._round_ms = key, 0.0
@@ -114,6 +115,7 @@ def _concatenate(like: MessageBatch, parts: list[MessageBatch]) -> MessageBatch:
         return like.subset(np.zeros(len(like), dtype=bool))
     merged = MessageBatch(like.kind, like.phase, like.iteration, np.concatenate([p.sender for p in parts]),
                           np.concatenate([p.receiver for p in parts]), np.concatenate([p.channel for p in parts]),
-                          {name: np.concatenate([p.fields[name] for p in parts]) for name in like.fields})
+                          {name: np.concatenate([p.fields[name] for p in parts]) for name in like.fields},
+                          like.stage)
     _, last = np.unique(merged.channel[::-1], return_index=True)
     return merged.subset(np.sort(len(merged) - 1 - last))

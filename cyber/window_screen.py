@@ -18,8 +18,8 @@ import numpy as np
 from scipy.stats import norm
 
 from cyber.screening import Verdict, clean
-from market.admm.consensus import KINDS, LOCAL, channel_receivers
-from market.admm.layout import AdmmLayout
+from market.admm.driver import Splitting
+from market.admm.states import LOCAL
 from market.messages import MessageBatch
 
 STATISTICS = ("moving-average", "trimmed-mean", "median")
@@ -28,7 +28,7 @@ STATISTICS = ("moving-average", "trimmed-mean", "median")
 class WindowScreen:
     """One ring of the last ``window`` cleaned values per channel and field."""
 
-    def __init__(self, layout: AdmmLayout, statistic: str, *, window: int = 10, alpha: float = 0.1,
+    def __init__(self, split: Splitting, statistic: str, *, window: int = 10, alpha: float = 0.1,
                  floor: float = 1e-5, trim: float = 0.2) -> None:
         if statistic not in STATISTICS:
             raise ValueError(f"window screen: statistic must be one of {STATISTICS}, got {statistic!r}")
@@ -36,9 +36,9 @@ class WindowScreen:
             raise ValueError("window screen: window >= 3, alpha in (0, 1), floor >= 0, trim in [0, 0.5)")
         self.name, self.statistic = statistic, statistic
         self.window, self.z, self.floor, self.trim = window, float(norm.ppf(1 - alpha / 2)), floor, trim
-        receivers = channel_receivers(layout)
-        self.rings = {(kind, name): np.zeros((len(receivers[kind]), window)) for kind, (_, names) in KINDS.items()
-                      for name in names}
+        receivers = split.channel_receivers()
+        self.rings = {(kind, name): np.zeros((len(receivers[kind]), window))
+                      for kind, (_, names) in split.kinds.items() for name in names}
         self.seen = {key: np.zeros(len(ring), dtype=int) for key, ring in self.rings.items()}
 
     def screen(self, batch: MessageBatch) -> Verdict:

@@ -31,7 +31,11 @@ class Message:
 
 @dataclass(eq=False)
 class MessageBatch:
-    """Messages of one kind and half-step as arrays; ``sender``/``receiver`` are bus numbers."""
+    """Messages of one kind and half-step as arrays; ``sender``/``receiver`` are bus numbers.
+
+    ``stage`` orders the hops within a half-step whose messages depend on each other (the levels of a
+    sweep through the feeder): batches of one half-step and stage travel in parallel, later stages wait.
+    """
 
     kind: str
     phase: str
@@ -40,6 +44,7 @@ class MessageBatch:
     receiver: np.ndarray
     channel: np.ndarray
     fields: dict[str, np.ndarray] = field(default_factory=dict)
+    stage: int = 0
 
     def __len__(self) -> int:
         return len(self.channel)
@@ -47,12 +52,12 @@ class MessageBatch:
     def subset(self, rows: np.ndarray) -> MessageBatch:
         """The messages at ``rows`` (indices or a boolean mask), e.g. those that were delivered."""
         return MessageBatch(self.kind, self.phase, self.iteration, self.sender[rows], self.receiver[rows],
-                            self.channel[rows], {k: v[rows] for k, v in self.fields.items()})
+                            self.channel[rows], {k: v[rows] for k, v in self.fields.items()}, self.stage)
 
     def with_fields(self, **values: np.ndarray) -> MessageBatch:
         """A copy with some field arrays replaced (how an attack or a detector changes what is received)."""
         return MessageBatch(self.kind, self.phase, self.iteration, self.sender, self.receiver, self.channel,
-                            {**self.fields, **values})
+                            {**self.fields, **values}, self.stage)
 
     def messages(self) -> Iterator[Message]:
         """The batch as individual :class:`Message` objects (for inspection and logging; slow)."""
@@ -78,15 +83,20 @@ class Inbox:
     """Latest received value per channel and field, for every message kind an agent listens to."""
 
     def __init__(self, sizes: dict[str, tuple[int, tuple[str, ...]]]) -> None:
-        self._values = {kind: {f: np.zeros(n) for f in names} for kind, (n, names) in sizes.items()}
+        self._tables = {kind: np.zeros((n, len(names))) for kind, (n, names) in sizes.items()}
+        self._column = {kind: {name: i for i, name in enumerate(names)} for kind, (_, names) in sizes.items()}
         self.received = {kind: np.zeros(n, dtype=int) for kind, (n, _) in sizes.items()}
 
     def store(self, batch: MessageBatch) -> None:
-        slots = self._values[batch.kind]
+        table, column = self._tables[batch.kind], self._column[batch.kind]
         for name, values in batch.fields.items():
-            slots[name][batch.channel] = values
+            table[batch.channel, column[name]] = values
         self.received[batch.kind][batch.channel] += 1
 
     def __getitem__(self, key: tuple[str, str]) -> np.ndarray:
         kind, name = key
-        return self._values[kind][name]
+        return self._tables[kind][:, self._column[kind][name]]
+
+    def table(self, kind: str) -> np.ndarray:
+        """All fields of a kind, one row per channel, columns in the order the kind declared them."""
+        return self._tables[kind]

@@ -1,6 +1,8 @@
-"""The agents' ADMM steps and the messages between them (paper eqs. 6a-6c, 19; Algorithm 1 without attacks).
+"""The local splitting: the agents' ADMM steps and messages in the paper's one-hop pattern (eqs. 6a-6c).
 
-One iteration:
+Every agent projects onto its own DistFlow group with copies of its neighbours' values, so each half-step is
+one exchange with the neighbours (the sweep splitting, :mod:`market.admm.sweep`, projects the whole feeder
+in ``2 x depth`` hops instead). One iteration:
 
 1. *local update (6a)*: every agent minimises its cost plus the penalty towards the targets it holds or has
    received (``flow_target`` from its parent, ``voltage_target`` from its children) over its local set --
@@ -17,15 +19,16 @@ State is held as arrays over agents, but every step reads only the agent's own r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from market.admm.layout import OWN, AdmmLayout
-from market.admm.prox import project_scaled_branch_cone, prox_energy_balance
+from market.admm.agent_step import own_update
+from market.admm.layout import OWN, AdmmLayout, Weights, build_layout
+from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs
+from market.admm.states import LOCAL, X_PHASE, Y_PHASE, AgentStates, relaxed_update
+from market.admm.sweep import agent_solution, trade_messages
+from market.instance import MarketInstance
 from market.messages import Inbox, MessageBatch
 
-X_PHASE, Y_PHASE = "x", "y"
 #: message kind -> (phase, fields)
 KINDS = {
     "flow": (X_PHASE, ("P", "Q")),
@@ -35,30 +38,13 @@ KINDS = {
     "flow_target": (Y_PHASE, ("P", "Q")),
     "voltage_target": (Y_PHASE, ("v",)),
 }
-#: An agent's report of its own current values to its own detector (sender = receiver): never on the network.
-LOCAL = "local"
-LOCAL_FIELDS = ("p", "q", "P", "Q", "l", "v", "w")
 
 
-@dataclass
-class AgentStates:
-    """Own variables (``x``), held copies (``y``) and their scaled duals (``u``) of all agents.
-
-    ``y`` and ``u`` are laid out as the bus-group copies (``layout.size``), then the buyer's and the
-    seller's copy of each trade in its reciprocity pair (``m`` each).
-    """
-
-    x: dict[str, np.ndarray]
-    y: np.ndarray
-    u: np.ndarray
-
-
-def initial_states(layout: AdmmLayout, rho: float = 1.0) -> AgentStates:
+def initial_states(layout: AdmmLayout, rho: float, weight: tuple[np.ndarray, np.ndarray]) -> AgentStates:
     """Start where a prosumer stands before the market: at its desired injection, settled with the utility.
 
     Voltages are flat, flows and trades zero, copies equal to the values they copy. The reciprocity duals
-    start at the price halfway between the utility's retail and feed-in prices: the P2P price lies between
-    them, and starting there spares the slow walk of the duals from zero.
+    start at the mid utility price (:func:`market.admm.pairs.initial_pair_duals`).
     """
     n, m = layout.n, layout.m
     x = {name: np.zeros(n) for name in OWN} | {"t0": np.zeros(n), "tb": np.zeros(m), "ts": np.zeros(m)}
@@ -71,9 +57,7 @@ def initial_states(layout: AdmmLayout, rho: float = 1.0) -> AgentStates:
     y[layout.segment["p"]], y[layout.segment["q"]] = arr.p_hat, arr.q_hat
     u = np.zeros_like(y)
     if m:
-        mid = 0.5 * (arr.uc_price[arr.trade_buyer] - arr.uc_price[arr.trade_seller])  # (retail + feed-in) / 2
-        u[layout.pair_b] = mid / (layout.scale * rho * layout.pair_weight_b)
-        u[layout.pair_s] = -mid / (layout.scale * rho * layout.pair_weight_s)
+        u[layout.pair_b], u[layout.pair_s] = initial_pair_duals(arr, layout.scale, rho, *weight)
     return AgentStates(x, y, u)
 
 
@@ -84,13 +68,12 @@ def new_inbox(layout: AdmmLayout) -> Inbox:
     return Inbox({kind: (sizes[kind], KINDS[kind][1]) for kind in KINDS})
 
 
-def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float) -> None:
+def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float,
+                 weight: tuple[np.ndarray, np.ndarray]) -> None:
     """(6a): each agent's closed-form minimisation of cost + penalty over its local set."""
     tgt_all = s.y - s.u
     tgt = tgt_all[lay.bus]
     seg = lay.segment
-    arr, scale = lay.arrays, lay.scale
-    x = s.x
     # targets: mean over the copies of each variable (own copy + copies received from neighbours)
     own = {name: tgt[seg[name]] for name in OWN}
     P_bar, Q_bar = own["P"].copy(), own["Q"].copy()
@@ -98,30 +81,10 @@ def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float) -> N
     P_bar[child] = 0.5 * (P_bar[child] + inbox["flow_target", "P"])
     Q_bar[child] = 0.5 * (Q_bar[child] + inbox["flow_target", "Q"])
     v_sum = own["v"] + np.bincount(lay.link_parent, inbox["voltage_target", "v"], minlength=lay.n)
-    v_bar = v_sum / (1 + lay.n_children)
-
-    wl, wm = rho * lay.weights.current, rho * lay.weights.market
-    wt = rho * np.concatenate([lay.pair_weight_b, lay.pair_weight_s])
-    owner = np.concatenate([arr.trade_buyer, arr.trade_seller])
-    half_fee = 0.5 * np.concatenate([arr.trade_lin, arr.trade_lin]) / scale
+    own |= {"P": P_bar, "Q": Q_bar, "v": v_sum / (1 + lay.n_children)}
     t_target = np.concatenate([tgt_all[lay.pair_b], tgt_all[lay.pair_s]])
-    x["p"], t, x["t0"] = prox_energy_balance(
-        arr.sign, arr.quad / scale, arr.lin / scale, arr.uc_price / scale, wm, own["p"], arr.e_max, owner,
-        half_fee, 0.5 * arr.trade_quad / scale, wt, t_target)
-    x["tb"], x["ts"] = t[: lay.m], t[lay.m:]
-    x["q"] = own["q"]
-    x["lb"] = np.minimum(own["lb"], lay.lmax)  # l >= 0 is the cone's; a second floor here only slows the duals
-    x["v"] = np.clip(v_bar, lay.vmin2, lay.vmax2)
-    l_target = own["l"] - arr.loss_weight / (scale * wl)
-    x["w"], x["l"], x["P"], x["Q"] = project_scaled_branch_cone(own["w"], l_target, P_bar, Q_bar,
-                                                                lay.weights.voltage, lay.weights.current)
-
-
-def local_report(lay: AdmmLayout, s: AgentStates, k: int) -> MessageBatch:
-    """Each agent's own values after its local update, handed to its own detector (the "own shared values"
-    of a detection window; the physics check needs them)."""
-    buses = np.arange(lay.n)
-    return MessageBatch(LOCAL, X_PHASE, k, buses + 1, buses + 1, buses, {f: s.x[f].copy() for f in LOCAL_FIELDS})
+    s.x = own_update(lay.arrays, lay.scale, lay.weights, rho, (lay.vmin2, lay.vmax2, lay.lmax), own, weight,
+                     t_target)
 
 
 def channel_receivers(lay: AdmmLayout) -> dict[str, np.ndarray]:
@@ -136,20 +99,16 @@ def x_phase_messages(lay: AdmmLayout, s: AgentStates, k: int, alpha: float) -> l
     """What the agents send after their local update."""
     child, parent = lay.link_child, lay.link_parent
     links = np.arange(len(child))
-    trades = np.arange(lay.m)
-    buyer, seller = lay.arrays.trade_buyer, lay.arrays.trade_seller
-    zb = alpha * s.x["tb"] + (1 - alpha) * s.y[lay.pair_b] + s.u[lay.pair_b]
-    zs = alpha * s.x["ts"] + (1 - alpha) * s.y[lay.pair_s] + s.u[lay.pair_s]
     return [
         MessageBatch("flow", X_PHASE, k, child + 1, parent + 1, links,
                      {"P": s.x["P"][child], "Q": s.x["Q"][child]}),
         MessageBatch("voltage", X_PHASE, k, parent + 1, child + 1, links, {"v": s.x["v"][parent]}),
-        MessageBatch("trade_to_seller", X_PHASE, k, buyer + 1, seller + 1, trades, {"t": zb}),
-        MessageBatch("trade_to_buyer", X_PHASE, k, seller + 1, buyer + 1, trades, {"t": zs}),
+        *trade_messages(lay.arrays, s, lay.pair_b, lay.pair_s, k, alpha),
     ]
 
 
-def group_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+def group_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, alpha: float,
+                 weight: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(6b) projection onto each agent's affine group and the trade pairs, then (6c) the dual update.
 
     Returns, per copy, the primal residual ``x - y`` and the change of ``y`` (for the dual residual).
@@ -157,18 +116,14 @@ def group_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, alpha: float) ->
     x = s.x
     x_copy = np.concatenate([x[name] for name in OWN] + [
         inbox["flow", "P"], inbox["flow", "Q"], inbox["voltage", "v"], x["tb"], x["ts"]])
-    x_hat = alpha * x_copy + (1 - alpha) * s.y
-    z = x_hat + s.u
-    y = np.empty_like(z)
-    y[lay.bus] = lay.project(z[lay.bus])
-    # each side of a trade averages its own value with the one it received from the other side
-    wb, ws = lay.pair_weight_b, lay.pair_weight_s  # the partners' weights are static and known to both
-    y[lay.pair_b] = (wb * z[lay.pair_b] + ws * inbox["trade_to_buyer", "t"]) / (wb + ws)
-    y[lay.pair_s] = (ws * z[lay.pair_s] + wb * inbox["trade_to_seller", "t"]) / (wb + ws)
-    change = y - s.y
-    s.y = y
-    s.u = s.u + x_hat - y
-    return x_copy - y, change
+
+    def project(z: np.ndarray) -> np.ndarray:
+        y = np.empty_like(z)
+        y[lay.bus] = lay.project(z[lay.bus])
+        project_pairs(y, z, inbox, (lay.pair_b, lay.pair_s), weight)
+        return y
+
+    return relaxed_update(s, x_copy, alpha, project)
 
 
 def y_phase_messages(lay: AdmmLayout, s: AgentStates, k: int) -> list[MessageBatch]:
@@ -183,6 +138,46 @@ def y_phase_messages(lay: AdmmLayout, s: AgentStates, k: int) -> list[MessageBat
     ]
 
 
-def rescale_duals(s: AgentStates, factor: float) -> None:
-    """Scaled duals ``u = lambda / rho`` after ``rho`` is multiplied by ``1 / factor``."""
-    s.u = s.u * factor
+class LocalSplitting:
+    """The paper's one-hop pattern: per-agent groups with copies of the neighbours' values (:mod:`layout`)."""
+
+    name = "local"
+    pair_rule = "own"
+    kinds = KINDS
+    flow_kind, voltage_kind = "flow", "voltage"  # child -> parent flows, parent -> child voltage
+
+    def __init__(self, instance: MarketInstance, weights: Weights) -> None:
+        self.layout = lay = build_layout(instance, weights)
+        self.n, self.m, self.arrays = lay.n, lay.m, lay.arrays
+        self.pair_weight = pair_weights(lay.arrays, weights.trade, self.pair_rule)
+        self.pair_b, self.pair_s = lay.pair_b, lay.pair_s
+        self.copy_weight = lay.copy_weight
+        self.root = ~lay.has_parent
+
+    def channel_receivers(self) -> dict[str, np.ndarray]:
+        return channel_receivers(self.layout)
+
+    def new_inbox(self) -> Inbox:
+        return new_inbox(self.layout)
+
+    def initial_states(self, rho: float) -> AgentStates:
+        return initial_states(self.layout, rho, self.pair_weight)
+
+    def opening_messages(self, s: AgentStates) -> list[MessageBatch]:
+        return y_phase_messages(self.layout, s, 0)
+
+    def local_update(self, s: AgentStates, inbox: Inbox, rho: float) -> None:
+        local_update(self.layout, s, inbox, rho, self.pair_weight)
+
+    def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
+        return x_phase_messages(self.layout, s, k, alpha)
+
+    def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int,
+                     send) -> tuple[np.ndarray, np.ndarray]:
+        return group_update(self.layout, s, inbox, alpha, self.pair_weight)
+
+    def y_phase_messages(self, s: AgentStates, k: int) -> list[MessageBatch]:
+        return y_phase_messages(self.layout, s, k)
+
+    def solution(self, s: AgentStates) -> dict[str, np.ndarray]:
+        return agent_solution(s.x)

@@ -15,7 +15,7 @@ Splitting (after Peng & Low, "Distributed optimal power flow algorithm for radia
 
 Each copy ``c`` of a variable ``u`` has the penalty ``rho * sigma_u / n_u`` (``n_u`` copies of ``u``,
 ``sigma_u`` the weight of its family, :class:`Weights`; a small agent's trades are weighted up by
-:func:`trade_size_factor`). The group projection in that metric is
+:func:`market.admm.pairs.trade_size_factor`). The group projection in that metric is
 ``y = z - D^-1 A^T (A D^-1 A^T)^-1 (A z - b)`` (paper eqs. 7-8) with a 6x6 block per agent, precomputed.
 """
 
@@ -53,8 +53,6 @@ class AdmmLayout:
     b: np.ndarray
     dinv: np.ndarray  # 1 / (sigma_u / n_u) per bus copy
     copy_weight: np.ndarray  # norm of the residuals: sigma_u / n_u of every held copy, pairs without size factor
-    pair_weight_b: np.ndarray  # weight of the buyer's and the seller's side of each trade
-    pair_weight_s: np.ndarray
     K: np.ndarray  # (n, 6, 6): (A D^-1 A^T)^-1 per agent
     vmin2: np.ndarray
     vmax2: np.ndarray
@@ -109,23 +107,9 @@ class Weights:
         return 2.0 * float(np.sqrt(self.voltage * self.current))
 
 
-#: Bound on the per-agent trade scaling of :func:`trade_size_factor`.
-MAX_SIZE_FACTOR = 100.0
-
-
-def trade_size_factor(e_max: np.ndarray, trading: np.ndarray) -> np.ndarray:
-    """Per-agent multiplier of its trades' penalty: ``(median size / own size)^2``, at least 1.
-
-    A prosumer that wants to trade a tiny amount can only move each of its trades by a tiny amount per
-    iteration, so with a common penalty the price it sees (the reciprocity dual) creeps towards equilibrium
-    over thousands of iterations. Measuring its trades relative to its own size -- a diagonal
-    preconditioner -- lets every agent's prices move at the same pace.
-    """
-    sizes = e_max[trading & (e_max > 0)]
-    if sizes.size == 0:
-        return np.ones_like(e_max)
-    ratio = np.median(sizes) / np.maximum(e_max, np.median(sizes) / np.sqrt(MAX_SIZE_FACTOR))
-    return np.clip(ratio**2, 1.0, MAX_SIZE_FACTOR)
+def objective_scale(arr: MarketArrays) -> float:
+    """Divisor of all costs: the largest linear cost coefficient (cent per p.u.), so penalties are O(1)."""
+    return float(max(np.abs(arr.lin).max(initial=0.0), np.abs(arr.uc_price).max(initial=0.0), 1.0))
 
 
 def build_layout(instance: MarketInstance, weights: Weights | None = None) -> AdmmLayout:
@@ -192,15 +176,11 @@ def build_layout(instance: MarketInstance, weights: Weights | None = None) -> Ad
     k = ROWS_PER_AGENT
     K = np.linalg.inv(np.stack([G[k * a:k * (a + 1), k * a:k * (a + 1)].toarray() for a in range(n)]))
 
-    size_factor = trade_size_factor(arr.e_max, arr.buyer | arr.seller)
-    pair_b = wt.trade * size_factor[arr.trade_buyer]
-    pair_s = wt.trade * size_factor[arr.trade_seller]
     return AdmmLayout(
         n=n, m=m, arrays=arr, has_parent=has_parent, link_child=link_child, link_parent=link_parent,
         n_children=n_children, segment=segment, size=size, A=A, At=A.T.tocsr(),
-        b=b.ravel(), dinv=dinv, copy_weight=np.concatenate([weight, np.full(2 * m, wt.trade)]), pair_weight_b=pair_b,
-        pair_weight_s=pair_s, K=K,
+        b=b.ravel(), dinv=dinv, copy_weight=np.concatenate([weight, np.full(2 * m, wt.trade)]), K=K,
         vmin2=instance.vmin_pu[1:] ** 2, vmax2=instance.vmax_pu[1:] ** 2, lmax=f.imax_pu[1:] ** 2,
-        scale=float(max(np.abs(arr.lin).max(initial=0.0), np.abs(arr.uc_price).max(initial=0.0), 1.0)),
+        scale=objective_scale(arr),
         weights=wt,
     )

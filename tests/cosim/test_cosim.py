@@ -13,7 +13,7 @@ from cosim.cli import EXIT_INPUT, EXIT_OK, main
 from cosim.scenario import ScenarioError, load_scenario
 from cosim.sweep import SweepGrid
 from cosim.world import run_world
-from market.admm.driver import solve_admm
+from market.admm.driver import PROJECTIONS, AdmmSettings, solve_admm
 from market.instance import build_instance
 from tests.conftest import SUMMER_NOON, feeder
 
@@ -64,10 +64,12 @@ def test_missing_scenario_file_is_a_clear_error(tmp_path, capsys):
     assert "no such scenario file" in capsys.readouterr().err
 
 
-def test_zero_latency_cosimulation_gives_the_direct_iterates(tmp_path):
-    scenario = load_scenario(scenario_file(tmp_path, "[network]\nmean_ms = 0.0\ncompute_ms = 0.0"))
-    run = run_world(scenario)
-    direct = solve_admm(build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=1))
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_zero_latency_cosimulation_gives_the_direct_iterates(tmp_path, projection):
+    text = f"[admm]\nprojection = \"{projection}\"\n[network]\nmean_ms = 0.0\ncompute_ms = 0.0"
+    run = run_world(load_scenario(scenario_file(tmp_path, text)))
+    direct = solve_admm(build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=1),
+                        AdmmSettings(projection=projection))
     assert np.allclose(run.iterations["objective"], direct.history["objective"], rtol=0, atol=1e-9)
     assert np.allclose(run.iterations["primal_residual"], direct.history["primal_residual"], rtol=0, atol=1e-9)
     row = run.intervals.iloc[0]
@@ -75,11 +77,13 @@ def test_zero_latency_cosimulation_gives_the_direct_iterates(tmp_path):
     assert row["max_vm_mismatch_pu"] < 1e-4  # the grid's AC power flow agrees with the ADMM's SOCP voltages
 
 
-def test_a_missed_deadline_falls_back_to_grid_only_supply_and_is_reported(tmp_path):
-    scenario = load_scenario(scenario_file(tmp_path, "[network]\nmean_ms = 20.0\ndeadline_s = 1.0"))
-    row = run_world(scenario).intervals.iloc[0]
+@pytest.mark.parametrize(("projection", "rounds"), [("local", 2), ("sweep", 1 + 2 * (5 - 1))])
+def test_a_missed_deadline_falls_back_to_grid_only_supply_and_is_reported(tmp_path, projection, rounds):
+    text = f"[admm]\nprojection = \"{projection}\"\n[network]\nmean_ms = 20.0\ndeadline_s = 1.0"
+    row = run_world(load_scenario(scenario_file(tmp_path, text))).intervals.iloc[0]
     assert row["fallback"] and row["deadline_missed"] and row["status"] == "not_converged"
-    assert 1000.0 < row["clearing_ms"] <= 1000.0 + 2 * 21.0
+    # stopped at the end of the iteration that crossed the deadline: its rounds of 1 + 20 ms each
+    assert 1000.0 < row["clearing_ms"] <= 1000.0 + rounds * 21.0
     inst = build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=1)
     p0_hat = -sum(a.p_hat_kw for a in inst.agents)
     assert row["ac_p0_kw"] == pytest.approx(p0_hat + row["ac_losses_kw"], rel=1e-6)  # grid supplies the rest

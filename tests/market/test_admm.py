@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from market.admm.consensus import channel_receivers
-from market.admm.driver import AdmmSettings, solve_admm
-from market.admm.layout import build_layout
+from market.admm.driver import PROJECTIONS, AdmmSettings, build_splitting, solve_admm
 from market.instance import build_instance
 from market.messages import IdealTransport, MessageBatch
 from market.problem.clearing import solve_clearing
@@ -15,10 +13,10 @@ from market.result import Status
 from tests.conftest import SUMMER_NOON, feeder
 
 
-def assert_matches_reference(case: str, seed: int) -> None:
+def assert_matches_reference(case: str, seed: int, projection: str = "sweep") -> None:
     inst = build_instance(feeder(case), interval=SUMMER_NOON, seed=seed)
     ref = solve_clearing(inst)
-    run = solve_admm(inst)
+    run = solve_admm(inst, AdmmSettings(projection=projection))
     res = run.result
     assert res.status is Status.OPTIMAL and res.info["converged"]
     assert abs(res.objective - ref.objective) <= 1e-4 * abs(ref.objective)
@@ -27,6 +25,7 @@ def assert_matches_reference(case: str, seed: int) -> None:
     assert np.max(np.abs(res.q - ref.q)) <= 1e-3
     assert res.info["primal_residual"] <= AdmmSettings().tol_primal
     assert len(run.history) == res.info["iterations"]
+    assert res.info["projection"] == projection
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -34,9 +33,15 @@ def test_matches_centralized_on_case15da(seed):
     assert_matches_reference("case15da", seed)
 
 
-@pytest.mark.parametrize(("case", "seed"), [("case33bw", 1), ("case85", 2), ("case12da", 0), ("case18nbr", 0)])
+@pytest.mark.parametrize(("case", "seed"), [("case33bw", 1), ("case85", 2), ("case12da", 0), ("case18nbr", 0),
+                                           ("case69", 1), ("case136ma", 0), ("case141", 0)])
 def test_matches_centralized_on_other_feeders(case, seed):
     assert_matches_reference(case, seed)
+
+
+@pytest.mark.parametrize(("case", "seed"), [("case15da", 2), ("case33bw", 1), ("case85", 2)])
+def test_local_splitting_matches_centralized(case, seed):
+    assert_matches_reference(case, seed, "local")
 
 
 class Recording(IdealTransport):
@@ -57,23 +62,34 @@ class DropTrades(IdealTransport):
         return batch.subset(np.zeros(len(batch), dtype=bool)) if batch.kind.startswith("trade") else batch
 
 
-def test_agents_use_only_what_is_delivered():
+#: batches per link of the feeder's link kinds over a run of k iterations: the local splitting sends flows
+#: every iteration and targets before the first and after all but the last; the sweep opens both directions
+#: before the first iteration and sweeps both ways in every one
+LINK_BATCHES = {"local": {"flow": lambda k: k, "voltage_target": lambda k: k},
+                "sweep": {"subtree": lambda k: k + 1, "projection": lambda k: k + 1}}
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_agents_use_only_what_is_delivered(projection):
     inst = build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=1)
-    settings = AdmmSettings(max_iter=200)
+    settings = AdmmSettings(max_iter=200, projection=projection)
     direct = solve_admm(inst, settings)
     recording = Recording()
     copied = solve_admm(inst, settings, transport=recording)
     assert np.array_equal(direct.history.objective, copied.history.objective)
     links = sum(1 for j in range(1, inst.feeder.n_buses) if inst.feeder.parent[j] > 0)
     iterations = len(copied.history)
-    assert recording.counts["flow"] == links * iterations
-    assert recording.counts["voltage_target"] == links * iterations  # initial targets, none after the last
+    for kind, batches in LINK_BATCHES[projection].items():
+        assert recording.counts[kind] == links * batches(iterations), kind
     assert recording.counts["trade_to_seller"] == len(inst.trades) * iterations
     cut = solve_admm(inst, settings, transport=DropTrades())
     assert not np.allclose(cut.history.traded_kw.iloc[-1], direct.history.traded_kw.iloc[-1], rtol=1e-2)
 
 
-def test_messages_are_explicit_objects():
+@pytest.mark.parametrize(("projection", "kinds"), [
+    ("local", {"local", "flow", "voltage", "trade_to_seller", "trade_to_buyer"}),  # the last x-phase
+    ("sweep", {"local", "subtree", "projection", "trade_to_seller", "trade_to_buyer"})])
+def test_messages_are_explicit_objects(projection, kinds):
     inst = build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=0)
     seen = []
 
@@ -87,15 +103,33 @@ def test_messages_are_explicit_objects():
             if report.iteration == 3:
                 seen.extend(report.messages())
 
-    solve_admm(inst, AdmmSettings(max_iter=3), transport=Keep())
-    kinds = {m.kind for m in seen}
-    assert kinds == {"local", "flow", "voltage", "trade_to_seller", "trade_to_buyer"}  # last x-phase
+    settings = AdmmSettings(max_iter=3, projection=projection)
+    solve_admm(inst, settings, transport=Keep())
+    assert {m.kind for m in seen} == kinds
     assert all(m.sender == m.receiver for m in seen if m.kind == "local")  # a report to the agent's own detector
-    receivers = channel_receivers(build_layout(inst, AdmmSettings().weights))
+    receivers = build_splitting(inst, settings).channel_receivers()
     assert all(receivers[m.kind][m.channel] == m.receiver for m in seen)
-    flow = next(m for m in seen if m.kind == "flow")
-    assert inst.feeder.parent[flow.sender] == flow.receiver and set(flow.fields) == {"P", "Q"}
-    assert all(m.iteration == 3 and m.phase == "x" for m in seen)
+    up = next(m for m in seen if m.kind in ("flow", "subtree"))
+    assert inst.feeder.parent[up.sender] == up.receiver and {"P", "Q"} <= set(up.fields)
+    assert all(m.iteration == 3 for m in seen)
+
+
+def test_sweep_messages_travel_one_depth_per_stage():
+    """The upward sweep leaves the deepest agents first, the downward sweep the top first, one stage a hop."""
+    inst = build_instance(feeder("case33bw"), interval=SUMMER_NOON, seed=0)
+    stages = []
+
+    class Keep(IdealTransport):
+        def deliver(self, batch):
+            if batch.iteration == 2 and batch.kind in ("subtree", "projection"):
+                stages.append((batch.kind, batch.stage, set(inst.feeder.depth[batch.sender].tolist())))
+            return batch
+
+    solve_admm(inst, AdmmSettings(max_iter=2), transport=Keep())
+    depth = int(inst.feeder.depth.max())
+    assert [s for _, s, _ in stages] == list(range(2 * depth - 2))
+    assert [d for kind, _, d in stages if kind == "subtree"] == [{k} for k in range(depth, 1, -1)]
+    assert [d for kind, _, d in stages if kind == "projection"] == [{k} for k in range(1, depth)]
 
 
 def test_non_convergence_is_reported_not_returned_as_a_result():

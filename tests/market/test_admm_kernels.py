@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 
 from market.admm.consensus import OWN, initial_states, local_update, new_inbox
 from market.admm.layout import Weights, build_layout
+from market.admm.pairs import pair_weights
 from market.admm.prox import project_scaled_branch_cone, project_soc, prox_energy_balance
+from market.admm.sweep import SweepSplitting
+from market.admm.sweep_layout import VARIABLES, variable_weights
 from market.instance import build_instance
 from tests.conftest import SUMMER_NOON, feeder
 
@@ -70,10 +73,46 @@ def test_group_projection_matches_cvxpy(layout):
     assert np.allclose(got, y.value, atol=1e-6)
 
 
+@pytest.mark.parametrize("case", ["case15da", "case33bw", "case136ma", "case12da"])
+def test_sweep_projection_matches_cvxpy(case):
+    """Both sweeps through the feeder give the weighted least-distance point of all DistFlow equalities."""
+    inst = build_instance(feeder(case), interval=SUMMER_NOON, seed=2)
+    weights = Weights(voltage=2.0, current=0.01, market=1.5, trade=3.0)
+    split = SweepSplitting(inst, weights)
+    n, f, arr = split.n, inst.feeder, split.arrays
+    z = np.random.default_rng(3).normal(size=8 * n)
+    inbox = split.new_inbox()
+
+    def deliver(batches):
+        for batch in batches:
+            inbox.store(batch)
+
+    got = split._sweep(z, inbox, 1, deliver)
+    y = {name: cp.Variable(n) for name in VARIABLES}
+    parent = f.parent[1:] - 1
+    r, x = f.r_pu[1:], f.x_pu[1:]
+    kids = np.zeros((n, n))
+    kids[parent[parent >= 0], np.flatnonzero(parent >= 0)] = 1.0
+    v_parent = cp.hstack([np.ones(1), y["v"]])[f.parent[1:]]
+    cons = [y["p"] + y["P"] - cp.multiply(r, y["l"]) == kids @ y["P"],
+            y["q"] + y["Q"] - cp.multiply(x, y["l"]) == kids @ y["Q"],
+            y["v"] - y["w"] + 2 * cp.multiply(r, y["P"]) + 2 * cp.multiply(x, y["Q"])
+            - cp.multiply(r**2 + x**2, y["l"]) == 0,
+            y["w"] == v_parent, y["l"] == y["lb"], y["q"] - cp.multiply(arr.q_slope, y["p"]) == arr.q_hat
+            - arr.q_slope * arr.p_hat]
+    weight = variable_weights(weights)
+    zz = z.reshape(8, n)
+    cost = sum(weight[i] * cp.sum_squares(y[name] - zz[i]) for i, name in enumerate(VARIABLES))
+    cp.Problem(cp.Minimize(cost), cons).solve(**SOLVE)
+    want = np.concatenate([y[name].value for name in VARIABLES])
+    assert np.allclose(got, want, atol=1e-6)
+
+
 def test_local_update_matches_cvxpy(layout):
     """The whole x-update (6a) of every agent equals a cvxpy solve of cost + penalty over the local set."""
     rng = np.random.default_rng(11)
-    s = initial_states(layout)
+    weight = pair_weights(layout.arrays, layout.weights.trade, "own")
+    s = initial_states(layout, 1.0, weight)
     s.y = s.y + rng.normal(scale=0.1, size=s.y.size)
     s.u = rng.normal(scale=0.05, size=s.u.size)
     inbox = new_inbox(layout)
@@ -82,7 +121,7 @@ def test_local_update_matches_cvxpy(layout):
         for name in fields:
             inbox[kind, name][:] = rng.normal(scale=0.1, size=nc) + (1.0 if name == "v" else 0.0)
     rho = 2.5
-    local_update(layout, s, inbox, rho)
+    local_update(layout, s, inbox, rho, weight)
 
     # the same problem for all agents at once, written from the definitions (targets = mean of copies)
     arr, wt, seg = layout.arrays, layout.weights, layout.segment
@@ -106,8 +145,8 @@ def test_local_update_matches_cvxpy(layout):
                      + wt.current * (cp.sum_squares(x["l"] - own["l"]) + cp.sum_squares(x["lb"] - own["lb"]))
                      + wt.flow * (cp.sum_squares(x["P"] - P_bar) + cp.sum_squares(x["Q"] - Q_bar))
                      + wt.market * (cp.sum_squares(x["p"] - own["p"]) + cp.sum_squares(x["q"] - own["q"]))
-                     + cp.sum(cp.multiply(layout.pair_weight_b, cp.square(tb - tb_bar)))
-                     + cp.sum(cp.multiply(layout.pair_weight_s, cp.square(ts - ts_bar))))
+                     + cp.sum(cp.multiply(weight[0], cp.square(tb - tb_bar)))
+                     + cp.sum(cp.multiply(weight[1], cp.square(ts - ts_bar))))
     own_trades = arr.buy_matrix @ tb + arr.sell_matrix @ ts
     cons = [x["v"] >= layout.vmin2, x["v"] <= layout.vmax2, x["lb"] <= layout.lmax, e >= 0, e <= arr.e_max,
             e == own_trades + x["t0"], x["t0"] >= 0, tb >= 0, ts >= 0,

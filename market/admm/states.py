@@ -1,0 +1,49 @@
+"""What every ADMM splitting shares: the agents' state arrays, the half-step phases and the local report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from market.messages import MessageBatch
+
+X_PHASE, Y_PHASE = "x", "y"
+#: An agent's report of its own current values to its own detector (sender = receiver): never on the network.
+LOCAL = "local"
+LOCAL_FIELDS = ("p", "q", "P", "Q", "l", "v", "w")
+
+
+@dataclass
+class AgentStates:
+    """Own variables (``x``), held copies (``y``) and their scaled duals (``u``) of all agents.
+
+    The splitting fixes the layout of ``y`` and ``u``: copies of network and market variables first, then
+    the buyer's and the seller's copy of each trade in its reciprocity pair (``m`` each).
+    """
+
+    x: dict[str, np.ndarray]
+    y: np.ndarray
+    u: np.ndarray
+
+
+def local_report(x: dict[str, np.ndarray], k: int) -> MessageBatch:
+    """Each agent's own values after its local update, handed to its own detector (the "own shared values"
+    of a detection window; the physics check needs them)."""
+    buses = np.arange(len(x["p"])) + 1
+    return MessageBatch(LOCAL, X_PHASE, k, buses, buses, buses - 1, {f: x[f].copy() for f in LOCAL_FIELDS})
+
+
+def relaxed_update(s: AgentStates, x_copy: np.ndarray, alpha: float, project: Callable[[np.ndarray], np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(6b) ``y = project(alpha x + (1 - alpha) y + u)`` and (6c) the scaled duals, for any splitting.
+
+    Returns, per copy, the primal residual ``x - y`` and the change of ``y`` (for the dual residual).
+    """
+    x_hat = alpha * x_copy + (1 - alpha) * s.y
+    y = project(x_hat + s.u)
+    change = y - s.y
+    s.y = y
+    s.u = s.u + x_hat - y
+    return x_copy - y, change

@@ -1,0 +1,221 @@
+"""The sweep splitting: the agents' ADMM steps when the y-update projects the whole feeder at once.
+
+One iteration (the static elimination data is in :mod:`market.admm.sweep_layout`):
+
+1. *local update (6a)*: every agent minimises its cost plus the penalty towards its own copies only;
+2. *x-phase messages*: buyer and seller exchange their side of each trade;
+3. *y-update (6b)*: the upward sweep (``subtree``: the parent voltage and line flows the sender's subtree
+   would like), the substation's children pick their flows, the downward sweep (``projection``: the
+   sender's voltage and the receiver's line flows); buyer and seller average their trade; (6c) duals.
+
+Every agent reads only its own arrays' rows and what its inbox received; a lost sweep message leaves the
+receiver the value from the last iteration. The sweep takes ``2 x (depth - 1)`` hops per iteration, which
+the timing transport sees as that many rounds (:attr:`~market.messages.MessageBatch.stage`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from market.admm.agent_step import own_update
+from market.admm.layout import Weights
+from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs, sent_value
+from market.admm.states import X_PHASE, Y_PHASE, AgentStates, relaxed_update
+from market.admm.sweep_layout import VARIABLES, build_sweep_layout
+from market.formulation.trading import MarketArrays
+from market.instance import MarketInstance
+from market.messages import Inbox, MessageBatch
+
+SUBTREE, PROJECTION = "subtree", "projection"
+SWEEP_FIELDS = ("v", "P", "Q")
+KINDS = {
+    "trade_to_seller": (X_PHASE, ("t",)),
+    "trade_to_buyer": (X_PHASE, ("t",)),
+    SUBTREE: (Y_PHASE, SWEEP_FIELDS),
+    PROJECTION: (Y_PHASE, SWEEP_FIELDS),
+}
+
+
+class SweepSplitting:
+    """Single copies, exact feeder-wide projection by a leaf-to-root and a root-to-leaf sweep."""
+
+    name = "sweep"
+    pair_rule = "shared"
+    kinds = KINDS
+    flow_kind, voltage_kind = SUBTREE, PROJECTION  # child -> parent flows, parent -> child voltage
+
+    def __init__(self, instance: MarketInstance, weights: Weights) -> None:
+        self.layout = lay = build_sweep_layout(instance, weights)
+        self.n, self.m, self.arrays, self.weights, self.scale = lay.n, lay.m, lay.arrays, weights, lay.scale
+        self.pair_weight = pair_weights(lay.arrays, weights.trade, self.pair_rule)
+        size = len(VARIABLES) * self.n
+        self.pair_b, self.pair_s = slice(size, size + self.m), slice(size + self.m, size + 2 * self.m)
+        self.copy_weight = np.concatenate([lay.copy_weight, np.full(2 * self.m, weights.trade)])
+        self.root = np.zeros(self.n, dtype=bool)
+        self.root[lay.order[:lay.n_top]] = True
+        top = lay.n_top
+        # _hops[d]: the links into depth d + 1 (index 0 unused: nothing links into the top)
+        self._hops = [None] + [
+            _Hop(slice(below.start - top, below.stop - top), lay.link_child[below.start - top:below.stop - top] + 1,
+                 lay.link_parent[below.start - top:below.stop - top] + 1, lay.scatter[d - 1].T)
+            for d, below in enumerate(lay.levels[1:], start=1)]
+        self._HGa = lay.Hinv @ lay.Ga  # s_hat = Hinv (own g) + Hinv Ga gagg
+        self._Hflow = lay.link_H[:, 1:, :]  # a child's flow summary g_f = (H s_hat)[1:]
+
+    def channel_receivers(self) -> dict[str, np.ndarray]:
+        """Receiving agent (bus number) of every channel of every message kind, the local report included."""
+        lay, arr = self.layout, self.arrays
+        return {"local": np.arange(self.n) + 1, "trade_to_seller": arr.trade_seller + 1,
+                "trade_to_buyer": arr.trade_buyer + 1, SUBTREE: lay.link_parent + 1, PROJECTION: lay.link_child + 1}
+
+    def new_inbox(self) -> Inbox:
+        e = len(self.layout.link_child)
+        return Inbox({kind: ({SUBTREE: e, PROJECTION: e}.get(kind, self.m), names)
+                      for kind, (_, names) in KINDS.items()})
+
+    def initial_states(self, rho: float) -> AgentStates:
+        """At the desired injection, settled with the utility; flat voltages, no flows, no trades."""
+        n, m, arr = self.n, self.m, self.arrays
+        x = {name: np.zeros(n) for name in VARIABLES} | {"t0": np.abs(arr.p_hat), "tb": np.zeros(m),
+                                                          "ts": np.zeros(m)}
+        x["v"][:] = x["w"][:] = 1.0
+        x["p"], x["q"] = arr.p_hat.copy(), arr.q_hat.copy()
+        y = np.concatenate([x[name] for name in VARIABLES] + [np.zeros(2 * m)])
+        u = np.zeros_like(y)
+        if m:
+            u[self.pair_b], u[self.pair_s] = initial_pair_duals(arr, self.scale, rho, *self.pair_weight)
+        return AgentStates(x, y, u)
+
+    def opening_messages(self, s: AgentStates) -> list[MessageBatch]:
+        """Before the first iteration every link carries the flat start, so a message lost later leaves its
+        receiver a sensible stale value."""
+        lay = self.layout
+        child, parent = lay.link_child, lay.link_parent
+        start = {"v": np.ones(len(child)), "P": self._own(s.y, "P")[child], "Q": self._own(s.y, "Q")[child]}
+        links = np.arange(len(child))
+        return [MessageBatch(SUBTREE, Y_PHASE, 0, child + 1, parent + 1, links, dict(start)),
+                MessageBatch(PROJECTION, Y_PHASE, 0, parent + 1, child + 1, links, dict(start))]
+
+    def local_update(self, s: AgentStates, inbox: Inbox, rho: float) -> None:
+        """(6a) over every agent's own copies."""
+        lay = self.layout
+        target = s.y - s.u
+        own = {name: self._own(target, name) for name in VARIABLES}
+        t_target = np.concatenate([target[self.pair_b], target[self.pair_s]])
+        s.x = own_update(self.arrays, self.scale, self.weights, rho, (lay.vmin2, lay.vmax2, lay.lmax), own,
+                         self.pair_weight, t_target)
+
+    def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
+        return trade_messages(self.arrays, s, self.pair_b, self.pair_s, k, alpha)
+
+    def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int,
+                     send) -> tuple[np.ndarray, np.ndarray]:
+        """(6b) the sweep and the pair averages, (6c) the duals; returns ``x - y`` and the change of ``y``."""
+        x = s.x
+        net = slice(0, len(VARIABLES) * self.n)
+
+        def project(z: np.ndarray) -> np.ndarray:
+            y = np.empty_like(z)
+            y[net] = self._sweep(z[net], inbox, k, send)
+            project_pairs(y, z, inbox, (self.pair_b, self.pair_s), self.pair_weight)
+            return y
+
+        return relaxed_update(s, np.concatenate([x[name] for name in VARIABLES] + [x["tb"], x["ts"]]), alpha,
+                              project)
+
+    def y_phase_messages(self, s: AgentStates, k: int) -> list[MessageBatch]:
+        return []  # the sweep already told every agent what it needs
+
+    def _own(self, vec: np.ndarray, name: str) -> np.ndarray:
+        return self.layout.block(vec, name)
+
+    def _sweep(self, z: np.ndarray, inbox: Inbox, k: int, send) -> np.ndarray:
+        """The exact projection of ``z`` (variable-major, ``8 n``) onto the feeder's equalities.
+
+        Works in sweep order (:class:`~market.admm.sweep_layout.SweepLayout`): depth ``d`` is a slice of
+        agents, and the links into it are the matching slice of channels shifted by ``n_top``.
+        """
+        lay, hops = self.layout, self._hops
+        n, top = lay.n, lay.n_top
+        Z = z.reshape(len(VARIABLES), n).T[lay.order]
+        own_g = _mv(lay.Gz, Z) + lay.g0
+        s_hat = _mv(lay.Hinv, own_g)  # completed level by level with the children's summaries
+        gagg, s_in = np.zeros((n, 3)), np.zeros((n, 3))
+        heard = np.zeros((n - top, 3))  # what each parent received from each child this sweep
+        depth = len(lay.levels)
+        for d in range(depth, 0, -1):  # upward: deepest agents first
+            here = lay.levels[d - 1]
+            if d < depth:
+                below = hops[d].links
+                heard[below] = inbox.table(SUBTREE)[below]
+                gagg[here] = lay.scatter[d - 1] @ _mv(lay.Lam[below], heard[below])
+                s_hat[here] += _mv(self._HGa[here], gagg[here])
+            if d > 1:
+                send([hops[d - 1].batch(SUBTREE, k, s_hat[here], depth - d)])
+        g_top = lay.H[:top] @ s_hat[:top, :, None]
+        top_H = lay.H[:top]
+        s_in[:top, 0] = 1.0
+        s_in[:top, 1:] = np.linalg.solve(top_H[:, 1:, 1:], g_top[:, 1:] - top_H[:, 1:, :1])[..., 0]
+        U = _mv(lay.Yz, Z) + lay.U0 + _mv(lay.Ya, gagg)
+        v = VARIABLES.index("v")
+        for d in range(1, depth + 1):  # downward
+            here = lay.levels[d - 1]
+            if d > 1:
+                s_in[here] = inbox.table(PROJECTION)[hops[d - 1].links]
+            U[here] += _mv(lay.Ys[here], s_in[here])
+            if d < depth:
+                hop = hops[d]
+                v_here = U[here, v]
+                # how each parent splits the flow its children carry (:func:`sweep_layout._merge_children`)
+                lam = hop.to_parent @ (_mv(lay.M[here], U[here, 8:]) - gagg[here, 1:]
+                                       + v_here[:, None] * lay.Mbeta[here])
+                v_par = hop.to_parent @ v_here
+                g_flow = _mv(self._Hflow[hop.links], heard[hop.links])
+                flows = _mv(lay.Ci[hop.links], lam + g_flow) - v_par[:, None] * lay.cb[hop.links]
+                send([hop.batch(PROJECTION, k, np.column_stack([v_par, flows]), depth - 2 + d)])
+        y = np.empty((n, len(VARIABLES)))
+        y[lay.order] = U[:, :len(VARIABLES)]
+        return y.T.ravel()
+
+    def solution(self, s: AgentStates) -> dict[str, np.ndarray]:
+        return agent_solution(s.x)
+
+
+def _mv(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Row-wise matrix-vector products of a stack of small matrices."""
+    return (A @ x[..., None])[..., 0]
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """The links into one depth: their channels, ends and the map from the parents' depth onto them."""
+
+    links: slice
+    child: np.ndarray  # bus numbers
+    parent: np.ndarray
+    to_parent: np.ndarray  # (links, agents one depth up): 1 at each link's parent
+
+    def batch(self, kind: str, k: int, values: np.ndarray, stage: int) -> MessageBatch:
+        up = kind == SUBTREE
+        sender, receiver = (self.child, self.parent) if up else (self.parent, self.child)
+        return MessageBatch(kind, Y_PHASE, k, sender, receiver, np.arange(self.links.start, self.links.stop),
+                            {f: values[:, i] for i, f in enumerate(SWEEP_FIELDS)}, stage)
+
+
+def trade_messages(arr: MarketArrays, s: AgentStates, pair_b: slice, pair_s: slice, k: int,
+                   alpha: float) -> list[MessageBatch]:
+    """Each side of a trade tells the other its relaxed iterate plus scaled dual."""
+    trades = np.arange(len(arr.trade_buyer))
+    buyer, seller = arr.trade_buyer + 1, arr.trade_seller + 1
+    zb = sent_value(s.x["tb"], s.y[pair_b], s.u[pair_b], alpha)
+    zs = sent_value(s.x["ts"], s.y[pair_s], s.u[pair_s], alpha)
+    return [MessageBatch("trade_to_seller", X_PHASE, k, buyer, seller, trades, {"t": zb}),
+            MessageBatch("trade_to_buyer", X_PHASE, k, seller, buyer, trades, {"t": zs})]
+
+
+def agent_solution(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The agents' own variables as the solution; a trade is the mean of its buyer's and its seller's side."""
+    return {"v": x["v"], "P": x["P"], "Q": x["Q"], "l": x["l"], "p": x["p"], "q": x["q"],
+            "t": 0.5 * (x["tb"] + x["ts"]), "t0": x["t0"]}
