@@ -46,7 +46,9 @@ class AdmmSettings:
 
     Residuals (paper eq. 19) are 2-norms over all copies in the metric of the starting penalty weights:
     primal ``||W^1/2 (x - y)||``, dual ``rho ||W^1/2 (y_k - y_k-1)||`` (a pair whose weight the balancing
-    changed is still measured in its starting weight, so balancing cannot loosen the test).
+    changed is still measured in its starting weight, so balancing cannot loosen the test). Weights and
+    residuals are stated for a 1 MVA base and converted to the feeder's (:meth:`Weights.on_base`), so the
+    stopping test does not depend on the base a feeder is written in.
     """
 
     projection: str = "sweep"
@@ -87,7 +89,7 @@ def weights_of(settings: AdmmSettings) -> Weights:
 def build_splitting(instance: MarketInstance, settings: AdmmSettings) -> Splitting:
     """The agents' step functions and static data for ``settings.projection``."""
     kind = SweepSplitting if settings.projection == "sweep" else LocalSplitting
-    return kind(instance, weights_of(settings))
+    return kind(instance, weights_of(settings).on_base(instance.feeder.base_mva))
 
 
 @dataclass
@@ -116,6 +118,7 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
     s = split.initial_states(cfg.rho)
     inbox = split.new_inbox()
     kw = instance.feeder.base_mva * 1e3
+    on_base = instance.feeder.base_mva  # residuals as on a 1 MVA base (:meth:`Weights.on_base`)
     rho = cfg.rho
     balancing = DEFAULT_PAIR_BALANCING[cfg.projection] if cfg.pair_balancing is None else cfg.pair_balancing
     balancer = PairBalancer(split.m) if balancing else None
@@ -136,8 +139,8 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
             observe(local_report(s.x, k))
         send(split.x_phase_messages(s, k, cfg.relaxation))
         residual, change = split.group_update(s, inbox, cfg.relaxation, k, send)
-        primal = float(np.sqrt(split.copy_weight @ residual**2))
-        dual = rho * float(np.sqrt(split.copy_weight @ change**2))
+        primal = on_base * float(np.sqrt(split.copy_weight @ residual**2))
+        dual = on_base * rho * float(np.sqrt(split.copy_weight @ change**2))
         rows.append(_metrics(k, split, s, primal, dual, rho, kw))
         if on_iteration is not None:
             on_iteration(k, s)

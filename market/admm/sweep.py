@@ -23,7 +23,7 @@ from market.admm.agent_step import own_update
 from market.admm.layout import Weights
 from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs, sent_value
 from market.admm.states import X_PHASE, Y_PHASE, AgentStates, relaxed_update
-from market.admm.sweep_layout import VARIABLES, build_sweep_layout
+from market.admm.sweep_layout import E1, E2, OWN_ROWS, SHARED, VARIABLES, build_sweep_layout
 from market.formulation.trading import MarketArrays
 from market.instance import MarketInstance
 from market.messages import Inbox, MessageBatch
@@ -55,14 +55,9 @@ class SweepSplitting:
         self.copy_weight = np.concatenate([lay.copy_weight, np.full(2 * self.m, weights.trade)])
         self.root = np.zeros(self.n, dtype=bool)
         self.root[lay.order[:lay.n_top]] = True
-        top = lay.n_top
         # _hops[d]: the links into depth d + 1 (index 0 unused: nothing links into the top)
-        self._hops = [None] + [
-            _Hop(slice(below.start - top, below.stop - top), lay.link_child[below.start - top:below.stop - top] + 1,
-                 lay.link_parent[below.start - top:below.stop - top] + 1, lay.scatter[d - 1].T)
-            for d, below in enumerate(lay.levels[1:], start=1)]
-        self._HGa = lay.Hinv @ lay.Ga  # s_hat = Hinv (own g) + Hinv Ga gagg
-        self._Hflow = lay.link_H[:, 1:, :]  # a child's flow summary g_f = (H s_hat)[1:]
+        self._hops = [None] + [self._hop(lay.levels[d - 1], below, d) for d, below in
+                               enumerate(lay.levels[1:], start=1)]
 
     def channel_receivers(self) -> dict[str, np.ndarray]:
         """Receiving agent (bus number) of every channel of every message kind, the local report included."""
@@ -128,6 +123,13 @@ class SweepSplitting:
     def y_phase_messages(self, s: AgentStates, k: int) -> list[MessageBatch]:
         return []  # the sweep already told every agent what it needs
 
+    def _hop(self, here: slice, below: slice, d: int) -> _Hop:
+        lay = self.layout
+        links = slice(below.start - lay.n_top, below.stop - lay.n_top)
+        to_parent = lay.to_parent[d - 1]
+        return _Hop(links, lay.link_child[links] + 1, lay.link_parent[links] + 1,
+                    here.start + to_parent.argmax(axis=1), lay.slot[links], to_parent)
+
     def _own(self, vec: np.ndarray, name: str) -> np.ndarray:
         return self.layout.block(vec, name)
 
@@ -140,43 +142,38 @@ class SweepSplitting:
         lay, hops = self.layout, self._hops
         n, top = lay.n, lay.n_top
         Z = z.reshape(len(VARIABLES), n).T[lay.order]
-        own_g = _mv(lay.Gz, Z) + lay.g0
-        s_hat = _mv(lay.Hinv, own_g)  # completed level by level with the children's summaries
-        gagg, s_in = np.zeros((n, 3)), np.zeros((n, 3))
+        res = _mv(lay.A, Z) - lay.b  # every agent's equality residual at its own targets; children added below
+        nu, m_own = np.zeros((n, lay.rows)), np.zeros((n, len(VARIABLES)))
         heard = np.zeros((n - top, 3))  # what each parent received from each child this sweep
         depth = len(lay.levels)
         for d in range(depth, 0, -1):  # upward: deepest agents first
             here = lay.levels[d - 1]
             if d < depth:
-                below = hops[d].links
-                heard[below] = inbox.table(SUBTREE)[below]
-                gagg[here] = lay.scatter[d - 1] @ _mv(lay.Lam[below], heard[below])
-                s_hat[here] += _mv(self._HGa[here], gagg[here])
+                hop = hops[d]
+                heard[hop.links] = inbox.table(SUBTREE)[hop.links]
+                res[here, E1] -= hop.to_parent.T @ heard[hop.links, 1]
+                res[here, E2] -= hop.to_parent.T @ heard[hop.links, 2]
+                res[hop.parent, OWN_ROWS + hop.slot] += heard[hop.links, 0]
+            nu[here] = _mv(lay.Ninv[here], res[here])
+            m_own[here] = Z[here] - _mv(lay.WA[here], nu[here])
             if d > 1:
-                send([hops[d - 1].batch(SUBTREE, k, s_hat[here], depth - d)])
-        g_top = lay.H[:top] @ s_hat[:top, :, None]
-        top_H = lay.H[:top]
-        s_in[:top, 0] = 1.0
-        s_in[:top, 1:] = np.linalg.solve(top_H[:, 1:, 1:], g_top[:, 1:] - top_H[:, 1:, :1])[..., 0]
-        U = _mv(lay.Yz, Z) + lay.U0 + _mv(lay.Ya, gagg)
-        v = VARIABLES.index("v")
+                send([hops[d - 1].batch(SUBTREE, k, m_own[here][:, SHARED], depth - d)])
+        s_hat = m_own[:, SHARED]
+        delta = np.zeros((n, 3))  # s - s_hat: how far each agent's shared values move when it is conditioned
+        sigma = lay.Sigma[:top]
+        delta[:top] = sigma[:, :, 0] * ((1.0 - s_hat[:top, 0]) / sigma[:, 0, 0])[:, None]  # v_parent = 1
         for d in range(1, depth + 1):  # downward
             here = lay.levels[d - 1]
             if d > 1:
-                s_in[here] = inbox.table(PROJECTION)[hops[d - 1].links]
-            U[here] += _mv(lay.Ys[here], s_in[here])
+                delta[here] = inbox.table(PROJECTION)[hops[d - 1].links] - s_hat[here]
             if d < depth:
                 hop = hops[d]
-                v_here = U[here, v]
-                # how each parent splits the flow its children carry (:func:`sweep_layout._merge_children`)
-                lam = hop.to_parent @ (_mv(lay.M[here], U[here, 8:]) - gagg[here, 1:]
-                                       + v_here[:, None] * lay.Mbeta[here])
-                v_par = hop.to_parent @ v_here
-                g_flow = _mv(self._Hflow[hop.links], heard[hop.links])
-                flows = _mv(lay.Ci[hop.links], lam + g_flow) - v_par[:, None] * lay.cb[hop.links]
-                send([hop.batch(PROJECTION, k, np.column_stack([v_par, flows]), depth - 2 + d)])
+                nu_p = nu[hop.parent]
+                share = heard[hop.links] - _mv(lay.link_Sigma[hop.links], np.column_stack(
+                    [nu_p[np.arange(len(hop.slot)), OWN_ROWS + hop.slot], -nu_p[:, E1], -nu_p[:, E2]]))
+                send([hop.batch(PROJECTION, k, share + _mv(lay.Gc[hop.links], delta[hop.parent]), depth - 2 + d)])
         y = np.empty((n, len(VARIABLES)))
-        y[lay.order] = U[:, :len(VARIABLES)]
+        y[lay.order] = m_own + _mv(lay.Gy, delta)
         return y.T.ravel()
 
     def solution(self, s: AgentStates) -> dict[str, np.ndarray]:
@@ -190,16 +187,18 @@ def _mv(A: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Hop:
-    """The links into one depth: their channels, ends and the map from the parents' depth onto them."""
+    """The links into one depth: their channels, ends and where they enter their parents' equalities."""
 
     links: slice
-    child: np.ndarray  # bus numbers
-    parent: np.ndarray
+    child_bus: np.ndarray
+    parent_bus: np.ndarray
+    parent: np.ndarray  # sweep position of each link's parent
+    slot: np.ndarray  # the link's ``v_child = v`` row at its parent
     to_parent: np.ndarray  # (links, agents one depth up): 1 at each link's parent
 
     def batch(self, kind: str, k: int, values: np.ndarray, stage: int) -> MessageBatch:
         up = kind == SUBTREE
-        sender, receiver = (self.child, self.parent) if up else (self.parent, self.child)
+        sender, receiver = (self.child_bus, self.parent_bus) if up else (self.parent_bus, self.child_bus)
         return MessageBatch(kind, Y_PHASE, k, sender, receiver, np.arange(self.links.start, self.links.stop),
                             {f: values[:, i] for i, f in enumerate(SWEEP_FIELDS)}, stage)
 
