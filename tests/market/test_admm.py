@@ -39,6 +39,15 @@ def test_matches_centralized_on_other_feeders(case, seed):
     assert_matches_reference(case, seed)
 
 
+@pytest.mark.parametrize("interval", ["2016-06-21T12:00", "2016-12-20T18:00"])
+@pytest.mark.parametrize("case", ["case15da", "case33bw", "case85"])
+def test_the_sweep_converges_within_500_iterations(case, interval):
+    """The default settings reach the default tolerances well within the paper's iteration counts."""
+    inst = build_instance(feeder(case), interval=interval, seed=0)
+    res = solve_admm(inst).result
+    assert res.info["converged"] and res.info["iterations"] <= 500
+
+
 @pytest.mark.parametrize(("case", "seed"), [("case15da", 2), ("case33bw", 1), ("case85", 2)])
 def test_local_splitting_matches_centralized(case, seed):
     assert_matches_reference(case, seed, "local")
