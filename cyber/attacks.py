@@ -83,31 +83,39 @@ class ByzantineTransport:
         self.r, self.x = instance.feeder.r_pu, instance.feeder.x_pu
         self.rngs = [np.random.default_rng(spec.seed) for spec in attacks]
         self.history: dict[tuple[str, str], list[np.ndarray]] = {}
-        self.records: list[pd.DataFrame] = []
+        self.records: list[dict] = []
         self._delta: dict[tuple[int, int], tuple[float, float]] = {}
+        self._replays = any(spec.kind == "replay" for spec in attacks)  # only replay needs what was sent before
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
-        sent = {name: values.copy() for name, values in batch.fields.items()}
-        for spec, rng in zip(self.attacks, self.rngs, strict=True):
-            if spec.active(batch.iteration):
-                self._apply(spec, rng, batch, sent)
-        self._remember(batch)
+        active = [(spec, rng) for spec, rng in zip(self.attacks, self.rngs, strict=True)
+                  if spec.active(batch.iteration) and np.isin(batch.sender, spec.agents).any()]
+        sent = {name: values.copy() for name, values in batch.fields.items()} if active else batch.fields
+        for spec, rng in active:
+            self._apply(spec, rng, batch, sent)
+        if self._replays:
+            self._remember(batch)
+        if not active:
+            return self.inner.deliver(batch)
         arrived = self.inner.deliver(batch.with_fields(**sent))
         delivered = np.isin(batch.channel, arrived.channel)  # a corrupted message that is lost does no harm
         for name in sent:
             rows = np.flatnonzero((sent[name] != batch.fields[name]) & delivered)
             if rows.size:
-                self.records.append(pd.DataFrame({
-                    "iteration": batch.iteration, "phase": batch.phase, "kind": batch.kind, "field": name,
+                self.records.append({
+                    "iteration": np.full(rows.size, batch.iteration), "phase": np.full(rows.size, batch.phase),
+                    "kind": np.full(rows.size, batch.kind), "field": np.full(rows.size, name),
                     "channel": batch.channel[rows], "sender": batch.sender[rows], "receiver": batch.receiver[rows],
-                    "true": batch.fields[name][rows], "sent": sent[name][rows]}))
+                    "true": batch.fields[name][rows], "sent": sent[name][rows]})
         return arrived
 
     def ground_truth(self) -> pd.DataFrame:
         """One row per corrupted message field that was delivered: iteration, phase, kind, field, channel,
         sender, receiver, true and sent value."""
         cols = ["iteration", "phase", "kind", "field", "channel", "sender", "receiver", "true", "sent"]
-        return pd.concat(self.records, ignore_index=True) if self.records else pd.DataFrame(columns=cols)
+        if not self.records:
+            return pd.DataFrame(columns=cols)
+        return pd.DataFrame({c: np.concatenate([r[c] for r in self.records]) for c in cols})
 
     def _apply(self, spec: AttackSpec, rng: np.random.Generator, batch: MessageBatch,
                sent: dict[str, np.ndarray]) -> None:

@@ -19,6 +19,8 @@ State is held as arrays over agents, but every step reads only the agent's own r
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import numpy as np
 
 from market.admm.agent_step import own_update
@@ -108,22 +110,22 @@ def x_phase_messages(lay: AdmmLayout, s: AgentStates, k: int, alpha: float) -> l
 
 
 def group_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, alpha: float,
-                 weight: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(6b) projection onto each agent's affine group and the trade pairs, then (6c) the dual update.
-
-    Returns, per copy, the primal residual ``x - y`` and the change of ``y`` (for the dual residual).
-    """
+                 weight: tuple[np.ndarray, np.ndarray]) -> Generator:
+    """(6b) projection onto each agent's affine group and the trade pairs, then (6c) the dual update: a
+    generator that sends nothing (every group uses what its agent holds) and returns, per copy, the primal
+    residual ``x - y`` and the change of ``y`` (for the dual residual)."""
     x = s.x
     x_copy = np.concatenate([x[name] for name in OWN] + [
         inbox["flow", "P"], inbox["flow", "Q"], inbox["voltage", "v"], x["tb"], x["ts"]])
 
-    def project(z: np.ndarray) -> np.ndarray:
+    def project(z: np.ndarray) -> Generator:
+        yield from ()  # no messages: a generator only because the sweep's projection exchanges some
         y = np.empty_like(z)
         y[lay.bus] = lay.project(z[lay.bus])
         project_pairs(y, z, inbox, (lay.pair_b, lay.pair_s), weight)
         return y
 
-    return relaxed_update(s, x_copy, alpha, project)
+    return (yield from relaxed_update(s, x_copy, alpha, project))
 
 
 def y_phase_messages(lay: AdmmLayout, s: AgentStates, k: int) -> list[MessageBatch]:
@@ -172,8 +174,7 @@ class LocalSplitting:
     def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
         return x_phase_messages(self.layout, s, k, alpha)
 
-    def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int,
-                     send) -> tuple[np.ndarray, np.ndarray]:
+    def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int, exchange) -> Generator:
         return group_update(self.layout, s, inbox, alpha, self.pair_weight)
 
     def y_phase_messages(self, s: AgentStates, k: int) -> list[MessageBatch]:

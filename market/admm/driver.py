@@ -6,15 +6,16 @@ optional residual balancing of ``rho`` (Boyd et al. 2011, Sec. 3.4.1), which it 
 The agents' steps come from a *splitting*: ``sweep`` (one copy of every variable, the y-update projects the
 whole feeder by a leaf-to-root and a root-to-leaf sweep; :mod:`market.admm.sweep`) or ``local`` (the paper's
 one-hop pattern, per-agent groups with copies of the neighbours' values; :mod:`market.admm.consensus`).
-Messages go through a pluggable :class:`~market.messages.Transport`; the ideal one delivers everything. A
-transport with an ``observe_local`` method (the screening one) is also handed every agent's own values after
-its local update, for the agents' own detectors; they never travel on the network.
+The agents' exchanges are rounds of a generator (:func:`admm_process`), so the same steps run in-process --
+:func:`drive` carries each round through a pluggable :class:`~market.messages.Transport` -- and in the
+co-simulation, where rounds cross mosaik simulators in simulated time. Every agent's own values after its
+local update go along with a round, for the agents' own detectors; they never travel on the network.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -101,18 +102,54 @@ class AdmmRun:
     states: AgentStates
 
 
+@dataclass(frozen=True)
+class Round:
+    """What the agents send at one point of an iteration, and their own values for their own detectors.
+
+    The ADMM process yields a round and is sent back what was delivered of it; the agents then store it in
+    their inboxes. In-process (:func:`drive`) the transport delivers at once; in the co-simulation the round
+    crosses the Comm and Detector simulators in simulated time.
+    """
+
+    batches: list[MessageBatch]
+    local: MessageBatch | None = None
+
+
+Process = Generator[Round, list[MessageBatch], AdmmRun]
+
+
 def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
                transport: Transport | None = None,
                on_iteration: Callable[[int, AgentStates], None] | None = None,
                stop: Callable[[], str | None] | None = None) -> AdmmRun:
-    """Clear the market with the fully distributed ADMM.
+    """Clear the market with the fully distributed ADMM, its messages carried by ``transport``.
 
     Returns status ``OPTIMAL`` when both residuals meet their tolerances, ``NOT_CONVERGED`` (with the last
     iterate, for inspection only) when ``max_iter`` is reached first or ``stop`` (asked after every
     iteration) returns a reason, e.g. a missed deadline.
     """
+    return drive(admm_process(instance, settings, on_iteration, stop), transport or IdealTransport())
+
+
+def drive(process: Process, net: Transport) -> AdmmRun:
+    """Run an ADMM process in-process: every round through ``net`` at once. A transport with an
+    ``observe_local`` method (the screening one) is also handed the agents' own values of every iteration."""
+    observe = getattr(net, "observe_local", None)
+    try:
+        step = next(process)
+        while True:
+            if step.local is not None and observe is not None:
+                observe(step.local)
+            step = process.send([net.deliver(batch) for batch in step.batches])
+    except StopIteration as done:
+        return done.value
+
+
+def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
+                 on_iteration: Callable[[int, AgentStates], None] | None = None,
+                 stop: Callable[[], str | None] | None = None) -> Process:
+    """The distributed ADMM as a generator of message rounds (see :class:`Round`); returns the run."""
     cfg = settings or AdmmSettings()
-    net = transport or IdealTransport()
     start = time.perf_counter()
     split = build_splitting(instance, cfg)
     s = split.initial_states(cfg.rho)
@@ -124,21 +161,20 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
     balancer = PairBalancer(split.m) if balancing else None
     rows = []
 
-    def send(batches: list[MessageBatch]) -> None:
-        for batch in batches:
-            inbox.store(net.deliver(batch))
+    def exchange(batches: list[MessageBatch], local: MessageBatch | None = None) -> Generator:
+        if not batches and local is None:
+            return
+        for batch in (yield Round(batches, local)):
+            inbox.store(batch)
 
-    send(split.opening_messages(s))
-    observe = getattr(net, "observe_local", None)  # a transport with detectors wants the agents' own values
+    yield from exchange(split.opening_messages(s))
     converged = False
     reason = None
     k = 0
     for k in range(1, cfg.max_iter + 1):
         split.local_update(s, inbox, rho)
-        if observe is not None:
-            observe(local_report(s.x, k))
-        send(split.x_phase_messages(s, k, cfg.relaxation))
-        residual, change = split.group_update(s, inbox, cfg.relaxation, k, send)
+        yield from exchange(split.x_phase_messages(s, k, cfg.relaxation), local_report(s.x, k))
+        residual, change = yield from split.group_update(s, inbox, cfg.relaxation, k, exchange)
         primal = on_base * float(np.sqrt(split.copy_weight @ residual**2))
         dual = on_base * rho * float(np.sqrt(split.copy_weight @ change**2))
         rows.append(_metrics(k, split, s, primal, dual, rho, kw))
@@ -159,7 +195,7 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
                 rho *= factor
                 s.u = s.u / factor  # scaled duals u = lambda / rho
         if k < cfg.max_iter:
-            send(split.y_phase_messages(s, k))
+            yield from exchange(split.y_phase_messages(s, k))
     history = pd.DataFrame(rows)
     status = Status.OPTIMAL if converged else Status.NOT_CONVERGED
     last = rows[-1]

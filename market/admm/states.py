@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,14 +35,15 @@ def local_report(x: dict[str, np.ndarray], k: int) -> MessageBatch:
     return MessageBatch(LOCAL, X_PHASE, k, buses, buses, buses - 1, {f: x[f].copy() for f in LOCAL_FIELDS})
 
 
-def relaxed_update(s: AgentStates, x_copy: np.ndarray, alpha: float, project: Callable[[np.ndarray], np.ndarray]
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def relaxed_update(s: AgentStates, x_copy: np.ndarray, alpha: float, project: Callable[[np.ndarray], Generator]
+                   ) -> Generator:
     """(6b) ``y = project(alpha x + (1 - alpha) y + u)`` and (6c) the scaled duals, for any splitting.
 
+    ``project`` is a generator function (a projection may exchange messages on the way: ``yield from`` it).
     Returns, per copy, the primal residual ``x - y`` and the change of ``y`` (for the dual residual).
     """
     x_hat = alpha * x_copy + (1 - alpha) * s.y
-    y = project(x_hat + s.u)
+    y = yield from project(x_hat + s.u)
     change = y - s.y
     s.y = y
     s.u = s.u + x_hat - y

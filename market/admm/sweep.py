@@ -15,6 +15,7 @@ the timing transport sees as that many rounds (:attr:`~market.messages.MessageBa
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,20 +106,20 @@ class SweepSplitting:
     def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
         return trade_messages(self.arrays, s, self.pair_b, self.pair_s, k, alpha)
 
-    def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int,
-                     send) -> tuple[np.ndarray, np.ndarray]:
-        """(6b) the sweep and the pair averages, (6c) the duals; returns ``x - y`` and the change of ``y``."""
+    def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int, exchange) -> Generator:
+        """(6b) the sweep (its hops through ``exchange``) and the pair averages, (6c) the duals; returns
+        ``x - y`` and the change of ``y``."""
         x = s.x
         net = slice(0, len(VARIABLES) * self.n)
 
-        def project(z: np.ndarray) -> np.ndarray:
+        def project(z: np.ndarray) -> Generator:
             y = np.empty_like(z)
-            y[net] = self._sweep(z[net], inbox, k, send)
+            y[net] = yield from self._sweep(z[net], inbox, k, exchange)
             project_pairs(y, z, inbox, (self.pair_b, self.pair_s), self.pair_weight)
             return y
 
-        return relaxed_update(s, np.concatenate([x[name] for name in VARIABLES] + [x["tb"], x["ts"]]), alpha,
-                              project)
+        x_copy = np.concatenate([x[name] for name in VARIABLES] + [x["tb"], x["ts"]])
+        return (yield from relaxed_update(s, x_copy, alpha, project))
 
     def y_phase_messages(self, s: AgentStates, k: int) -> list[MessageBatch]:
         return []  # the sweep already told every agent what it needs
@@ -133,7 +134,7 @@ class SweepSplitting:
     def _own(self, vec: np.ndarray, name: str) -> np.ndarray:
         return self.layout.block(vec, name)
 
-    def _sweep(self, z: np.ndarray, inbox: Inbox, k: int, send) -> np.ndarray:
+    def _sweep(self, z: np.ndarray, inbox: Inbox, k: int, exchange) -> Generator:
         """The exact projection of ``z`` (variable-major, ``8 n``) onto the feeder's equalities.
 
         Works in sweep order (:class:`~market.admm.sweep_layout.SweepLayout`): depth ``d`` is a slice of
@@ -157,7 +158,7 @@ class SweepSplitting:
             nu[here] = _mv(lay.Ninv[here], res[here])
             m_own[here] = Z[here] - _mv(lay.WA[here], nu[here])
             if d > 1:
-                send([hops[d - 1].batch(SUBTREE, k, m_own[here][:, SHARED], depth - d)])
+                yield from exchange([hops[d - 1].batch(SUBTREE, k, m_own[here][:, SHARED], depth - d)])
         s_hat = m_own[:, SHARED]
         delta = np.zeros((n, 3))  # s - s_hat: how far each agent's shared values move when it is conditioned
         sigma = lay.Sigma[:top]
@@ -171,7 +172,8 @@ class SweepSplitting:
                 nu_p = nu[hop.parent]
                 share = heard[hop.links] - _mv(lay.link_Sigma[hop.links], np.column_stack(
                     [nu_p[np.arange(len(hop.slot)), OWN_ROWS + hop.slot], -nu_p[:, E1], -nu_p[:, E2]]))
-                send([hop.batch(PROJECTION, k, share + _mv(lay.Gc[hop.links], delta[hop.parent]), depth - 2 + d)])
+                yield from exchange([hop.batch(PROJECTION, k, share + _mv(lay.Gc[hop.links], delta[hop.parent]),
+                                               depth - 2 + d)])
         y = np.empty((n, len(VARIABLES)))
         y[lay.order] = m_own + _mv(lay.Gy, delta)
         return y.T.ravel()

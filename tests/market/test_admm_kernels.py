@@ -83,11 +83,15 @@ def test_sweep_projection_matches_cvxpy(case):
     z = np.random.default_rng(3).normal(size=8 * n)
     inbox = split.new_inbox()
 
-    def deliver(batches):
+    def exchange(batches):  # every hop delivered at once
         for batch in batches:
             inbox.store(batch)
+        yield from ()
 
-    got = split._sweep(z, inbox, 1, deliver)
+    sweep = split._sweep(z, inbox, 1, exchange)
+    with pytest.raises(StopIteration) as done:
+        next(sweep)
+    got = done.value.value
     y = {name: cp.Variable(n) for name in VARIABLES}
     parent = f.parent[1:] - 1
     r, x = f.r_pu[1:], f.x_pu[1:]
