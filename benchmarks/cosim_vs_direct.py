@@ -3,7 +3,8 @@
     python benchmarks/cosim_vs_direct.py [scenarios/case15da_normal_none.toml ...]
 
 Direct: for every interval, the market clearing (:func:`cosim.interval.clear_interval`) and the AC check
-called in-process. Co-simulation: the same through mosaik (Profiles -> Market -> Grid -> Collector).
+called in-process. Co-simulation: the same through mosaik, every message round crossing the Market, Comm
+and Detector simulators (Profiles -> Market <-> Comm -> Detector, Market -> Grid -> Collector).
 Prints both wall times and their ratio, and whether the two give the same objectives.
 """
 
@@ -23,7 +24,8 @@ from cosim.world import run_world
 from physical.catalog import load_feeder
 from physical.profiles import interval_index
 
-DEFAULT = ["scenarios/case15da_normal_none.toml", "scenarios/case85_normal_none.toml"]
+DEFAULT = ["scenarios/case15da_normal_none.toml", "scenarios/case85_normal_none.toml",
+           "scenarios/case15da_static_fdi_tensor.toml"]
 
 
 def direct(scenario) -> list[float]:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm
-from market.admm.driver import AdmmSettings, solve_admm
+from market.admm.driver import AdmmRun, AdmmSettings, solve_admm
 from market.instance import MarketInstance
 from market.problem.clearing import solve_clearing
 from market.result import ClearingResult
@@ -54,18 +54,18 @@ def clear_market(instance: MarketInstance, method: str = "centralized", admm: Ad
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     if cyber is not None and method != "admm":
         raise ValueError("attacks and detectors act on the messages of the distributed ADMM (--method admm)")
-    reference = history = screening = None
-    if method == "admm":
-        if cyber is not None:
-            screening = solve_resilient_admm(instance, admm, cyber)
-            run = screening.admm
-        else:
-            run = solve_admm(instance, admm)
-        result, history = run.result, run.history
-        reference = solve_clearing(instance)
-    else:
-        result = solve_clearing(instance)
-    return ClearingRun(instance, result, None, 0.0, reference, history, cyber, screening)
+    if method == "centralized":
+        return ClearingRun(instance, solve_clearing(instance), None, 0.0)
+    if cyber is not None:
+        screening = solve_resilient_admm(instance, admm, cyber)
+        return admm_clearing(instance, screening.admm, cyber, screening)
+    return admm_clearing(instance, solve_admm(instance, admm))
+
+
+def admm_clearing(instance: MarketInstance, run: AdmmRun, cyber: CyberSetup | None = None,
+                  screening: ResilientRun | None = None) -> ClearingRun:
+    """A distributed clearing with the centralized SOCP of the same instance (its reference optimum)."""
+    return ClearingRun(instance, run.result, None, 0.0, solve_clearing(instance), run.history, cyber, screening)
 
 
 def validate(instance: MarketInstance, result: ClearingResult) -> tuple[AcValidation, float]:

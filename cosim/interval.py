@@ -66,17 +66,24 @@ def interval_instance(scenario: Scenario, feeder: Feeder, interval: int) -> Mark
     return build_instance(feeder, interval=interval, seed=scenario.seed, options=scenario.market.options())
 
 
-def clear_instance(scenario: Scenario, instance: MarketInstance) -> IntervalClearing:
-    """Clear one quarter hour's instance with the scenario's method, network, attacks and detector."""
-    cyber = None
-    if scenario.method == "admm":
-        network = build_network(instance, scenario.network.channel(), seed=scenario.seed * 100_003 + instance.interval)
-        cyber = CyberSetup(attacks=scenario.attack_specs(), detector=scenario.detector.name,
-                           detector_options=scenario.detector.options(), network=network,
-                           timing=scenario.network.timing())
-    run = clear_market(instance, scenario.method, scenario.admm_settings(), cyber)
+def cyber_setup(scenario: Scenario, instance: MarketInstance) -> CyberSetup:
+    """The scenario's network (its draws seeded per quarter hour), timing, attacks and detector."""
+    network = build_network(instance, scenario.network.channel(), seed=scenario.seed * 100_003 + instance.interval)
+    return CyberSetup(attacks=scenario.attack_specs(), detector=scenario.detector.name,
+                      detector_options=scenario.detector.options(), network=network, timing=scenario.network.timing())
+
+
+def interval_clearing(run: ClearingRun) -> IntervalClearing:
+    """A quarter hour's clearing, falling back to grid-only supply when it has no dispatch."""
     clearing_ms = run.screening.clearing_ms if run.screening is not None else float("nan")
-    return IntervalClearing(instance.interval, instance, run, not run.result.status.has_solution, clearing_ms)
+    return IntervalClearing(run.instance.interval, run.instance, run, not run.result.status.has_solution,
+                            clearing_ms)
+
+
+def clear_instance(scenario: Scenario, instance: MarketInstance) -> IntervalClearing:
+    """Clear one quarter hour's instance in-process with the scenario's method, network, attacks and detector."""
+    cyber = cyber_setup(scenario, instance) if scenario.method == "admm" else None
+    return interval_clearing(clear_market(instance, scenario.method, scenario.admm_settings(), cyber))
 
 
 def clear_interval(scenario: Scenario, feeder: Feeder, interval: int) -> IntervalClearing:

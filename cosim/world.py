@@ -1,4 +1,10 @@
-"""The mosaik world of a scenario: Profiles -> Market -> Grid, everything -> Collector, in milliseconds."""
+"""The mosaik world of a scenario, in milliseconds.
+
+Profiles -> Market; the ADMM's message rounds go Market -> Comm -> Detector -> Market (the agents' own values
+Market -> Detector) in simulated time; Market -> Grid -> Collector. Market, Comm and Detector form a group
+whose loop closes with a weak connection, so a round that takes no simulated time (no latency, no compute)
+loops at one instant.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from dataclasses import dataclass
 import mosaik
 import pandas as pd
 
+from cosim.mosaik_progress import forget_abandoned_waiters
 from cosim.scenario import Scenario
 from cosim.simulators import QUARTER_HOUR_MS
 from cosim.simulators.collector import COLLECTED
@@ -17,9 +24,14 @@ from physical.profiles import interval_index
 SIM_CONFIG = {
     "Profiles": {"python": "cosim.simulators.profiles:ProfileSim"},
     "Market": {"python": "cosim.simulators.market:MarketSim"},
+    "Comm": {"python": "cosim.simulators.comm:CommSim"},
+    "Detector": {"python": "cosim.simulators.detector:DetectorSim"},
     "Grid": {"python": "cosim.simulators.grid:GridSim"},
     "Collector": {"python": "cosim.simulators.collector:CollectorSim"},
 }
+#: Rounds of one clearing may all fall at one instant (zero latency): the same-time loop is bounded by the
+#: ADMM's own iteration limit, not by mosaik's.
+MAX_LOOP = 10**9
 
 
 @dataclass
@@ -37,13 +49,23 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
     """Run ``scenario.intervals`` quarter hours from ``scenario.start`` through mosaik."""
     run_id = uuid.uuid4().hex
     logging.getLogger("mosaik").setLevel(logging.WARNING)
-    world = mosaik.World(SIM_CONFIG, time_resolution=0.001, skip_greetings=True, configure_logging=False)
-    profiles = world.start("Profiles").Profiles.create(1, scenario=scenario.model_dump(),
-                                                       first=interval_index(scenario.start))[0]
-    market = world.start("Market").Market.create(1, scenario=scenario.model_dump())[0]
+    forget_abandoned_waiters()
+    # no output cache: simulators that step once a quarter hour would pin every round's outputs in it
+    world = mosaik.World(SIM_CONFIG, time_resolution=0.001, cache=False, max_loop_iterations=MAX_LOOP,
+                         skip_greetings=True, configure_logging=False)
+    data = scenario.model_dump()
+    profiles = world.start("Profiles").Profiles.create(1, scenario=data, first=interval_index(scenario.start))[0]
+    with world.group():
+        market = world.start("Market").Market.create(1, scenario=data)[0]
+        comm = world.start("Comm").Comm.create(1, scenario=data)[0]
+        detector = world.start("Detector").Detector.create(1, scenario=data)[0]
     grid = world.start("Grid").Grid.create(1, case=scenario.case)[0]
     collector = world.start("Collector").Collector.create(1, run_id=run_id)[0]
     world.connect(profiles, market, "instance_json")
+    world.connect(market, comm, "round")
+    world.connect(market, detector, "local")
+    world.connect(comm, detector, "delivered")
+    world.connect(detector, market, "screened", weak=True)
     world.connect(market, grid, "dispatch")
     world.connect(market, collector, "report")
     world.connect(grid, collector, "validation")

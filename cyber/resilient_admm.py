@@ -25,7 +25,7 @@ from cyber.timing import TimedTransport
 from cyber.window_screen import STATISTICS, WindowScreen
 from market.admm.driver import AdmmRun, AdmmSettings, build_splitting, solve_admm
 from market.instance import MarketInstance
-from market.messages import IdealTransport, Transport
+from market.messages import IdealTransport, MessageBatch, Transport
 
 DETECTORS = ("none", "tensor", "tensor-no-physics", *STATISTICS)
 
@@ -123,35 +123,76 @@ class ResilientRun:
             "flagged": np.array([self.flagged_per_iteration.get(int(k), 0) for k in its], dtype=int)})
 
 
+class CommLayer:
+    """The communication network of one clearing: Byzantine agents falsify what they send, then the network
+    drops it and, with timing, delays it in simulated time. In-process it is the inner transport of the
+    screening; in the co-simulation it is what the Comm simulator runs."""
+
+    def __init__(self, instance: MarketInstance, setup: CyberSetup) -> None:
+        self.network: Transport = IdealTransport()
+        self.deadline_ms = float("inf")
+        if setup.network is not None and setup.timing is not None:
+            t = setup.timing
+            self.network = TimedTransport(setup.network, t.mode, t.timeout_ms, t.compute_ms)
+            self.deadline_ms = t.deadline_ms
+        elif setup.network is not None:
+            self.network = NetworkTransport(setup.network)
+        self.attackers = ByzantineTransport(instance, list(setup.attacks), self.network)
+
+    def deliver(self, batch: MessageBatch) -> MessageBatch:
+        return self.attackers.deliver(batch)
+
+    @property
+    def now_ms(self) -> float:
+        """The end of the round under way, since the clearing started (NaN without timing)."""
+        return self.network.now_ms if isinstance(self.network, TimedTransport) else float("nan")
+
+    def stop(self) -> str | None:
+        """Why the clearing must stop: its deadline passed in simulated time."""
+        return f"deadline of {self.deadline_ms:g} ms passed" if self.now_ms > self.deadline_ms else None
+
+    def report(self) -> dict:
+        """At the end of the clearing: the attackers' record and what the network did, in simulated time."""
+        out = {"truth": self.attackers.ground_truth(), "clearing_ms": float("nan"), "deadline_missed": False,
+               "messages": {}}
+        if isinstance(self.network, TimedTransport):
+            out["clearing_ms"] = self.network.finish()
+            out["deadline_missed"] = self.stop() is not None
+        if isinstance(self.network, TimedTransport | NetworkTransport):
+            out["messages"] = {"sent": self.network.sent, "lost": self.network.lost,
+                               "late": getattr(self.network, "late", 0)}
+        return out
+
+
+def build_screening(instance: MarketInstance, settings: AdmmSettings, setup: CyberSetup,
+                    inner: Transport) -> ScreeningTransport:
+    """Every receiving agent's detector, screening what ``inner`` delivers."""
+    _check_projection(settings, setup)
+    return ScreeningTransport(build_detector(setup.detector, instance, settings, setup.detector_options), inner)
+
+
+def screening_report(screening: ScreeningTransport) -> dict:
+    """At the end of the clearing: what the detectors flagged, screened and spent."""
+    return {"flags": screening.flags(), "screened": screening.screened,
+            "screened_by_kind": dict(screening.screened_by_kind), "wall_s": screening.wall_s,
+            "per_iteration": dict(screening.per_iteration),
+            "prediction_error": dict(getattr(screening.detector, "prediction_error", {}))}
+
+
+def resilient_run(run: AdmmRun, comm: dict, screening: dict) -> ResilientRun:
+    """A clearing's ADMM run with the reports of its communication layer and of its detectors."""
+    flags, truth = screening["flags"], comm["truth"]
+    return ResilientRun(run, flags, truth, score(flags, truth, screening["screened"]), screening["wall_s"],
+                        screening["per_iteration"], comm["clearing_ms"], comm["deadline_missed"], comm["messages"],
+                        screening["prediction_error"], screening["screened_by_kind"])
+
+
 def solve_resilient_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
                          setup: CyberSetup | None = None) -> ResilientRun:
-    """Clear the market with the ADMM through the cyber layer of ``setup``."""
+    """Clear the market in-process with the ADMM through the cyber layer of ``setup``."""
     cyber = setup or CyberSetup()
     cfg = settings or AdmmSettings(projection=default_projection(cyber.attacks, cyber.detector))
-    _check_projection(cfg, cyber)
-    detector = build_detector(cyber.detector, instance, cfg, cyber.detector_options)
-    inner: Transport = IdealTransport()
-    stop = None
-    if cyber.network is not None and cyber.timing is not None:
-        timing = cyber.timing
-        inner = clock = TimedTransport(cyber.network, timing.mode, timing.timeout_ms, timing.compute_ms)
-
-        def stop() -> str | None:
-            return f"deadline of {timing.deadline_ms:g} ms passed" if clock.now_ms > timing.deadline_ms else None
-    elif cyber.network is not None:
-        inner = NetworkTransport(cyber.network)
-    attackers = ByzantineTransport(instance, list(cyber.attacks), inner)
-    screening = ScreeningTransport(detector, attackers)
-    run = solve_admm(instance, cfg, screening, stop=stop)
-    flags, truth = screening.flags(), attackers.ground_truth()
-    out = ResilientRun(run, flags, truth, score(flags, truth, screening.screened), screening.wall_s,
-                       dict(screening.per_iteration),
-                       prediction_error=dict(getattr(detector, "prediction_error", {})),
-                       screened_by_kind=dict(screening.screened_by_kind))
-    if isinstance(inner, TimedTransport):
-        out.clearing_ms = inner.finish()
-        out.deadline_missed = stop() is not None
-        out.messages = {"sent": inner.sent, "lost": inner.lost, "late": inner.late}
-    elif isinstance(inner, NetworkTransport):
-        out.messages = {"sent": inner.sent, "lost": inner.lost, "late": 0}
-    return out
+    comm = CommLayer(instance, cyber)
+    screening = build_screening(instance, cfg, cyber, comm)
+    run = solve_admm(instance, cfg, screening, stop=comm.stop)
+    return resilient_run(run, comm.report(), screening_report(screening))

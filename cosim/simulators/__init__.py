@@ -1,8 +1,9 @@
 """mosaik adapters: each translates between mosaik's data flow and one library; none holds an algorithm.
 
-Time is in milliseconds (``time_resolution = 0.001``) so that a clearing's simulated duration is visible: the
-Profiles simulator ticks every quarter hour, the Market answers each tick when its ADMM has finished in
-simulated time, the Grid checks each dispatch with AC power flow, the Collector keeps everything.
+Time is in milliseconds (``time_resolution = 0.001``) so that every message round of a clearing takes simulated
+time: the Profiles simulator ticks every quarter hour, the Market runs the ADMM a round per step, Comm carries
+each round over the network (attacks, loss, latency) and Detector screens it, the Grid checks each dispatch
+with AC power flow, the Collector keeps everything.
 """
 
 QUARTER_HOUR_MS = 900_000

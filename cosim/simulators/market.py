@@ -1,27 +1,38 @@
-"""Market simulator: clears each quarter hour's instance it is given (:func:`cosim.interval.clear_instance`)
-and publishes the dispatch when the clearing ends in simulated time."""
+"""Market simulator: the prosumer agents' ADMM, one message round per step.
+
+At a quarter-hour tick it starts clearing the instance the Profiles simulator sent: the ADMM's rounds
+(:func:`market.admm.driver.admm_process`) go to the Comm simulator, the agents' own values to the Detector
+simulator, and each step resumes the agents with what the Detector passed on. When the ADMM stops it asks
+Comm and Detector for their reports (a ``close`` round that takes no simulated time) and then publishes the
+dispatch -- or the grid-only fallback -- and its report. A centralized clearing takes no simulated time.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 
 import mosaik_api_v3
 
-from cosim.interval import clear_instance
+from cosim.clearing_run import admm_clearing
+from cosim.interval import IntervalClearing, clear_instance, cyber_setup, interval_clearing
 from cosim.scenario import Scenario
-from market.instance import instance_from_dict
+from cyber.resilient_admm import resilient_run
+from market.admm.driver import Process, Round, admm_process
+from market.instance import MarketInstance, instance_from_dict
 
 META = {"type": "event-based", "models": {"Market": {"public": True, "params": ["scenario"],
-                                                     "attrs": ["instance_json", "dispatch", "report"]}}}
+                                                     "attrs": ["instance_json", "screened", "round", "local",
+                                                               "dispatch", "report"]}}}
 
 
 class MarketSim(mosaik_api_v3.Simulator):
     def __init__(self) -> None:
         super().__init__(META)
         self.scenario: Scenario | None = None
-        self.pending: dict | None = None
-        self.release = -1
+        self.instance: MarketInstance | None = None
+        self.process: Process | None = None
+        self.run = None
+        self.clock_ms = 0.0  # the clearing's simulated time when the last round was delivered
         self.out: dict = {}
 
     def create(self, num, model, scenario: dict):
@@ -30,32 +41,61 @@ class MarketSim(mosaik_api_v3.Simulator):
 
     def step(self, time, inputs, max_advance):
         self.out = {}
-        if time == self.release and self.pending is not None:
-            self.out, self.pending = self.pending, None
-            return None
-        received = inputs.get("market", {}).get("instance_json", {})
-        if not received:
-            return None
-        data = json.loads(next(iter(received.values())))
+        received = inputs.get("market", {})
+        for text in received.get("instance_json", {}).values():
+            self._start(text)
+        for delivered in received.get("screened", {}).values():
+            if delivered["close"] is not None:
+                self._publish(*delivered["close"])
+            else:
+                self.clock_ms = delivered["clock_ms"]
+                self._resume(delivered["batches"])
+        return None
+
+    def _start(self, text: str) -> None:
+        data = json.loads(text)
         if data.get("case") != self.scenario.case:
             raise ValueError(f"market of {self.scenario.case} received an instance of {data.get('case')}")
-        clearing = clear_instance(self.scenario, instance_from_dict(data, "instance from the Profiles simulator"))
-        d = clearing.dispatch()
-        inst = clearing.instance
+        instance = instance_from_dict(data, "instance from the Profiles simulator")
+        if self.scenario.method != "admm":
+            self._emit(clear_instance(self.scenario, instance))
+            return
+        self.instance, self.clock_ms, self.run = instance, 0.0, None
+        deadline = self.scenario.network.timing().deadline_ms
+        self.process = admm_process(instance, self.scenario.admm_settings(), stop=lambda: (
+            f"deadline of {deadline:g} ms passed" if self.clock_ms > deadline else None))
+        self._send(next(self.process), first=text)
+
+    def _resume(self, batches: list) -> None:
+        try:
+            self._send(self.process.send(batches))
+        except StopIteration as done:
+            self.run, self.process = done.value, None
+            self.out["round"] = {"interval": self.instance.interval, "first": None, "batches": [], "close": True}
+
+    def _send(self, step: Round, first: str | None = None) -> None:
+        interval = self.instance.interval
+        self.out["round"] = {"interval": interval, "first": first, "batches": step.batches, "close": False}
+        if step.local is not None:
+            self.out["local"] = {"interval": interval, "report": step.local}
+
+    def _publish(self, comm: dict, detector: dict) -> None:
+        """The clearing with what Comm and Detector reported."""
+        cyber = cyber_setup(self.scenario, self.instance)
+        self._emit(interval_clearing(admm_clearing(self.instance, self.run, cyber,
+                                                   resilient_run(self.run, comm, detector))))
+
+    def _emit(self, clearing: IntervalClearing) -> None:
+        d, inst = clearing.dispatch(), clearing.instance
         history = clearing.run.history
         if history is not None and clearing.run.screening is not None:
             history = history.merge(clearing.run.screening.iteration_counts(), on="iteration")
-        self.pending = {
-            "dispatch": {"interval": clearing.interval, "p_mw": d.p_mw.tolist(), "q_mvar": d.q_mvar.tolist(),
-                         "vm_socp_pu": d.vm_socp_pu.tolist(), "losses_mw": d.losses_mw,
-                         "vmin_pu": inst.vmin_pu.tolist(), "vmax_pu": inst.vmax_pu.tolist()},
-            "report": {"interval": clearing.interval, "record": clearing.record(),
-                       "iterations": history.to_dict("list") if history is not None else {},
-                       "instance_json": inst.to_json()},
-        }
-        duration = clearing.clearing_ms if math.isfinite(clearing.clearing_ms) else 0.0
-        self.release = time + max(1, math.ceil(duration))
-        return self.release
+        self.out["dispatch"] = {"interval": clearing.interval, "p_mw": d.p_mw.tolist(), "q_mvar": d.q_mvar.tolist(),
+                                "vm_socp_pu": d.vm_socp_pu.tolist(), "losses_mw": d.losses_mw,
+                                "vmin_pu": inst.vmin_pu.tolist(), "vmax_pu": inst.vmax_pu.tolist()}
+        self.out["report"] = {"interval": clearing.interval, "record": clearing.record(),
+                              "iterations": history.to_dict("list") if history is not None else {},
+                              "instance_json": inst.to_json()}
 
     def get_data(self, outputs):
         return {"market": self.out} if self.out else {}

@@ -10,8 +10,10 @@ from cosim.scenario import Scenario
 from cosim.simulators import QUARTER_HOUR_MS
 from physical.catalog import load_feeder
 
-META = {"type": "time-based", "models": {"Profiles": {"public": True, "params": ["scenario", "first"],
-                                                      "attrs": ["instance_json"]}}}
+# hybrid: steps every quarter hour like a time-based simulator, but its instance is an event (not re-sent to the
+# Market at each of its message rounds)
+META = {"type": "hybrid", "models": {"Profiles": {"public": True, "params": ["scenario", "first"],
+                                                  "attrs": ["instance_json"], "non-persistent": ["instance_json"]}}}
 
 
 class ProfileSim(mosaik_api_v3.Simulator):

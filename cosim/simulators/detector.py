@@ -1,0 +1,53 @@
+"""Detector simulator: every receiving agent's detector screens what the Comm simulator delivers.
+
+The agents' own values of each iteration arrive straight from the Market simulator (they never cross the
+network); the screened rounds go back to the Market. A ``close`` round adds the detectors' report to the
+Comm simulator's.
+"""
+
+from __future__ import annotations
+
+import json
+
+import mosaik_api_v3
+
+from cosim.interval import cyber_setup
+from cosim.scenario import Scenario
+from cyber.resilient_admm import build_screening, screening_report
+from cyber.screening import ScreeningTransport
+from market.instance import instance_from_dict
+from market.messages import IdealTransport
+
+META = {"type": "event-based", "models": {"Detector": {"public": True, "params": ["scenario"],
+                                                       "attrs": ["local", "delivered", "screened"]}}}
+
+
+class DetectorSim(mosaik_api_v3.Simulator):
+    def __init__(self) -> None:
+        super().__init__(META)
+        self.scenario: Scenario | None = None
+        self.screening: ScreeningTransport | None = None
+        self.out: dict | None = None
+
+    def create(self, num, model, scenario: dict):
+        self.scenario = Scenario.model_validate(scenario)
+        return [{"eid": "detector", "type": model}]
+
+    def step(self, time, inputs, max_advance):
+        self.out = None
+        received = inputs.get("detector", {})
+        for local in received.get("local", {}).values():
+            self.screening.observe_local(local["report"])
+        for arrived in received.get("delivered", {}).values():
+            if arrived["first"] is not None:
+                instance = instance_from_dict(json.loads(arrived["first"]), "instance from the Comm simulator")
+                self.screening = build_screening(instance, self.scenario.admm_settings(),
+                                                 cyber_setup(self.scenario, instance), IdealTransport())
+            if arrived["close"] is not None:
+                self.out = {**arrived, "close": (arrived["close"], screening_report(self.screening))}
+                continue
+            self.out = {**arrived, "batches": [self.screening.deliver(batch) for batch in arrived["batches"]]}
+        return None
+
+    def get_data(self, outputs):
+        return {"detector": {"screened": self.out}} if self.out is not None else {}
