@@ -31,8 +31,9 @@ DEFAULT = ["scenarios/case15da_normal_none.toml", "scenarios/case85_normal_none.
 def direct(scenario) -> list[float]:
     feeder = load_feeder(scenario.case)
     objectives = []
+    clearing = None
     for k in range(scenario.intervals):
-        clearing = clear_interval(scenario, feeder, interval_index(scenario.start) + k)
+        clearing = clear_interval(scenario, feeder, interval_index(scenario.start) + k, clearing)
         if not clearing.fallback:
             validate(clearing.instance, clearing.run.result)
         objectives.append(clearing.run.result.objective)

@@ -31,6 +31,7 @@ class ClearingRun:
     history: pd.DataFrame | None = None
     cyber: CyberSetup | None = None
     screening: ResilientRun | None = None
+    admm: AdmmRun | None = None  # the distributed run itself (its final states start the next clearing)
 
 
 def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
@@ -44,11 +45,12 @@ def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSetti
 
 
 def clear_market(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
-                 cyber: CyberSetup | None = None) -> ClearingRun:
+                 cyber: CyberSetup | None = None, warm: AdmmRun | None = None) -> ClearingRun:
     """Clear the market (no AC check yet).
 
     The distributed ADMM is compared with the centralized SOCP of the same instance (its reference optimum);
-    with ``cyber`` it runs through attackers, network and detectors (the Byzantine-resilient ADMM).
+    with ``cyber`` it runs through attackers, network and detectors (the Byzantine-resilient ADMM); with
+    ``warm`` its agents start from where that clearing ended.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
@@ -57,15 +59,16 @@ def clear_market(instance: MarketInstance, method: str = "centralized", admm: Ad
     if method == "centralized":
         return ClearingRun(instance, solve_clearing(instance), None, 0.0)
     if cyber is not None:
-        screening = solve_resilient_admm(instance, admm, cyber)
+        screening = solve_resilient_admm(instance, admm, cyber, warm)
         return admm_clearing(instance, screening.admm, cyber, screening)
-    return admm_clearing(instance, solve_admm(instance, admm))
+    return admm_clearing(instance, solve_admm(instance, admm, warm=warm))
 
 
 def admm_clearing(instance: MarketInstance, run: AdmmRun, cyber: CyberSetup | None = None,
                   screening: ResilientRun | None = None) -> ClearingRun:
     """A distributed clearing with the centralized SOCP of the same instance (its reference optimum)."""
-    return ClearingRun(instance, run.result, None, 0.0, solve_clearing(instance), run.history, cyber, screening)
+    return ClearingRun(instance, run.result, None, 0.0, solve_clearing(instance), run.history, cyber, screening,
+                       run)
 
 
 def validate(instance: MarketInstance, result: ClearingResult) -> tuple[AcValidation, float]:

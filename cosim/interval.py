@@ -17,6 +17,7 @@ from cosim.clearing_run import ClearingRun, clear_market, summary
 from cosim.scenario import Scenario
 from cyber.network import build_network
 from cyber.resilient_admm import CyberSetup
+from market.admm.driver import AdmmRun
 from market.instance import MarketInstance, build_instance
 from physical.feeder import Feeder
 
@@ -80,12 +81,24 @@ def interval_clearing(run: ClearingRun) -> IntervalClearing:
                             clearing_ms)
 
 
-def clear_instance(scenario: Scenario, instance: MarketInstance) -> IntervalClearing:
-    """Clear one quarter hour's instance in-process with the scenario's method, network, attacks and detector."""
+def clear_instance(scenario: Scenario, instance: MarketInstance,
+                   previous: IntervalClearing | None = None) -> IntervalClearing:
+    """Clear one quarter hour's instance in-process with the scenario's method, network, attacks and detector;
+    the agents start from where ``previous`` ended if the scenario says so (:func:`warm_start_from`)."""
     cyber = cyber_setup(scenario, instance) if scenario.method == "admm" else None
-    return interval_clearing(clear_market(instance, scenario.method, scenario.admm_settings(), cyber))
+    return interval_clearing(clear_market(instance, scenario.method, scenario.admm_settings(), cyber,
+                                          warm_start_from(scenario, previous)))
 
 
-def clear_interval(scenario: Scenario, feeder: Feeder, interval: int) -> IntervalClearing:
+def warm_start_from(scenario: Scenario, previous: IntervalClearing | None) -> AdmmRun | None:
+    """The last clearing the agents remember: the previous quarter hour's, if it converged and the scenario
+    has ``[admm] warm_start``."""
+    if previous is None or not scenario.admm.warm_start or previous.run.admm is None:
+        return None
+    return previous.run.admm if previous.run.admm.result.info.get("converged") else None
+
+
+def clear_interval(scenario: Scenario, feeder: Feeder, interval: int,
+                   previous: IntervalClearing | None = None) -> IntervalClearing:
     """Build and clear quarter hour ``interval`` in-process (the direct driver of sweeps and benchmarks)."""
-    return clear_instance(scenario, interval_instance(scenario, feeder, interval))
+    return clear_instance(scenario, interval_instance(scenario, feeder, interval), previous)

@@ -59,6 +59,7 @@ class AdmmSection(_Strict):
     tol_dual: float = Field(AdmmSettings.tol_dual, gt=0)
     max_iter: int = Field(AdmmSettings.max_iter, ge=1)
     relaxation: float | None = Field(None, gt=0, lt=2)  # default: 1.8, or ASYNC_RELAXATION with mode = "async"
+    warm_start: bool = True  # agents start a quarter hour where the last converged clearing ended
 
     def settings(self, mode: str = "sync") -> AdmmSettings:
         relaxation = self.relaxation or (ASYNC_RELAXATION if mode == "async" else AdmmSettings.relaxation)
@@ -115,10 +116,12 @@ class DetectorSection(_Strict):
 
 
 class StudySection(_Strict):
-    """A delay study: every (latency, loss) pair clears the scenario's first interval once."""
+    """A delay study: every (latency, loss) pair -- and splitting, if several are named -- clears the
+    scenario's first interval once."""
 
     latency_ms: list[float] = Field(min_length=1)
     loss: list[float] = [0.0]
+    projections: list[Literal[PROJECTIONS]] = []  # type: ignore[valid-type]  # empty: the scenario's own
 
     @field_validator("latency_ms", "loss")
     @classmethod
@@ -168,10 +171,12 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: {problems}") from exc
     if scenario.method == "centralized" and (scenario.attacks or scenario.detector.name != "none"):
         raise ScenarioError(f"{path}: field method: attacks and detectors need method = \"admm\"")
-    if scenario.admm.projection == "sweep" and scenario.detector.name != "none":
+    sweeps = scenario.admm.projection == "sweep" or (scenario.study is not None
+                                                      and "sweep" in scenario.study.projections)
+    if sweeps and scenario.detector.name != "none":
         raise ScenarioError(f"{path}: field admm.projection: detector {scenario.detector.name} screens the "
                             "messages of the local splitting; expected \"local\"")
-    if scenario.admm.projection == "sweep" and scenario.network.mode == "async":
+    if sweeps and scenario.network.mode == "async":
         raise ScenarioError(f"{path}: field admm.projection: a sweep needs every hop's message before the next "
                             "(network.mode = \"sync\"); expected \"local\" with asynchronous rounds")
     try:

@@ -61,23 +61,25 @@ def summarize(scenario: Scenario, run: CosimRun, wall_s: float) -> dict:
 
 
 def _study(scenario: Scenario, source: str, progress: bool, start: float) -> dict[str, object]:
-    """The delay study: the first interval cleared once per (latency, loss) of ``scenario.study``."""
+    """The delay study: the first interval cleared once per (splitting, loss, latency) of ``scenario.study``."""
     rows = []
-    for loss in scenario.study.loss:
-        for latency in scenario.study.latency_ms:
-            point = scenario.model_copy(update={
-                "intervals": 1, "study": None,
-                "network": scenario.network.model_copy(update={"mean_ms": latency, "loss": loss})})
-            row = run_world(point, progress).intervals.iloc[0].to_dict()
-            rows.append({"latency_ms": latency, "loss": loss, **row})
+    for projection in scenario.study.projections or [scenario.admm.projection]:
+        admm = scenario.admm.model_copy(update={"projection": projection})
+        for loss in scenario.study.loss:
+            for latency in scenario.study.latency_ms:
+                point = scenario.model_copy(update={
+                    "intervals": 1, "study": None, "admm": admm,
+                    "network": scenario.network.model_copy(update={"mean_ms": latency, "loss": loss})})
+                row = run_world(point, progress).intervals.iloc[0].to_dict()
+                rows.append({"projection": projection, "latency_ms": latency, "loss": loss, **row})
     table = flat_table(pd.DataFrame(rows))
+    columns = ["projection", "latency_ms", "loss", "clearing_ms", "iterations", "converged", "optimality_gap",
+               "deadline_missed", "messages_lost", "messages_late"]
     summary = {"scenario": scenario.name, "case": scenario.case, "points": len(table),
-               "wall_s": time.perf_counter() - start,
-               "study": table[["latency_ms", "loss", "clearing_ms", "iterations", "converged", "optimality_gap",
-                               "deadline_missed", "messages_lost", "messages_late"]].to_dict("records")}
+               "wall_s": time.perf_counter() - start, "study": table[columns].to_dict("records")}
+    figure = figures.clearing_time(table, "latency_ms", "latency (ms)", by=("projection", "loss"))
     return {"scenario.toml": source, "scenario.json": scenario.model_dump(), "study.csv": table,
-            "summary.json": summary,
-            "figures/clearing_time_vs_latency.png": figures.clearing_time(table, "latency_ms", "latency (ms)")}
+            "summary.json": summary, "figures/clearing_time_vs_latency.png": figure}
 
 
 def flat_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -188,11 +188,12 @@ def resilient_run(run: AdmmRun, comm: dict, screening: dict) -> ResilientRun:
 
 
 def solve_resilient_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
-                         setup: CyberSetup | None = None) -> ResilientRun:
-    """Clear the market in-process with the ADMM through the cyber layer of ``setup``."""
+                         setup: CyberSetup | None = None, warm: AdmmRun | None = None) -> ResilientRun:
+    """Clear the market in-process with the ADMM through the cyber layer of ``setup`` (``warm``: the last
+    clearing the agents remember, :func:`market.admm.driver.admm_process`)."""
     cyber = setup or CyberSetup()
     cfg = settings or AdmmSettings(projection=default_projection(cyber.attacks, cyber.detector))
     comm = CommLayer(instance, cyber)
     screening = build_screening(instance, cfg, cyber, comm)
-    run = solve_admm(instance, cfg, screening, stop=comm.stop)
+    run = solve_admm(instance, cfg, screening, stop=comm.stop, warm=warm)
     return resilient_run(run, comm.report(), screening_report(screening))

@@ -14,7 +14,7 @@ import json
 import mosaik_api_v3
 
 from cosim.clearing_run import admm_clearing
-from cosim.interval import IntervalClearing, clear_instance, cyber_setup, interval_clearing
+from cosim.interval import IntervalClearing, clear_instance, cyber_setup, interval_clearing, warm_start_from
 from cosim.scenario import Scenario
 from cyber.resilient_admm import resilient_run
 from market.admm.driver import Process, Round, admm_process
@@ -32,6 +32,7 @@ class MarketSim(mosaik_api_v3.Simulator):
         self.instance: MarketInstance | None = None
         self.process: Process | None = None
         self.run = None
+        self.last: IntervalClearing | None = None  # the previous quarter hour's clearing (for a warm start)
         self.clock_ms = 0.0  # the clearing's simulated time when the last round was delivered
         self.out: dict = {}
 
@@ -63,7 +64,8 @@ class MarketSim(mosaik_api_v3.Simulator):
         self.instance, self.clock_ms, self.run = instance, 0.0, None
         deadline = self.scenario.network.timing().deadline_ms
         self.process = admm_process(instance, self.scenario.admm_settings(), stop=lambda: (
-            f"deadline of {deadline:g} ms passed" if self.clock_ms > deadline else None))
+            f"deadline of {deadline:g} ms passed" if self.clock_ms > deadline else None),
+            warm=warm_start_from(self.scenario, self.last))
         self._send(next(self.process), first=text)
 
     def _resume(self, batches: list) -> None:
@@ -86,6 +88,7 @@ class MarketSim(mosaik_api_v3.Simulator):
                                                    resilient_run(self.run, comm, detector))))
 
     def _emit(self, clearing: IntervalClearing) -> None:
+        self.last = clearing
         d, inst = clearing.dispatch(), clearing.instance
         history = clearing.run.history
         if history is not None and clearing.run.screening is not None:

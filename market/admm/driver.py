@@ -26,6 +26,7 @@ from market.admm.layout import Weights
 from market.admm.pairs import PairBalancer
 from market.admm.states import AgentStates, local_report
 from market.admm.sweep import SweepSplitting
+from market.admm.warm_start import carry_over
 from market.formulation.distflow import tree_operators
 from market.formulation.trading import welfare_cost
 from market.instance import MarketInstance
@@ -100,6 +101,7 @@ class AdmmRun:
     result: ClearingResult
     history: pd.DataFrame
     states: AgentStates
+    split: Splitting | None = None  # the splitting it ran on (what a warm start of the next clearing needs)
 
 
 @dataclass(frozen=True)
@@ -121,14 +123,14 @@ Process = Generator[Round, list[MessageBatch], AdmmRun]
 def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
                transport: Transport | None = None,
                on_iteration: Callable[[int, AgentStates], None] | None = None,
-               stop: Callable[[], str | None] | None = None) -> AdmmRun:
+               stop: Callable[[], str | None] | None = None, warm: AdmmRun | None = None) -> AdmmRun:
     """Clear the market with the fully distributed ADMM, its messages carried by ``transport``.
 
     Returns status ``OPTIMAL`` when both residuals meet their tolerances, ``NOT_CONVERGED`` (with the last
     iterate, for inspection only) when ``max_iter`` is reached first or ``stop`` (asked after every
-    iteration) returns a reason, e.g. a missed deadline.
+    iteration) returns a reason, e.g. a missed deadline. ``warm``: see :func:`admm_process`.
     """
-    return drive(admm_process(instance, settings, on_iteration, stop), transport or IdealTransport())
+    return drive(admm_process(instance, settings, on_iteration, stop, warm), transport or IdealTransport())
 
 
 def drive(process: Process, net: Transport) -> AdmmRun:
@@ -147,12 +149,15 @@ def drive(process: Process, net: Transport) -> AdmmRun:
 
 def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
                  on_iteration: Callable[[int, AgentStates], None] | None = None,
-                 stop: Callable[[], str | None] | None = None) -> Process:
-    """The distributed ADMM as a generator of message rounds (see :class:`Round`); returns the run."""
+                 stop: Callable[[], str | None] | None = None, warm: AdmmRun | None = None) -> Process:
+    """The distributed ADMM as a generator of message rounds (see :class:`Round`); returns the run. With
+    ``warm`` (a converged clearing of the same feeder) the agents start from where it ended
+    (:mod:`market.admm.warm_start`)."""
     cfg = settings or AdmmSettings()
     start = time.perf_counter()
     split = build_splitting(instance, cfg)
-    s = split.initial_states(cfg.rho)
+    s = (carry_over(split, cfg.rho, warm.split, warm.states) if warm is not None
+         else split.initial_states(cfg.rho))
     inbox = split.new_inbox()
     kw = instance.feeder.base_mva * 1e3
     on_base = instance.feeder.base_mva  # residuals as on a 1 MVA base (:meth:`Weights.on_base`)
@@ -209,7 +214,7 @@ def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
         else:
             message = f"ADMM did not converge within {cfg.max_iter} iterations"
         result = replace(result, message=message)
-    return AdmmRun(result, history, s)
+    return AdmmRun(result, history, s, split)
 
 
 def _balance_pairs(balancer: PairBalancer, split: Splitting, s: AgentStates, k: int, rho: float,

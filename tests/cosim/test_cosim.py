@@ -95,6 +95,19 @@ def test_comm_and_detector_simulators_reproduce_the_in_process_cyber_layer(tmp_p
     assert np.array_equal(cosim.iterations["primal_residual"], direct.run.history["primal_residual"])
 
 
+def test_a_day_run_warm_starts_each_quarter_hour_as_the_direct_driver_does(tmp_path):
+    scenario = load_scenario(scenario_file(tmp_path, "intervals = 3\n[network]\nmean_ms = 2.0\n"))
+    cosim = run_world(scenario)
+    first, clearing, direct = interval_index(scenario.start), None, []
+    for k in range(3):
+        clearing = clear_interval(scenario, feeder("case15da"), first + k, clearing)
+        direct.append(clearing.record())
+    assert cosim.intervals["iterations"].tolist() == [r["iterations"] for r in direct]
+    assert cosim.intervals["objective"].tolist() == [r["objective"] for r in direct]
+    cold = clear_interval(scenario, feeder("case15da"), first + 2).record()["iterations"]
+    assert direct[2]["iterations"] != cold  # the third clearing started from the second's end
+
+
 @pytest.mark.parametrize(("projection", "rounds"), [("local", 2), ("sweep", 1 + 2 * (5 - 1))])
 def test_a_missed_deadline_falls_back_to_grid_only_supply_and_is_reported(tmp_path, projection, rounds):
     text = f"[admm]\nprojection = \"{projection}\"\n[network]\nmean_ms = 20.0\ndeadline_s = 1.0"
@@ -125,16 +138,20 @@ def test_a_day_run_is_reproducible_from_its_seed(tmp_path):
         str(p.relative_to(first)) for p in first.rglob("*") if p.is_file()}
 
 
-def test_delay_study_reports_clearing_time_against_latency(tmp_path):
-    text = "[network]\nmean_ms = 1.0\n[study]\nlatency_ms = [1.0, 10.0]\nloss = [0.0]\n"
+def test_delay_study_reports_clearing_time_against_latency_for_both_splittings(tmp_path):
+    text = ("[network]\nmean_ms = 1.0\n[study]\nlatency_ms = [1.0, 10.0]\nloss = [0.0]\n"
+            "projections = [\"local\", \"sweep\"]\n")
     out = tmp_path / "study"
     assert main(["run", str(scenario_file(tmp_path, text)), "--out", str(out), "--quiet"]) == EXIT_OK
     study = pd.read_csv(out / "study.csv")
-    assert list(study["latency_ms"]) == [1.0, 10.0]
-    # same iterates (nothing lost, nothing late), each round waits for the latency
-    assert study["iterations"].nunique() == 1
-    rounds = 2 * study["iterations"].iloc[0]
-    assert study["clearing_ms"].tolist() == pytest.approx([rounds * 2.0, rounds * 11.0])
+    assert list(zip(study["projection"], study["latency_ms"], strict=True)) == [
+        ("local", 1.0), ("local", 10.0), ("sweep", 1.0), ("sweep", 10.0)]
+    for projection, points in study.groupby("projection"):
+        # same iterates (nothing lost, nothing late), each round waits for the latency
+        assert points["iterations"].nunique() == 1
+        k = points["iterations"].iloc[0]
+        rounds = 2 * k if projection == "local" else 1 + k * (1 + 2 * (5 - 1))  # case15da: depth 5
+        assert points["clearing_ms"].tolist() == pytest.approx([rounds * 2.0, rounds * 11.0])
     assert (out / "figures" / "clearing_time_vs_latency.png").stat().st_size > 0
 
 

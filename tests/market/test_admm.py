@@ -48,6 +48,18 @@ def test_the_sweep_converges_within_500_iterations(case, interval):
     assert res.info["converged"] and res.info["iterations"] <= 500
 
 
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_a_warm_start_from_the_last_quarter_hour_reaches_the_new_optimum_sooner(projection):
+    settings = AdmmSettings(projection=projection)
+    before = build_instance(feeder("case85"), interval="2016-06-21T10:00", seed=0)
+    now = build_instance(feeder("case85"), interval="2016-06-21T10:15", seed=0)
+    ref = solve_clearing(now)
+    cold = solve_admm(now, settings).result
+    warm = solve_admm(now, settings, warm=solve_admm(before, settings)).result
+    assert warm.info["converged"] and abs(warm.objective - ref.objective) <= 1e-4 * abs(ref.objective)
+    assert warm.info["iterations"] < 0.9 * cold.info["iterations"]
+
+
 @pytest.mark.parametrize(("case", "seed"), [("case15da", 2), ("case33bw", 1), ("case85", 2)])
 def test_local_splitting_matches_centralized(case, seed):
     assert_matches_reference(case, seed, "local")
