@@ -108,9 +108,9 @@ def _channel_product(hankel: np.ndarray, u1: np.ndarray) -> np.ndarray:
 
 
 def _delay_product(hankel: np.ndarray, u2: np.ndarray) -> np.ndarray:
-    """``X x_2 U2^T``: (b, m, tau, T') -> (b, m, T', r2)."""
-    b, m, tau, t = hankel.shape
-    return (np.swapaxes(hankel, 2, 3).reshape(b, m * t, tau) @ u2).reshape(b, m, t, -1)
+    """``X x_2 U2^T``: (b, m, tau, T') -> (b, m, T', r2), broadcast over the channels (no copy of the Hankel
+    view)."""
+    return np.swapaxes(hankel, 2, 3) @ u2[:, None]
 
 
 def yule_walker(cores: np.ndarray, p: int) -> np.ndarray:
