@@ -46,15 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("--method", default="centralized", choices=["centralized", "admm"],
                        help="centralized SOCP (cvxpy + Clarabel) or the fully distributed ADMM")
     admm = clear.add_argument_group("ADMM (with --method admm)")
-    defaults = _admm_defaults()
+    defaults, tolerances = _admm_defaults()
     admm.add_argument("--projection", choices=["sweep", "local"],
                       help="y-update: sweep (the whole feeder per iteration, 2 x depth hops) or local (the paper's "
                            "one-hop groups); default sweep, or local with --attack or --detector")
     admm.add_argument("--rho", type=float, default=defaults.rho, help=f"penalty (default {defaults.rho:g})")
-    admm.add_argument("--tol-primal", type=float, default=defaults.tol_primal,
-                      help=f"primal residual tolerance (default {defaults.tol_primal:g})")
-    admm.add_argument("--tol-dual", type=float, default=defaults.tol_dual,
-                      help=f"dual residual tolerance (default {defaults.tol_dual:g})")
+    admm.add_argument("--tol-primal", type=float, help="primal residual tolerance (default {:g} with the sweep, "
+                      "{:g} with the local splitting)".format(tolerances["sweep"][0], tolerances["local"][0]))
+    admm.add_argument("--tol-dual", type=float, help="dual residual tolerance (default {:g} with the sweep, "
+                      "{:g} with the local splitting)".format(tolerances["sweep"][1], tolerances["local"][1]))
     admm.add_argument("--max-iter", type=int, default=defaults.max_iter,
                       help=f"iteration limit (default {defaults.max_iter})")
     admm.add_argument("--residual-balancing", action="store_true", help="adapt rho to balance the residuals")
@@ -139,9 +139,11 @@ def _cyber_setup(args: argparse.Namespace):
 
 
 def _admm_defaults():
-    from market.admm.driver import AdmmSettings
+    """The ADMM's default settings and the default tolerances of each splitting (imported late: the CLI
+    starts without the market's dependencies until it needs them)."""
+    from market.admm.driver import DEFAULT_TOLERANCES, AdmmSettings
 
-    return AdmmSettings()
+    return AdmmSettings(), DEFAULT_TOLERANCES
 
 
 def main(argv: list[str] | None = None) -> int:

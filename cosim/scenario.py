@@ -55,8 +55,8 @@ class AdmmSection(_Strict):
     # the paper's one-hop messages unless a scenario asks for the sweep (fewer iterations, 2 x depth hops each)
     projection: Literal[PROJECTIONS] = "local"  # type: ignore[valid-type]
     rho: float = Field(AdmmSettings.rho, gt=0)
-    tol_primal: float = Field(AdmmSettings.tol_primal, gt=0)
-    tol_dual: float = Field(AdmmSettings.tol_dual, gt=0)
+    tol_primal: float | None = Field(None, gt=0)  # default: the splitting's (market.admm.driver)
+    tol_dual: float | None = Field(None, gt=0)
     max_iter: int = Field(AdmmSettings.max_iter, ge=1)
     relaxation: float | None = Field(None, gt=0, lt=2)  # default: 1.8, or ASYNC_RELAXATION with mode = "async"
     warm_start: bool = True  # agents start a quarter hour where the last converged clearing ended

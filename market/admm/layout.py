@@ -111,7 +111,7 @@ class Weights:
 
         Powers in p.u. shrink with the base ``s`` and squared currents with its square, voltages not at all:
         weighting voltages by ``1/s^2`` and squared currents by ``s^2`` keeps the balance between the
-        families, and every residual is then ``1/s`` times its value on a 1 MVA base. (The costs, divided by
+        families. (The costs, divided by
         the largest price per p.u., are not rescaled: on the feeders with a 10 MVA base a penalty ``s`` times
         heavier, which would make the iterates exactly base-free, took several times more iterations.)
         """

@@ -74,18 +74,19 @@ class PairBalancer:
     """Residual balancing per trade (Boyd et al. 2011, Sec. 3.4.1, applied pair by pair).
 
     Every ``every`` iterations a pair whose primal residual (the two sides' disagreement with their mean)
-    exceeds ``mu`` times its dual residual doubles its weight, and one whose dual residual (how far the mean
-    moved, times ``rho``) exceeds ``mu`` times its primal residual halves it, within ``[low, high]`` times
-    the starting weight. Both parties evaluate the rule on the same numbers. Why: the split of a buyer's
-    purchase among its sellers is nearly a matter of indifference (only fees and a small quadratic tell the
-    sellers apart), and under the penalty that price discovery needs it drifts for thousands of iterations;
-    a pair that has settled its price lets its penalty drop and its split settles too.
+    exceeds ``mu`` times its dual residual raises its weight by ``factor``, and one whose dual residual (how
+    far the mean moved, times ``rho``) exceeds ``mu`` times its primal residual lowers it by that factor,
+    within ``[low, high]`` times the starting weight. Both parties evaluate the rule on the same numbers.
+    Why: the split of a buyer's purchase among its sellers is nearly a matter of indifference (only fees
+    and a small quadratic tell the sellers apart), and under the penalty that price discovery needs it
+    drifts for thousands of iterations; a pair that has settled its price lets its penalty drop and its
+    split settles too.
     """
 
     m: int  # trades
     every: int = 10
     mu: float = 2.0
-    factor: float = 2.0
+    factor: float = float(np.sqrt(2.0))  # 2 made a pair at a bound flip between two weights
     low: float = 0.01
     high: float = 100.0
 

@@ -23,7 +23,7 @@ def assert_matches_reference(case: str, seed: int, projection: str = "sweep") ->
     assert np.max(np.abs(np.sqrt(res.v) - np.sqrt(ref.v))) <= 1e-3
     assert np.max(np.abs(res.p - ref.p)) <= 1e-3
     assert np.max(np.abs(res.q - ref.q)) <= 1e-3
-    assert res.info["primal_residual"] <= AdmmSettings().tol_primal
+    assert res.info["primal_residual"] <= AdmmSettings(projection=projection).tolerances()[0]
     assert len(run.history) == res.info["iterations"]
     assert res.info["projection"] == projection
 
