@@ -2,7 +2,8 @@
 
 Exit codes: 0 a clearing with a dispatch was written; 1 bad input (message on stderr, nothing written);
 2 the clearing has no dispatch (infeasible or solver failure): the folder holds instance.json and a
-summary.json that says why; 3 the ADMM did not converge within --max-iter: the folder holds instance.json,
+summary.json that says why -- for ``cosim run``, an interval still clearing a quarter hour after the last
+tick (nothing written); 3 the ADMM did not converge within --max-iter: the folder holds instance.json,
 summary.json (converged false) and iterations.csv, but no dispatch.
 """
 
@@ -48,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     admm = clear.add_argument_group("ADMM (with --method admm)")
     defaults, tolerances = _admm_defaults()
     admm.add_argument("--projection", choices=["sweep", "local"],
-                      help="y-update: sweep (the whole feeder per iteration, 2 x depth hops) or local (the paper's "
-                           "one-hop groups); default sweep, or local with --attack or --detector")
+                      help="y-update: sweep (the whole feeder per iteration, 2 x (depth - 1) hops) or local "
+                           "(the paper's one-hop groups); default sweep, or local with --attack or --detector")
     admm.add_argument("--rho", type=float, default=defaults.rho, help=f"penalty (default {defaults.rho:g})")
     admm.add_argument("--tol-primal", type=float, help="primal residual tolerance (default {:g} with the sweep, "
                       "{:g} with the local splitting)".format(tolerances["sweep"][0], tolerances["local"][0]))
@@ -185,10 +186,15 @@ def _run(args: argparse.Namespace) -> int:
     from cosim.results import check_target, write_results
     from cosim.scenario import load_scenario
     from cosim.scenario_run import run_scenario
+    from cosim.world import CosimError
 
     check_target(args.out, args.force)
     scenario = load_scenario(args.scenario)
-    files = run_scenario(scenario, args.scenario.read_text(), progress=not args.quiet)
+    try:
+        files = run_scenario(scenario, args.scenario.read_text(), progress=not args.quiet)
+    except CosimError as exc:
+        print(f"cosim: error: {exc}", file=sys.stderr)
+        return EXIT_NO_SOLUTION
     write_results(args.out, files, force=args.force)
     if not args.quiet:
         print(json.dumps(files["summary.json"], indent=2, default=str))

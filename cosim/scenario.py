@@ -52,7 +52,8 @@ ASYNC_RELAXATION = 0.5
 
 
 class AdmmSection(_Strict):
-    # the paper's one-hop messages unless a scenario asks for the sweep (fewer iterations, 2 x depth hops each)
+    # the paper's one-hop messages unless a scenario asks for the sweep (fewer iterations, 2 x (depth - 1) hops
+    # each)
     projection: Literal[PROJECTIONS] = "local"  # type: ignore[valid-type]
     rho: float = Field(AdmmSettings.rho, gt=0)
     tol_primal: float | None = Field(None, gt=0)  # default: the splitting's (market.admm.driver)

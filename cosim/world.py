@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 import mosaik
+import numpy as np
 import pandas as pd
 
 from cosim.mosaik_progress import forget_abandoned_waiters
@@ -32,6 +33,10 @@ SIM_CONFIG = {
 #: Rounds of one clearing may all fall at one instant (zero latency): the same-time loop is bounded by the
 #: ADMM's own iteration limit, not by mosaik's.
 MAX_LOOP = 10**9
+
+
+class CosimError(RuntimeError):
+    """A co-simulation that ran but could not deliver every interval it was asked for."""
 
 
 @dataclass
@@ -70,13 +75,19 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
     world.connect(market, collector, "report")
     world.connect(grid, collector, "validation")
     try:
-        world.run(until=scenario.intervals * QUARTER_HOUR_MS, print_progress=progress)
+        # one quarter hour beyond the last tick: room for a last clearing that runs past its own
+        world.run(until=(scenario.intervals + 1) * QUARTER_HOUR_MS, print_progress=progress)
         collected = COLLECTED.pop(run_id, {})
     except BaseException:
         world.shutdown()
         raise
     finally:
         COLLECTED.pop(run_id, None)
+    expected = interval_index(scenario.start) + np.arange(scenario.intervals)
+    missing = [int(k) for k in expected if "report" not in collected.get(int(k), {})]
+    if missing:
+        raise CosimError(f"intervals {missing[:5]} were still clearing a quarter hour after the last tick "
+                         "(a deadline_s close to 900 with long synchronous rounds can do that)")
     return _tables(collected)
 
 

@@ -5,7 +5,8 @@ The transport chain per message batch is: attackers falsify what Byzantine agent
 (:class:`~cyber.attacks.ByzantineTransport`), the network drops and delays
 (:class:`~cyber.network.NetworkTransport`), every receiver screens what arrived
 (:class:`~cyber.screening.ScreeningTransport`). Both the x-update data (flows, voltages, trades) and the
-y-update data (flow and voltage targets) are screened.
+y-update data (flow and voltage targets) of the local splitting are screened; the sweep splitting's
+messages are not (detectors and correlated attacks are refused with it).
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ class CyberSetup:
 def _check_projection(settings: AdmmSettings, cyber: CyberSetup) -> None:
     if settings.projection == "local":
         return
+    correlated = [a.kind for a in cyber.attacks if a.kind in ("static-fdi", "dynamic-noise")]
+    if correlated:
+        raise CyberError(f"attack {correlated[0]}: falsifies the flows and voltages of the local splitting's "
+                         "one-hop messages; the sweep's are subtree preferences and prices -- use projection local")
     if cyber.detector != "none":
         raise CyberError(f"detector {cyber.detector}: screens the one-hop messages of the local splitting (flows, "
                          "voltages, targets); a sweep message summarises a whole subtree and is not screened -- "

@@ -3,7 +3,3 @@
 
 class InstanceError(ValueError):
     """A market instance or option that cannot be used: names the file or field and what was expected."""
-
-
-class AdmmError(ValueError):
-    """Distributed-clearing settings or a feeder the chosen ADMM splitting cannot handle."""

@@ -5,6 +5,8 @@ At a quarter-hour tick it starts clearing the instance the Profiles simulator se
 simulator, and each step resumes the agents with what the Detector passed on. When the ADMM stops it asks
 Comm and Detector for their reports (a ``close`` round that takes no simulated time) and then publishes the
 dispatch -- or the grid-only fallback -- and its report. A centralized clearing takes no simulated time.
+A clearing still running at the next tick (its deadline checked only between iterations, its last iteration
+may run past the quarter hour) finishes first; the next quarter hour's clearing starts when it is published.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class MarketSim(mosaik_api_v3.Simulator):
         self.process: Process | None = None
         self.run = None
         self.last: IntervalClearing | None = None  # the previous quarter hour's clearing (for a warm start)
+        self.waiting: list[str] = []  # instances that arrived while a clearing was still running
         self.clock_ms = 0.0  # the clearing's simulated time when the last round was delivered
         self.out: dict = {}
 
@@ -43,14 +46,18 @@ class MarketSim(mosaik_api_v3.Simulator):
     def step(self, time, inputs, max_advance):
         self.out = {}
         received = inputs.get("market", {})
-        for text in received.get("instance_json", {}).values():
-            self._start(text)
         for delivered in received.get("screened", {}).values():
+            if self.instance is None or delivered["interval"] != self.instance.interval:
+                raise ValueError(f"market received a round of interval {delivered['interval']} while clearing "
+                                 f"{None if self.instance is None else self.instance.interval}")
             if delivered["close"] is not None:
                 self._publish(*delivered["close"])
             else:
                 self.clock_ms = delivered["clock_ms"]
                 self._resume(delivered["batches"])
+        self.waiting.extend(received.get("instance_json", {}).values())
+        if self.waiting and self.instance is None:
+            self._start(self.waiting.pop(0))
         return None
 
     def _start(self, text: str) -> None:
@@ -60,6 +67,7 @@ class MarketSim(mosaik_api_v3.Simulator):
         instance = instance_from_dict(data, "instance from the Profiles simulator")
         if self.scenario.method != "admm":
             self._emit(clear_instance(self.scenario, instance))
+            self.instance = None
             return
         self.instance, self.clock_ms, self.run = instance, 0.0, None
         deadline = self.scenario.network.timing().deadline_ms
@@ -86,6 +94,9 @@ class MarketSim(mosaik_api_v3.Simulator):
         cyber = cyber_setup(self.scenario, self.instance)
         self._emit(interval_clearing(admm_clearing(self.instance, self.run, cyber,
                                                    resilient_run(self.run, comm, detector))))
+        self.instance = self.run = None
+        if self.waiting:
+            self._start(self.waiting.pop(0))
 
     def _emit(self, clearing: IntervalClearing) -> None:
         self.last = clearing

@@ -2,7 +2,7 @@
 
 Every agent projects onto its own DistFlow group with copies of its neighbours' values, so each half-step is
 one exchange with the neighbours (the sweep splitting, :mod:`market.admm.sweep`, projects the whole feeder
-in ``2 x depth`` hops instead). One iteration:
+in ``2 x (depth - 1)`` hops instead). One iteration:
 
 1. *local update (6a)*: every agent minimises its cost plus the penalty towards the targets it holds or has
    received (``flow_target`` from its parent, ``voltage_target`` from its children) over its local set --
@@ -25,9 +25,8 @@ import numpy as np
 
 from market.admm.agent_step import own_update
 from market.admm.layout import OWN, AdmmLayout, Weights, build_layout
-from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs
-from market.admm.states import LOCAL, X_PHASE, Y_PHASE, AgentStates, relaxed_update
-from market.admm.sweep import agent_solution, trade_messages
+from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs, trade_messages
+from market.admm.states import LOCAL, X_PHASE, Y_PHASE, AgentStates, Exchange, agent_solution, relaxed_update
 from market.instance import MarketInstance
 from market.messages import Inbox, MessageBatch
 
@@ -174,7 +173,7 @@ class LocalSplitting:
     def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
         return x_phase_messages(self.layout, s, k, alpha)
 
-    def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int, exchange) -> Generator:
+    def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int, exchange: Exchange) -> Generator:
         return group_update(self.layout, s, inbox, alpha, self.pair_weight)
 
     def y_phase_messages(self, s: AgentStates, k: int) -> list[MessageBatch]:

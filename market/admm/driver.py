@@ -24,6 +24,7 @@ import pandas as pd
 from market.admm.consensus import LocalSplitting
 from market.admm.layout import Weights
 from market.admm.pairs import PairBalancer
+from market.admm.splittings import PROJECTIONS, Splitting
 from market.admm.states import AgentStates, local_report
 from market.admm.sweep import SweepSplitting
 from market.admm.warm_start import carry_over
@@ -34,21 +35,19 @@ from market.messages import IdealTransport, MessageBatch, Transport
 from market.problem.clearing import assemble_result
 from market.result import ClearingResult, Status
 
-PROJECTIONS = ("sweep", "local")
-Splitting = SweepSplitting | LocalSplitting
-#: Message kinds, in either splitting, that carry an agent's line flows to its parent and its voltage to its
-#: children (what a correlated false data injection falsifies together).
-FLOW_KINDS = tuple(kind.flow_kind for kind in (SweepSplitting, LocalSplitting))
-VOLTAGE_KINDS = tuple(kind.voltage_kind for kind in (SweepSplitting, LocalSplitting))
+#: Message kinds that carry an agent's line flows to its parent and its voltage to its children (what a
+#: correlated false data injection falsifies together): the local splitting's; the sweep's messages are a
+#: subtree's preferences and prices.
+FLOW_KINDS, VOLTAGE_KINDS = (LocalSplitting.flow_kind,), (LocalSplitting.voltage_kind,)
 
 
 @dataclass(frozen=True)
 class AdmmSettings:
     """Splitting, penalty, tolerances and iteration limit.
 
-    Residuals (paper eq. 19) are 2-norms over all copies in the metric of the starting penalty weights:
-    primal ``||W^1/2 (x - y)||``, dual ``rho ||W^1/2 (y_k - y_k-1)||`` (a pair whose weight the balancing
-    changed is still measured in its starting weight, so balancing cannot loosen the test). Weights are
+    Residuals (paper eq. 19) are 2-norms over all copies in the metric of the family weights: primal
+    ``||W^1/2 (x - y)||``, dual ``rho ||W^1/2 (y_k - y_k-1)||``; each side of a trade counts with the trade
+    weight, whatever its size factor or the balancing made of its penalty (so balancing cannot loosen it). Weights are
     stated for a 1 MVA base and converted to the feeder's (:meth:`Weights.on_base`); residuals are in p.u.
     of the feeder's base, which is chosen by the size of its load, so the tolerances are relative to it.
     """
@@ -58,7 +57,7 @@ class AdmmSettings:
     tol_primal: float | None = None  # default: ``DEFAULT_TOLERANCES`` of the splitting
     tol_dual: float | None = None
     max_iter: int = 10000
-    pair_balancing: bool | None = None  # default: on in the sweep splitting (see ``splitting_defaults``)
+    pair_balancing: bool | None = None  # default: ``DEFAULT_PAIR_BALANCING`` of the splitting
     residual_balancing: bool = False
     balance_ratio: float = 10.0
     balance_factor: float = 2.0
@@ -162,12 +161,14 @@ def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
                  on_iteration: Callable[[int, AgentStates], None] | None = None,
                  stop: Callable[[], str | None] | None = None, warm: AdmmRun | None = None) -> Process:
     """The distributed ADMM as a generator of message rounds (see :class:`Round`); returns the run. With
-    ``warm`` (a converged clearing of the same feeder) the agents start from where it ended
-    (:mod:`market.admm.warm_start`)."""
+    ``warm`` (a clearing of the same feeder and splitting; the co-simulation passes only converged ones) the
+    agents start from where it ended (:mod:`market.admm.warm_start`)."""
     cfg = settings or AdmmSettings()
     start = time.perf_counter()
     split = build_splitting(instance, cfg)
-    s = (carry_over(split, cfg.rho, warm.split, warm.states) if warm is not None
+    if warm is not None and warm.split is None:
+        raise ValueError("warm start: the previous run does not say which splitting it ran on")
+    s = (carry_over(split, cfg.rho, warm.split, warm.states, warm.result.info["rho_final"]) if warm is not None
          else split.initial_states(cfg.rho))
     inbox = split.new_inbox()
     kw = instance.feeder.base_mva * 1e3

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from market.admm.states import X_PHASE, AgentStates
 from market.formulation.trading import MarketArrays
-from market.messages import Inbox
+from market.messages import Inbox, MessageBatch
 
 #: Bound on the per-agent trade scaling of :func:`trade_size_factor`.
 MAX_SIZE_FACTOR = 100.0
@@ -80,7 +81,8 @@ class PairBalancer:
     Why: the split of a buyer's purchase among its sellers is nearly a matter of indifference (only fees
     and a small quadratic tell the sellers apart), and under the penalty that price discovery needs it
     drifts for thousands of iterations; a pair that has settled its price lets its penalty drop and its
-    split settles too.
+    split settles too. The dual residual is taken with the common ``rho``, not the pair's own penalty:
+    Boyd's form (with ``rho * weight``) took 8% to 166% more iterations (case15da and case85, two seeds each).
     """
 
     m: int  # trades
@@ -107,3 +109,14 @@ class PairBalancer:
             return None
         self.scale = self.scale * step
         return step
+
+
+def trade_messages(arr: MarketArrays, s: AgentStates, pair_b: slice, pair_s: slice, k: int,
+                   alpha: float) -> list[MessageBatch]:
+    """Each side of a trade tells the other its relaxed iterate plus scaled dual."""
+    trades = np.arange(len(arr.trade_buyer))
+    buyer, seller = arr.trade_buyer + 1, arr.trade_seller + 1
+    zb = sent_value(s.x["tb"], s.y[pair_b], s.u[pair_b], alpha)
+    zs = sent_value(s.x["ts"], s.y[pair_s], s.u[pair_s], alpha)
+    return [MessageBatch("trade_to_seller", X_PHASE, k, buyer, seller, trades, {"t": zb}),
+            MessageBatch("trade_to_buyer", X_PHASE, k, seller, buyer, trades, {"t": zs})]

@@ -10,6 +10,8 @@ import numpy as np
 from market.messages import MessageBatch
 
 X_PHASE, Y_PHASE = "x", "y"
+#: How a splitting's projection sends a round of messages and receives what arrived: ``yield from`` it.
+Exchange = Callable[[list[MessageBatch]], Generator]
 #: An agent's report of its own current values to its own detector (sender = receiver): never on the network.
 LOCAL = "local"
 LOCAL_FIELDS = ("p", "q", "P", "Q", "l", "v", "w")
@@ -48,3 +50,9 @@ def relaxed_update(s: AgentStates, x_copy: np.ndarray, alpha: float, project: Ca
     s.y = y
     s.u = s.u + x_hat - y
     return x_copy - y, change
+
+
+def agent_solution(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The agents' own variables as the solution; a trade is the mean of its buyer's and its seller's side."""
+    return {"v": x["v"], "P": x["P"], "Q": x["Q"], "l": x["l"], "p": x["p"], "q": x["q"],
+            "t": 0.5 * (x["tb"] + x["ts"]), "t0": x["t0"]}

@@ -5,8 +5,9 @@ One iteration (the static elimination data is in :mod:`market.admm.sweep_layout`
 1. *local update (6a)*: every agent minimises its cost plus the penalty towards its own copies only;
 2. *x-phase messages*: buyer and seller exchange their side of each trade;
 3. *y-update (6b)*: the upward sweep (``subtree``: the parent voltage and line flows the sender's subtree
-   would like), the substation's children pick their flows, the downward sweep (``projection``: the
-   sender's voltage and the receiver's line flows); buyer and seller average their trade; (6c) duals.
+   would like), the substation's children pick their flows, the downward sweep (``price``: the price the
+   sender puts on the receiver's parent voltage and line flows); buyer and seller average their trade;
+   (6c) duals.
 
 Every agent reads only its own arrays' rows and what its inbox received; a lost sweep message leaves the
 receiver the value from the last iteration. The sweep takes ``2 x (depth - 1)`` hops per iteration, which
@@ -22,20 +23,19 @@ import numpy as np
 
 from market.admm.agent_step import own_update
 from market.admm.layout import Weights
-from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs, sent_value
-from market.admm.states import X_PHASE, Y_PHASE, AgentStates, relaxed_update
+from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs, trade_messages
+from market.admm.states import X_PHASE, Y_PHASE, AgentStates, Exchange, agent_solution, relaxed_update
 from market.admm.sweep_layout import E1, E2, OWN_ROWS, SHARED, VARIABLES, build_sweep_layout
-from market.formulation.trading import MarketArrays
 from market.instance import MarketInstance
 from market.messages import Inbox, MessageBatch
 
-SUBTREE, PROJECTION = "subtree", "projection"
+SUBTREE, PRICE = "subtree", "price"
 SWEEP_FIELDS = ("v", "P", "Q")
 KINDS = {
     "trade_to_seller": (X_PHASE, ("t",)),
     "trade_to_buyer": (X_PHASE, ("t",)),
     SUBTREE: (Y_PHASE, SWEEP_FIELDS),
-    PROJECTION: (Y_PHASE, SWEEP_FIELDS),
+    PRICE: (Y_PHASE, SWEEP_FIELDS),
 }
 
 
@@ -45,7 +45,6 @@ class SweepSplitting:
     name = "sweep"
     pair_rule = "shared"
     kinds = KINDS
-    flow_kind, voltage_kind = SUBTREE, PROJECTION  # child -> parent flows, parent -> child voltage
 
     def __init__(self, instance: MarketInstance, weights: Weights) -> None:
         self.layout = lay = build_sweep_layout(instance, weights)
@@ -64,11 +63,11 @@ class SweepSplitting:
         """Receiving agent (bus number) of every channel of every message kind, the local report included."""
         lay, arr = self.layout, self.arrays
         return {"local": np.arange(self.n) + 1, "trade_to_seller": arr.trade_seller + 1,
-                "trade_to_buyer": arr.trade_buyer + 1, SUBTREE: lay.link_parent + 1, PROJECTION: lay.link_child + 1}
+                "trade_to_buyer": arr.trade_buyer + 1, SUBTREE: lay.link_parent + 1, PRICE: lay.link_child + 1}
 
     def new_inbox(self) -> Inbox:
         e = len(self.layout.link_child)
-        return Inbox({kind: ({SUBTREE: e, PROJECTION: e}.get(kind, self.m), names)
+        return Inbox({kind: ({SUBTREE: e, PRICE: e}.get(kind, self.m), names)
                       for kind, (_, names) in KINDS.items()})
 
     def initial_states(self, rho: float) -> AgentStates:
@@ -85,14 +84,15 @@ class SweepSplitting:
         return AgentStates(x, y, u)
 
     def opening_messages(self, s: AgentStates) -> list[MessageBatch]:
-        """Before the first iteration every link carries the flat start, so a message lost later leaves its
-        receiver a sensible stale value."""
+        """Before the first iteration every link carries the starting copies up and no price down, so a
+        message lost later leaves its receiver a sensible stale value."""
         lay = self.layout
         child, parent = lay.link_child, lay.link_parent
-        start = {"v": np.ones(len(child)), "P": self._own(s.y, "P")[child], "Q": self._own(s.y, "Q")[child]}
+        start = {"v": self._own(s.y, "w")[child], "P": self._own(s.y, "P")[child], "Q": self._own(s.y, "Q")[child]}
         links = np.arange(len(child))
-        return [MessageBatch(SUBTREE, Y_PHASE, 0, child + 1, parent + 1, links, dict(start)),
-                MessageBatch(PROJECTION, Y_PHASE, 0, parent + 1, child + 1, links, dict(start))]
+        return [MessageBatch(SUBTREE, Y_PHASE, 0, child + 1, parent + 1, links, start),
+                MessageBatch(PRICE, Y_PHASE, 0, parent + 1, child + 1, links,
+                             {f: np.zeros(len(child)) for f in SWEEP_FIELDS})]
 
     def local_update(self, s: AgentStates, inbox: Inbox, rho: float) -> None:
         """(6a) over every agent's own copies."""
@@ -106,7 +106,7 @@ class SweepSplitting:
     def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
         return trade_messages(self.arrays, s, self.pair_b, self.pair_s, k, alpha)
 
-    def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int, exchange) -> Generator:
+    def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int, exchange: Exchange) -> Generator:
         """(6b) the sweep (its hops through ``exchange``) and the pair averages, (6c) the duals; returns
         ``x - y`` and the change of ``y``."""
         x = s.x
@@ -129,12 +129,13 @@ class SweepSplitting:
         links = slice(below.start - lay.n_top, below.stop - lay.n_top)
         to_parent = lay.to_parent[d - 1]
         return _Hop(links, lay.link_child[links] + 1, lay.link_parent[links] + 1,
-                    here.start + to_parent.argmax(axis=1), lay.slot[links], to_parent)
+                    here.start + to_parent.argmax(axis=1), lay.slot[links], np.arange(links.stop - links.start),
+                    to_parent)
 
     def _own(self, vec: np.ndarray, name: str) -> np.ndarray:
         return self.layout.block(vec, name)
 
-    def _sweep(self, z: np.ndarray, inbox: Inbox, k: int, exchange) -> Generator:
+    def _sweep(self, z: np.ndarray, inbox: Inbox, k: int, exchange: Exchange) -> Generator:
         """The exact projection of ``z`` (variable-major, ``8 n``) onto the feeder's equalities.
 
         Works in sweep order (:class:`~market.admm.sweep_layout.SweepLayout`): depth ``d`` is a slice of
@@ -159,23 +160,20 @@ class SweepSplitting:
             m_own[here] = Z[here] - _mv(lay.WA[here], nu[here])
             if d > 1:
                 yield from exchange([hops[d - 1].batch(SUBTREE, k, m_own[here][:, SHARED], depth - d)])
-        s_hat = m_own[:, SHARED]
-        delta = np.zeros((n, 3))  # s - s_hat: how far each agent's shared values move when it is conditioned
-        sigma = lay.Sigma[:top]
-        delta[:top] = sigma[:, :, 0] * ((1.0 - s_hat[:top, 0]) / sigma[:, 0, 0])[:, None]  # v_parent = 1
+        xi = np.zeros((n, 3))  # each agent's price on its shared values: s = s_hat + Sigma xi
+        xi[:top, 0] = (1.0 - m_own[:top, SHARED[0]]) / lay.Sigma[:top, 0, 0]  # v_parent = 1, flows free
         for d in range(1, depth + 1):  # downward
             here = lay.levels[d - 1]
             if d > 1:
-                delta[here] = inbox.table(PROJECTION)[hops[d - 1].links] - s_hat[here]
+                xi[here] = inbox.table(PRICE)[hops[d - 1].links]
             if d < depth:
                 hop = hops[d]
                 nu_p = nu[hop.parent]
-                share = heard[hop.links] - _mv(lay.link_Sigma[hop.links], np.column_stack(
-                    [nu_p[np.arange(len(hop.slot)), OWN_ROWS + hop.slot], -nu_p[:, E1], -nu_p[:, E2]]))
-                yield from exchange([hop.batch(PROJECTION, k, share + _mv(lay.Gc[hop.links], delta[hop.parent]),
+                own = np.column_stack([-nu_p[hop.rows, OWN_ROWS + hop.slot], nu_p[:, E1], nu_p[:, E2]])
+                yield from exchange([hop.batch(PRICE, k, own + _mv(lay.L[hop.links], xi[hop.parent]),
                                                depth - 2 + d)])
         y = np.empty((n, len(VARIABLES)))
-        y[lay.order] = m_own + _mv(lay.Gy, delta)
+        y[lay.order] = m_own + _mv(lay.PC, xi)
         return y.T.ravel()
 
     def solution(self, s: AgentStates) -> dict[str, np.ndarray]:
@@ -196,6 +194,7 @@ class _Hop:
     parent_bus: np.ndarray
     parent: np.ndarray  # sweep position of each link's parent
     slot: np.ndarray  # the link's ``v_child = v`` row at its parent
+    rows: np.ndarray  # 0 .. links - 1 (to pick each link's own row)
     to_parent: np.ndarray  # (links, agents one depth up): 1 at each link's parent
 
     def batch(self, kind: str, k: int, values: np.ndarray, stage: int) -> MessageBatch:
@@ -203,20 +202,3 @@ class _Hop:
         sender, receiver = (self.child_bus, self.parent_bus) if up else (self.parent_bus, self.child_bus)
         return MessageBatch(kind, Y_PHASE, k, sender, receiver, np.arange(self.links.start, self.links.stop),
                             {f: values[:, i] for i, f in enumerate(SWEEP_FIELDS)}, stage)
-
-
-def trade_messages(arr: MarketArrays, s: AgentStates, pair_b: slice, pair_s: slice, k: int,
-                   alpha: float) -> list[MessageBatch]:
-    """Each side of a trade tells the other its relaxed iterate plus scaled dual."""
-    trades = np.arange(len(arr.trade_buyer))
-    buyer, seller = arr.trade_buyer + 1, arr.trade_seller + 1
-    zb = sent_value(s.x["tb"], s.y[pair_b], s.u[pair_b], alpha)
-    zs = sent_value(s.x["ts"], s.y[pair_s], s.u[pair_s], alpha)
-    return [MessageBatch("trade_to_seller", X_PHASE, k, buyer, seller, trades, {"t": zb}),
-            MessageBatch("trade_to_buyer", X_PHASE, k, seller, buyer, trades, {"t": zs})]
-
-
-def agent_solution(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The agents' own variables as the solution; a trade is the mean of its buyer's and its seller's side."""
-    return {"v": x["v"], "P": x["P"], "Q": x["Q"], "l": x["l"], "p": x["p"], "q": x["q"],
-            "t": 0.5 * (x["tb"] + x["ts"]), "t0": x["t0"]}

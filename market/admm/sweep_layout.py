@@ -12,18 +12,20 @@ belief propagation in moment form:
   what it shares with its parent, ``s_hat_j = (w_j, P_j, Q_j)``, is what it sends up (message ``subtree``):
   the parent voltage and line flows its subtree would like; ``Sigma_j`` is static and known to the parent;
 - *at the top*: an agent fed by the substation conditions on ``v_parent = 1``;
-- *downward*: an agent told its ``s_j`` conditions on it and sends each child ``(v_j, P_k, Q_k)`` (message
-  ``projection``).
+- *downward*: conditioning an agent on its final ``s_j`` is a multiplier ``xi_j`` with
+  ``s_j = s_hat_j + Sigma_j xi_j`` -- the price its parent puts on its parent voltage and line flows. Told
+  ``xi_j``, the agent has its own projected values and sends each child its price ``xi_k`` (message
+  ``price``); the child's projected parent voltage and line flows are ``s_hat_k + Sigma_k xi_k``.
 
 After both sweeps every agent's copy satisfies the feeder's equalities exactly -- the global projection
 ``y = z - W^-1 A' (A W^-1 A')^-1 (A z - b)`` (tested against cvxpy). The cost is ``2 x (depth - 1)`` hops per
 y-update instead of one; in exchange the ADMM needs several times fewer iterations than the one-hop
 splitting of :mod:`market.admm.layout`, whose information travels one line per iteration.
 
-Moment form rather than the information form (quadratic summaries ``1/2 s'Hs - g's``) because a line of
-near-zero impedance (a switch modelled as a line, as in case16am and case141) pins a leaf's flows to each
-other: its ``H`` is nearly infinite in one direction, while its ``Sigma`` is merely nearly singular, which
-the conditioning handles without loss of accuracy.
+Moment form with prices coming down, rather than quadratic summaries ``1/2 s'Hs - g's`` or projected values
+coming down, because a line of near-zero impedance (a switch modelled as a line, as in case16am and case141)
+pins a leaf's flows to each other: its ``H`` is nearly infinite in one direction and its ``Sigma`` nearly
+singular, and neither is inverted here (the other forms lost up to 1e-4 on case141).
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from market.admm.layout import Weights, objective_scale
+from market.admm.layout import OWN, Weights, objective_scale
 from market.formulation.trading import MarketArrays, market_arrays
 from market.instance import MarketInstance
 
-#: An agent's variables, in the order of its y- and u-blocks.
-VARIABLES = ("p", "q", "P", "Q", "l", "lb", "v", "w")
+#: An agent's variables, in the order of its y- and u-blocks (the local splitting's own variables).
+VARIABLES = OWN
 #: Where ``s = (v_parent, P, Q)`` sits among an agent's variables: ``w`` is its copy of the parent voltage.
 SHARED = (VARIABLES.index("w"), VARIABLES.index("P"), VARIABLES.index("Q"))
 #: Rows of an agent's equalities: power balance (P, Q), voltage drop, ``l = lb``, reactive model; then one
@@ -66,16 +68,15 @@ class SweepLayout:
     link_child: np.ndarray  # agent (not position) of each link's child
     link_parent: np.ndarray  # ... and parent
     # per sweep position: residual of the equalities r = A z - b + (children), nu = Ninv r,
-    # m = z - WA nu (own posterior mean), then y = m + Gy (s - s_hat) once s is known
+    # m = z - WA nu (own posterior mean), then y = m + PC xi once its price xi is known
     A: np.ndarray  # (n, rows, 8) own coefficients
     b: np.ndarray  # (n, rows)
     Ninv: np.ndarray  # (n, rows, rows)
     WA: np.ndarray  # (n, 8, rows): W^-1 A'
     Sigma: np.ndarray  # (n, 3, 3): covariance of s_hat
-    Gy: np.ndarray  # (n, 8, 3)
-    # per link: the child's covariance and the gain of its share when its parent is conditioned
-    link_Sigma: np.ndarray  # (e, 3, 3)
-    Gc: np.ndarray  # (e, 3, 3)
+    PC: np.ndarray  # (n, 8, 3): covariance of the own values with s
+    # per link: a child's price is xi_k = [-nu_slot, nu_E1, nu_E2] + L xi_parent (all at the parent)
+    L: np.ndarray  # (e, 3, 3)
     vmin2: np.ndarray  # bounds, per agent
     vmax2: np.ndarray
     lmax: np.ndarray
@@ -161,8 +162,7 @@ def build_sweep_layout(instance: MarketInstance, weights: Weights) -> SweepLayou
     slot = np.zeros(e, dtype=int)
     A, b = np.zeros((n, rows, 8)), np.zeros((n, rows))
     Ninv, WA = np.zeros((n, rows, rows)), np.zeros((n, 8, rows))
-    Sigma, Gy = np.zeros((n, 3, 3)), np.zeros((n, 8, 3))
-    link_Sigma, Gc = np.zeros((e, 3, 3)), np.zeros((e, 3, 3))
+    Sigma, PC, L = np.zeros((n, 3, 3)), np.zeros((n, 8, 3)), np.zeros((e, 3, 3))
     shared = list(SHARED)
     for j in range(n - 1, -1, -1):  # children (deeper, later positions) before parents
         kids = children[j]
@@ -174,9 +174,7 @@ def build_sweep_layout(instance: MarketInstance, weights: Weights) -> SweepLayou
         A_full = np.zeros((rows, size))
         A_full[:, :8] = A[j]
         for i, k in enumerate(kids):
-            link = k - n_top
-            slot[link] = i
-            link_Sigma[link] = Sigma[k]
+            slot[k - n_top] = i
             prior[8 + 3 * i:11 + 3 * i, 8 + 3 * i:11 + 3 * i] = Sigma[k]
             A_full[:, 8 + 3 * i:11 + 3 * i] = _child(rows, i)
         N = A_full @ prior @ A_full.T
@@ -188,10 +186,11 @@ def build_sweep_layout(instance: MarketInstance, weights: Weights) -> SweepLayou
         post = 0.5 * (post + post.T)
         WA[j] = W_inv @ A[j].T
         Sigma[j] = post[np.ix_(shared, shared)]
-        cond = np.linalg.pinv(Sigma[j], rcond=1e-12, hermitian=True)
-        Gy[j] = post[:8, shared] @ cond
+        PC[j] = post[:8, shared]
+        # a child's share moves by Sigma_k (-A_k' nu + L_k xi): post[child, shared] = Sigma_k L_k
+        pull = Ninv[j] @ (A[j][:, shared] / wv[shared])  # N^-1 A Sigma0 on the shared (own) variables
         for i, k in enumerate(kids):
-            Gc[k - n_top] = post[8 + 3 * i:11 + 3 * i, shared] @ cond
+            L[k - n_top] = -_child(rows, i).T @ pull
     bounds = np.searchsorted(depth, np.arange(1, int(depth.max()) + 2))
     levels = tuple(slice(int(a), int(c)) for a, c in zip(bounds[:-1], bounds[1:], strict=True))
     to_parent = tuple(_to_parent(parent, levels[d - 1], levels[d]) if d < len(levels) else np.zeros((0, 0))
@@ -199,7 +198,7 @@ def build_sweep_layout(instance: MarketInstance, weights: Weights) -> SweepLayou
     return SweepLayout(
         n=n, m=m, arrays=arr, weights=weights, copy_weight=np.repeat(wv, n), order=order, levels=levels,
         to_parent=to_parent, slot=slot, link_child=order[n_top:], link_parent=order[parent[n_top:]],
-        A=A, b=b, Ninv=Ninv, WA=WA, Sigma=Sigma, Gy=Gy, link_Sigma=link_Sigma, Gc=Gc,
+        A=A, b=b, Ninv=Ninv, WA=WA, Sigma=Sigma, PC=PC, L=L,
         vmin2=instance.vmin_pu[1:] ** 2, vmax2=instance.vmax_pu[1:] ** 2, lmax=f.imax_pu[1:] ** 2,
         scale=objective_scale(arr))
 

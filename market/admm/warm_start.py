@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from market.admm.splittings import Splitting
 from market.admm.states import AgentStates
 
 
-def carry_over(split, rho: float, previous_split, previous: AgentStates) -> AgentStates:
+def carry_over(split: Splitting, rho: float, previous_split: Splitting, previous: AgentStates,
+               previous_rho: float) -> AgentStates:
     """Initial states of ``split`` from the final ``previous`` states of ``previous_split`` (same feeder and
-    splitting). A scaled dual is ``price / (rho * weight * scale)``: prices are kept, so duals are rescaled
-    by the change of the objective scale and, for trades, of the pair weights."""
+    splitting), which ended with penalty ``previous_rho``. A scaled dual is ``price / (rho * weight *
+    scale)``: prices are kept, so duals are rescaled by the change of ``rho``, of the objective scale and,
+    for trades, of the pair weights."""
     s = split.initial_states(rho)
     net = len(s.y) - 2 * split.m
-    if net != len(previous.y) - 2 * previous_split.m:
+    if (split.name, split.n, net) != (previous_split.name, previous_split.n, len(previous.y) - 2 * previous_split.m):
         raise ValueError("warm start: the previous clearing was on another feeder or splitting")
-    ratio = previous_split.layout.scale / split.layout.scale
+    ratio = previous_rho * previous_split.layout.scale / (rho * split.layout.scale)
     s.y[:net] = previous.y[:net]
     s.u[:net] = previous.u[:net] * ratio
     before = {(b, sl): k for k, (b, sl) in enumerate(zip(previous_split.arrays.trade_buyer,

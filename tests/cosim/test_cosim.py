@@ -95,6 +95,16 @@ def test_comm_and_detector_simulators_reproduce_the_in_process_cyber_layer(tmp_p
     assert np.array_equal(cosim.iterations["primal_residual"], direct.run.history["primal_residual"])
 
 
+def test_a_clearing_that_runs_past_the_next_tick_finishes_before_the_next_one_starts(tmp_path):
+    """Its deadline is checked between iterations, so a clearing can end after its quarter hour: the next
+    one waits for it, and neither is lost."""
+    text = ("intervals = 2\n[admm]\ntol_primal = 1e-30\ntol_dual = 1e-30\nmax_iter = 100000\n"
+            "[network]\nmean_ms = 450.0\ntimeout_ms = 500.0\ndeadline_s = 900.0\n")
+    table = run_world(load_scenario(scenario_file(tmp_path, text))).intervals
+    assert len(table) == 2 and table["deadline_missed"].all() and table["fallback"].all()
+    assert (table["clearing_ms"] > 900_000).all()
+
+
 def test_a_day_run_warm_starts_each_quarter_hour_as_the_direct_driver_does(tmp_path):
     scenario = load_scenario(scenario_file(tmp_path, "intervals = 3\n[network]\nmean_ms = 2.0\n"))
     cosim = run_world(scenario)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from market.admm.driver import PROJECTIONS, AdmmSettings, build_splitting, solve_admm
-from market.instance import build_instance
+from market.instance import InstanceOptions, build_instance
 from market.messages import IdealTransport, MessageBatch
 from market.problem.clearing import solve_clearing
 from market.result import Status
@@ -87,7 +87,7 @@ class DropTrades(IdealTransport):
 #: every iteration and targets before the first and after all but the last; the sweep opens both directions
 #: before the first iteration and sweeps both ways in every one
 LINK_BATCHES = {"local": {"flow": lambda k: k, "voltage_target": lambda k: k},
-                "sweep": {"subtree": lambda k: k + 1, "projection": lambda k: k + 1}}
+                "sweep": {"subtree": lambda k: k + 1, "price": lambda k: k + 1}}
 
 
 @pytest.mark.parametrize("projection", PROJECTIONS)
@@ -109,7 +109,7 @@ def test_agents_use_only_what_is_delivered(projection):
 
 @pytest.mark.parametrize(("projection", "kinds"), [
     ("local", {"local", "flow", "voltage", "trade_to_seller", "trade_to_buyer"}),  # the last x-phase
-    ("sweep", {"local", "subtree", "projection", "trade_to_seller", "trade_to_buyer"})])
+    ("sweep", {"local", "subtree", "price", "trade_to_seller", "trade_to_buyer"})])
 def test_messages_are_explicit_objects(projection, kinds):
     inst = build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=0)
     seen = []
@@ -142,7 +142,7 @@ def test_sweep_messages_travel_one_depth_per_stage():
 
     class Keep(IdealTransport):
         def deliver(self, batch):
-            if batch.iteration == 2 and batch.kind in ("subtree", "projection"):
+            if batch.iteration == 2 and batch.kind in ("subtree", "price"):
                 stages.append((batch.kind, batch.stage, set(inst.feeder.depth[batch.sender].tolist())))
             return batch
 
@@ -150,7 +150,7 @@ def test_sweep_messages_travel_one_depth_per_stage():
     depth = int(inst.feeder.depth.max())
     assert [s for _, s, _ in stages] == list(range(2 * depth - 2))
     assert [d for kind, _, d in stages if kind == "subtree"] == [{k} for k in range(depth, 1, -1)]
-    assert [d for kind, _, d in stages if kind == "projection"] == [{k} for k in range(1, depth)]
+    assert [d for kind, _, d in stages if kind == "price"] == [{k} for k in range(1, depth)]
 
 
 def test_non_convergence_is_reported_not_returned_as_a_result():
@@ -166,3 +166,28 @@ def test_bad_settings_are_refused():
         AdmmSettings(relaxation=2.5)
     with pytest.raises(ValueError, match="positive"):
         AdmmSettings(rho=0)
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_a_warm_start_from_the_same_quarter_hour_is_already_converged(projection):
+    """The carried-over copies and prices are the fixed point again: rescaling the duals by the new
+    penalty, cost scale and pair weights loses nothing."""
+    inst = build_instance(feeder("case33bw"), interval=SUMMER_NOON, seed=1)
+    settings = AdmmSettings(projection=projection)
+    done = solve_admm(inst, settings)
+    again = solve_admm(inst, AdmmSettings(projection=projection, rho=2 * settings.rho), warm=done).result
+    assert again.info["converged"] and again.info["iterations"] <= 3
+    other = "local" if projection == "sweep" else "sweep"
+    with pytest.raises(ValueError, match="another feeder or splitting"):
+        solve_admm(inst, AdmmSettings(projection=other), warm=done)
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
+def test_a_market_without_trades_clears(projection):
+    """At night without PV or wind there are no sellers: no trade pairs, only the network and the utility."""
+    inst = build_instance(feeder("case15da"), interval="2016-06-21T23:00", seed=0,
+                          options=InstanceOptions(pv_share=0.0, wind_share=0.0))
+    assert len(inst.trades) == 0
+    ref = solve_clearing(inst)
+    res = solve_admm(inst, AdmmSettings(projection=projection)).result
+    assert res.info["converged"] and abs(res.objective - ref.objective) <= 1e-4 * abs(ref.objective)

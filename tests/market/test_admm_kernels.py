@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -73,10 +75,17 @@ def test_group_projection_matches_cvxpy(layout):
     assert np.allclose(got, y.value, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", ["case15da", "case33bw", "case136ma", "case12da"])
+@pytest.mark.parametrize("case", ["case15da", "case33bw", "case136ma", "case12da", "case141", "case16am", "star"])
 def test_sweep_projection_matches_cvxpy(case):
-    """Both sweeps through the feeder give the weighted least-distance point of all DistFlow equalities."""
-    inst = build_instance(feeder(case), interval=SUMMER_NOON, seed=2)
+    """Both sweeps through the feeder give the weighted least-distance point of all DistFlow equalities
+    (case141 and case16am have near-zero-impedance lines; "star" is case15da with every bus on the
+    substation, a sweep without hops)."""
+    if case == "star":
+        star = feeder("case15da")
+        grid = dataclasses.replace(star, parent=np.r_[-1, np.zeros(star.n_buses - 1, dtype=int)])
+    else:
+        grid = feeder(case)
+    inst = build_instance(grid, interval=SUMMER_NOON, seed=2)
     weights = Weights(voltage=2.0, current=0.01, market=1.5, trade=3.0)
     split = SweepSplitting(inst, weights)
     n, f, arr = split.n, inst.feeder, split.arrays
