@@ -11,13 +11,21 @@ cancelled waiters; it fires the others exactly as mosaik does (same results, sam
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 from mosaik.progress import Progress
 
+#: mosaik versions whose ``Progress.set`` this replaces (read from their source; later ones are left alone)
+PATCHED = ("3.3", "3.4", "3.5", "3.6")
 
-def forget_abandoned_waiters() -> None:
-    """Patch :meth:`mosaik.progress.Progress.set` (idempotent; a mosaik without that class is left alone)."""
-    if getattr(Progress.set, "_forgets_abandoned", False) or not hasattr(Progress, "_triggered_time"):
-        return
+
+def forget_abandoned_waiters() -> bool:
+    """Patch :meth:`mosaik.progress.Progress.set` on the mosaik versions in ``PATCHED`` (idempotent).
+    Returns whether the patch is in place."""
+    if getattr(Progress.set, "_forgets_abandoned", False):
+        return True
+    if not version("mosaik").startswith(PATCHED) or not hasattr(Progress, "_triggered_time"):
+        return False
 
     def set_progress(self, time) -> None:
         assert time >= self.time, "cannot progress backwards"
@@ -37,3 +45,4 @@ def forget_abandoned_waiters() -> None:
 
     set_progress._forgets_abandoned = True
     Progress.set = set_progress
+    return True
