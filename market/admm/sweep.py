@@ -130,7 +130,7 @@ class SweepSplitting:
         to_parent = lay.to_parent[d - 1]
         return _Hop(links, lay.link_child[links] + 1, lay.link_parent[links] + 1,
                     here.start + to_parent.argmax(axis=1), lay.slot[links], np.arange(links.stop - links.start),
-                    to_parent)
+                    to_parent, np.arange(links.start, links.stop))
 
     def _own(self, vec: np.ndarray, name: str) -> np.ndarray:
         return self.layout.block(vec, name)
@@ -196,9 +196,10 @@ class _Hop:
     slot: np.ndarray  # the link's ``v_child = v`` row at its parent
     rows: np.ndarray  # 0 .. links - 1 (to pick each link's own row)
     to_parent: np.ndarray  # (links, agents one depth up): 1 at each link's parent
+    channels: np.ndarray  # the links' numbers
 
     def batch(self, kind: str, k: int, values: np.ndarray, stage: int) -> MessageBatch:
         up = kind == SUBTREE
         sender, receiver = (self.child_bus, self.parent_bus) if up else (self.parent_bus, self.child_bus)
-        return MessageBatch(kind, Y_PHASE, k, sender, receiver, np.arange(self.links.start, self.links.stop),
+        return MessageBatch(kind, Y_PHASE, k, sender, receiver, self.channels,
                             {f: values[:, i] for i, f in enumerate(SWEEP_FIELDS)}, stage)
