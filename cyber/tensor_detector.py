@@ -16,7 +16,11 @@ received, cleaned (flagged values replaced). At every iteration:
    false-alarm rate and ``sigma`` the robust scale (1.4826 x median absolute error) of the slot's last
    errors -- a median, so that an intermittent attack does not widen it;
 5. *replacement* (17): :func:`cyber.screening.clean` -- far outliers replaced by the estimate, values just
-   outside the band pulled onto its edge.
+   outside the band pulled onto its edge;
+6. *hindsight*: a missed injection shows itself one iteration later, when the value after it returns to the
+   track. It is then taken out of the history (replaced by the midpoint of its neighbours) and its error out
+   of the scales, and the return is not flagged -- otherwise an attack every few iterations teaches the
+   forecast its pattern and widens the threshold until nothing is caught.
 
 Without the physics term (``physics=False``) this is the paper's Fig. 9 ablation.
 """
@@ -34,23 +38,33 @@ from market.instance import MarketInstance
 from market.messages import MessageBatch
 
 _MAD_TO_SIGMA = 1.4826  # median |e| = 0.6745 sigma for a normal error
+DESPIKE_RATIO = 3.0
 
 
 class ErrorScale:
     """The last ``k`` absolute errors of every slot in a ring; the scale is 1.4826 x their median (unknown, i.e.
-    infinite, while fewer than half of them were seen). ``refresh`` computes all scales once per iteration."""
+    infinite, while fewer than half of them were seen). ``refresh`` computes all scales once per iteration.
+    Every slot has its own write position: a slot whose error is left out of an iteration keeps its last ``k``."""
 
     def __init__(self, shape: tuple[int, ...], k: int = 9) -> None:
         self.errors = np.full((*shape, k), np.inf)
+        self.count = np.zeros(int(np.prod(shape)), dtype=np.int64)
         self.k = k
         self.sigma = np.full(shape, np.inf)
 
-    def push(self, index: tuple[np.ndarray, ...], error: np.ndarray, iteration: int) -> None:
-        self.errors[(*index, iteration % self.k)] = error
+    def push(self, index: tuple[np.ndarray, ...], error: np.ndarray) -> None:
+        self.push_flat(np.ravel_multi_index(index, self.errors.shape[:-1]), error)
 
-    def push_flat(self, flat: np.ndarray, error: np.ndarray, iteration: int) -> None:
+    def push_flat(self, flat: np.ndarray, error: np.ndarray) -> None:
         """``push`` at raveled slot positions."""
-        self.errors.reshape(-1, self.k)[flat, iteration % self.k] = error
+        self.errors.reshape(-1, self.k)[flat, self.count[flat] % self.k] = error
+        self.count[flat] += 1
+
+    def retract(self, flat: np.ndarray) -> None:
+        """Take back the last error of some slots (it belonged to a spike found out afterwards): it becomes
+        the slot's current median and the next push overwrites it."""
+        self.count[flat] -= 1
+        self.errors.reshape(-1, self.k)[flat, self.count[flat] % self.k] = self.sigma.ravel()[flat] / _MAD_TO_SIGMA
 
     def refresh(self) -> None:
         self.sigma = np.ascontiguousarray(self.sigma_at(slice(None)))  # raveled without a copy per lookup
@@ -75,6 +89,30 @@ class Window:
     def last(self, k: int) -> np.ndarray:
         """The last ``k`` columns in time order."""
         return self.data[:, :, (self.head - k + np.arange(k)) % self.length]
+
+    def despike(self, ratio: float, floor: float) -> None:
+        """Replace the second-newest column where it is an isolated spike (:func:`is_spike`) by the midpoint
+        of its neighbours: a missed injection must not teach the forecast its pattern."""
+        if self.filled < 3:
+            return
+        before, middle, after = ((self.head - k) % self.length for k in (3, 2, 1))
+        a, b, c = self.data[:, :, before], self.data[:, :, middle], self.data[:, :, after]
+        self.data[:, :, middle] = np.where(is_spike(a, b, c, ratio, floor), 0.5 * (a + c), b)
+
+    def spiked(self, flat: np.ndarray, after: np.ndarray, ratio: float, floor: float) -> np.ndarray:
+        """Whether the newest column, at raveled slots ``flat``, is a spike between the column before it and
+        the values ``after`` it."""
+        if self.filled < 2:
+            return np.zeros(len(flat), dtype=bool)
+        n, m, _ = self.data.shape
+        a, b = (self.data[:, :, (self.head - k) % self.length].ravel()[flat] for k in (2, 1))
+        return is_spike(a, b, after, ratio, floor)
+
+
+def is_spike(a: np.ndarray, b: np.ndarray, c: np.ndarray, ratio: float, floor: float) -> np.ndarray:
+    """``b`` lies farther from the midpoint of its neighbours ``a`` and ``c`` than ``ratio`` half-steps
+    between them (plus ``floor``): an isolated jump out and back, not a trend."""
+    return np.abs(b - 0.5 * (a + c)) > ratio * 0.5 * np.abs(c - a) + floor
 
 
 class TensorDetector:
@@ -132,6 +170,7 @@ class TensorDetector:
         if self.iteration >= 0:
             self._learn_physics_error()
             self.window.append(self.current)
+            self.window.despike(DESPIKE_RATIO, self.floor)
             self.trusted = self.current.copy()
         self.iteration = local.iteration
         self.forecast = None
@@ -174,13 +213,18 @@ class TensorDetector:
         flag_sign = self.flag_sign.ravel()
         before = flag_sign[flat]
         trend = (before != 0) & (sign == before)
-        cleaned, flagged = clean(received, estimate, np.where(trend, np.inf, bound))
+        # a value back on the track the last one left was honest: the last one was a missed spike, and both
+        # the estimate and the error rings would blame the return for it
+        back = self.window.spiked(flat, received, DESPIKE_RATIO, self.floor)
+        cleaned, flagged = clean(received, estimate, np.where(trend | back, np.inf, bound))
         flag_sign[flat] = np.where(flagged, sign, 0)
-        k = self.iteration
         self._error_sum += (np.abs(received - estimate).sum(), len(received))
-        self.error.push_flat(flat, np.abs(received - forecast), k)
-        self.temporal_error.push_flat(flat, np.abs(received - self.temporal.ravel()[flat]), k)
-        self.step.push_flat(flat, np.abs(received - last), k)
+        for scale in (self.error, self.temporal_error, self.step):
+            scale.retract(flat[back])
+        kept, received = flat[~back], received[~back]
+        self.error.push_flat(kept, np.abs(received - forecast[~back]))
+        self.temporal_error.push_flat(kept, np.abs(received - self.temporal.ravel()[kept]))
+        self.step.push_flat(kept, np.abs(received - last[~back]))
         current[flat] = cleaned
         return cleaned, flagged
 
@@ -213,4 +257,4 @@ class TensorDetector:
         for name, (agent, pos, target) in self._equalities.items():
             rows = np.unique(agent)
             residual = np.abs(target - np.bincount(agent, self.current[agent, pos], minlength=n))
-            self.physics_error[name].push((rows,), residual[rows], self.iteration)
+            self.physics_error[name].push((rows,), residual[rows])
