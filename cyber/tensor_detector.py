@@ -20,9 +20,11 @@ received, cleaned (flagged values replaced). At every iteration:
 6. *hindsight*: a missed injection shows itself one iteration later, when the value after it returns to the
    track. It is then taken out of the history (replaced by the midpoint of its neighbours) and its error out
    of the scales, and the return is not flagged -- otherwise an attack every few iterations teaches the
-   forecast its pattern and widens the threshold until nothing is caught.
+   forecast its pattern and widens the threshold until nothing is caught;
+7. *limits*: a voltage outside its sender's limits (known to every neighbour; the sender's own update keeps
+   its voltage within them) is flagged whatever its history, and kept within them.
 
-Without the physics term (``physics=False``) this is the paper's Fig. 9 ablation.
+Without the physics (``physics=False``: neither step 2 nor step 7) this is the paper's Fig. 9 ablation.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from market.messages import MessageBatch
 
 _MAD_TO_SIGMA = 1.4826  # median |e| = 0.6745 sigma for a normal error
 DESPIKE_RATIO = 3.0
+LIMIT_TOLERANCE = 1e-9  # p.u.^2: an honest voltage sits on its limit to round-off
 
 
 class ErrorScale:
@@ -147,6 +150,7 @@ class TensorDetector:
         self.iteration = -1
         buses = np.arange(1, n + 1)
         self.r, self.x = instance.feeder.r_pu[buses], instance.feeder.x_pu[buses]
+        self.v_limits = (instance.vmin_pu**2, instance.vmax_pu**2)  # squared voltage, indexed by bus
         self._equalities: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         #: per iteration: mean absolute error of the estimate on every screened field (the paper's Fig. 8a)
         self.prediction_error: dict[int, float] = {}
@@ -159,8 +163,16 @@ class TensorDetector:
         for name, received in batch.fields.items():
             index = (self.slots.agent[batch.kind, name][batch.channel],
                      self.slots.position[batch.kind, name][batch.channel])
-            values[name], flagged[name] = self._decide(index, received, batch.kind != LOCAL)
+            limits = self._limits(batch) if name == "v" else None
+            values[name], flagged[name] = self._decide(index, received, batch.kind != LOCAL, limits)
         return Verdict(values, flagged, np.zeros(len(batch), dtype=bool))
+
+    def _limits(self, batch: MessageBatch) -> tuple[np.ndarray, np.ndarray] | None:
+        """The range a sender's own update keeps its voltage in (the bus's limits, which every neighbour
+        knows): a voltage message outside it is false whatever its history."""
+        if not self.physics or batch.kind != self.voltage_kind:
+            return None
+        return self.v_limits[0][batch.sender], self.v_limits[1][batch.sender]
 
     def _start_iteration(self, local: MessageBatch) -> None:
         """Close the last iteration's observation into the window and forecast this one's."""
@@ -193,12 +205,20 @@ class TensorDetector:
                 own[name][local.channel] = values
             self._apply_physics(own)
 
-    def _decide(self, index: tuple[np.ndarray, np.ndarray], received: np.ndarray,
-                screen: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _decide(self, index: tuple[np.ndarray, np.ndarray], received: np.ndarray, screen: bool,
+                limits: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        cleaned, flagged = self._screen_history(index, received, screen)
+        if limits is not None:  # physically impossible values: flagged, and kept within the limits
+            flagged |= (received < limits[0] - LIMIT_TOLERANCE) | (received > limits[1] + LIMIT_TOLERANCE)
+            cleaned = np.clip(cleaned, *limits)
+        self.current.ravel()[index[0] * self.slots.width + index[1]] = cleaned
+        return cleaned, flagged
+
+    def _screen_history(self, index: tuple[np.ndarray, np.ndarray], received: np.ndarray,
+                        screen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Decision and replacement against the estimate from the history (steps 3-6)."""
         flat = index[0] * self.slots.width + index[1]  # 1-d positions: fancy indexing of the raveled arrays
-        current = self.current.ravel()
         if not screen or self.forecast is None:
-            current[flat] = received
             return received, np.zeros(len(received), dtype=bool)
         forecast, last = self.forecast.ravel()[flat], self.trusted.ravel()[flat]
         sigma_forecast, sigma_last = self.error.sigma.ravel()[flat], self.step.sigma.ravel()[flat]
@@ -225,7 +245,6 @@ class TensorDetector:
         self.error.push_flat(kept, np.abs(received - forecast[~back]))
         self.temporal_error.push_flat(kept, np.abs(received - self.temporal.ravel()[kept]))
         self.step.push_flat(kept, np.abs(received - last[~back]))
-        current[flat] = cleaned
         return cleaned, flagged
 
     def _apply_physics(self, own: dict[str, np.ndarray]) -> None:

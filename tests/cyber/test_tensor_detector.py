@@ -7,9 +7,11 @@ import numpy as np
 
 from cyber.attacks import AttackSpec
 from cyber.resilient_admm import CyberSetup, solve_resilient_admm
-from cyber.tensor_detector import ErrorScale, Window, is_spike
-from market.admm.driver import AdmmSettings
+from cyber.tensor_detector import ErrorScale, TensorDetector, Window, is_spike
+from market.admm.driver import AdmmSettings, build_splitting
+from market.admm.states import X_PHASE
 from market.instance import build_instance
+from market.messages import MessageBatch
 from tests.conftest import feeder
 
 
@@ -54,3 +56,28 @@ def test_frequent_injections_at_a_leaf_are_caught_not_learned():
     run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=1000),
                                CyberSetup(attacks=(attack,), detector="tensor"))
     assert run.tpr_by_kind()["flow"] >= 0.8
+
+
+def test_voltages_outside_the_senders_limits_are_always_caught_and_cleaned_into_them():
+    """Even before the forecast has any history, a voltage no honest update can produce is flagged, and what
+    the receiver uses lies within the sender's limits."""
+    inst = build_instance(feeder("case15da"), interval="2016-06-21T12:00", seed=0)
+    split = build_splitting(inst, AdmmSettings(projection="local"))
+    lay = split.layout
+    links = np.arange(len(lay.link_child))
+    v = np.where(links % 2 == 0, 1.0, np.where(links % 4 == 1, -1.0, 1.5))  # honest, below, above
+    batch = MessageBatch("voltage", X_PHASE, 0, lay.link_parent + 1, lay.link_child + 1, links, {"v": v})
+    verdict = TensorDetector(inst, split).screen(batch)
+    assert verdict.flagged["v"].tolist() == (links % 2 == 1).tolist()
+    low, high = inst.vmin_pu[lay.link_parent + 1] ** 2, inst.vmax_pu[lay.link_parent + 1] ** 2
+    assert np.all((verdict.values["v"] >= low) & (verdict.values["v"] <= high))
+    assert not TensorDetector(inst, split, physics=False).screen(batch).flagged["v"].any()  # history only
+
+
+def test_an_attack_on_voltages_far_outside_their_limits_is_caught_throughout():
+    inst = build_instance(feeder("case15da"), interval="2016-06-21T12:00", seed=0)
+    sender = next(j for j in range(1, inst.feeder.n_buses) if inst.feeder.children[j])
+    attack = AttackSpec("random", agents=(sender,), fields=("v",), low=-1.0, high=0.5, period=2, seed=2)
+    run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=300),
+                               CyberSetup(attacks=(attack,), detector="tensor"))
+    assert len(run.truth) > 100 and run.tpr_by_kind() == {"voltage": 1.0}
