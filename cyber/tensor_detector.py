@@ -47,13 +47,15 @@ LIMIT_TOLERANCE = 1e-9  # p.u.^2: an honest voltage sits on its limit to round-o
 class ErrorScale:
     """The last ``k`` absolute errors of every slot in a ring; the scale is 1.4826 x their median (unknown, i.e.
     infinite, while fewer than half of them were seen). ``refresh`` computes all scales once per iteration.
-    Every slot has its own write position: a slot whose error is left out of an iteration keeps its last ``k``."""
+    Every slot has its own write position: a slot whose error is left out of an iteration keeps its last ``k``.
+    ``used`` (raveled positions) limits the refresh to the slots that ever get errors."""
 
-    def __init__(self, shape: tuple[int, ...], k: int = 9) -> None:
+    def __init__(self, shape: tuple[int, ...], k: int = 9, used: np.ndarray | None = None) -> None:
         self.errors = np.full((*shape, k), np.inf)
         self.count = np.zeros(int(np.prod(shape)), dtype=np.int64)
         self.k = k
         self.sigma = np.full(shape, np.inf)
+        self.used = np.arange(self.count.size) if used is None else used
 
     def push(self, index: tuple[np.ndarray, ...], error: np.ndarray) -> None:
         self.push_flat(np.ravel_multi_index(index, self.errors.shape[:-1]), error)
@@ -66,11 +68,14 @@ class ErrorScale:
     def retract(self, flat: np.ndarray) -> None:
         """Take back the last error of some slots (it belonged to a spike found out afterwards): it becomes
         the slot's current median and the next push overwrites it."""
+        if flat.size == 0:
+            return
         self.count[flat] -= 1
         self.errors.reshape(-1, self.k)[flat, self.count[flat] % self.k] = self.sigma.ravel()[flat] / _MAD_TO_SIGMA
 
     def refresh(self) -> None:
-        self.sigma = np.ascontiguousarray(self.sigma_at(slice(None)))  # raveled without a copy per lookup
+        rows = self.errors.reshape(-1, self.k)[self.used]
+        self.sigma.ravel()[self.used] = _MAD_TO_SIGMA * np.partition(rows, self.k // 2, axis=-1)[:, self.k // 2]
 
     def sigma_at(self, index: tuple[np.ndarray, ...] | slice) -> np.ndarray:
         """The scales of some slots only (cheaper than a refresh of all)."""
@@ -107,8 +112,8 @@ class Window:
         the values ``after`` it."""
         if self.filled < 2:
             return np.zeros(len(flat), dtype=bool)
-        n, m, _ = self.data.shape
-        a, b = (self.data[:, :, (self.head - k) % self.length].ravel()[flat] for k in (2, 1))
+        columns = self.data.reshape(-1, self.length)
+        a, b = (columns[flat, (self.head - k) % self.length] for k in (2, 1))
         return is_spike(a, b, after, ratio, floor)
 
 
@@ -142,9 +147,11 @@ class TensorDetector:
         self.flag_sign = np.zeros((n, m), dtype=np.int8)  # sign of last iteration's flagged deviation, else 0
         self.forecast: np.ndarray | None = None
         self.temporal = np.zeros((n, m))
-        self.error = ErrorScale((n, m), memory)  # of the final estimate: the threshold
-        self.temporal_error = ErrorScale((n, m), memory)  # of the temporal forecast alone: its fusion weight
-        self.step = ErrorScale((n, m), memory)  # of repeating the last trusted value: is the forecast any better
+        received = np.unique(np.concatenate([self.slots.agent[key] * m + self.slots.position[key]
+                                             for key in self.slots.agent if key[0] != LOCAL]))
+        self.error = ErrorScale((n, m), memory, received)  # of the final estimate: the threshold
+        self.temporal_error = ErrorScale((n, m), memory, received)  # of the temporal forecast: its fusion weight
+        self.step = ErrorScale((n, m), memory, received)  # of repeating the last trusted value
         self.physics_error = {name: ErrorScale((n,), memory) for name in ("P", "Q", "v")}
         self.fit: TuckerArimaFit | None = None
         self.iteration = -1
