@@ -22,7 +22,8 @@ received, cleaned (flagged values replaced). At every iteration:
    of the scales, and the return is not flagged -- otherwise an attack every few iterations teaches the
    forecast its pattern and widens the threshold until nothing is caught;
 7. *limits*: a voltage outside its sender's limits (known to every neighbour; the sender's own update keeps
-   its voltage within them) is flagged whatever its history, and kept within them.
+   its voltage within them) is flagged whatever its history and replaced by the receiver's own copy of it
+   (available from the first iteration, before the history is), and every voltage kept within them.
 
 Without the physics (``physics=False``: neither step 2 nor step 7) this is the paper's Fig. 9 ablation.
 """
@@ -215,9 +216,12 @@ class TensorDetector:
     def _decide(self, index: tuple[np.ndarray, np.ndarray], received: np.ndarray, screen: bool,
                 limits: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         cleaned, flagged = self._screen_history(index, received, screen)
-        if limits is not None:  # physically impossible values: flagged, and kept within the limits
-            flagged |= (received < limits[0] - LIMIT_TOLERANCE) | (received > limits[1] + LIMIT_TOLERANCE)
-            cleaned = np.clip(cleaned, *limits)
+        if limits is not None:
+            # an impossible voltage says nothing about the real one: the receiver keeps its own copy of it
+            impossible = (received < limits[0] - LIMIT_TOLERANCE) | (received > limits[1] + LIMIT_TOLERANCE)
+            own_copy = self.current[index[0], self.slots.position[LOCAL, "w"][index[0]]]
+            cleaned = np.clip(np.where(impossible, own_copy, cleaned), *limits)
+            flagged |= impossible
         self.current.ravel()[index[0] * self.slots.width + index[1]] = cleaned
         return cleaned, flagged
 

@@ -9,7 +9,7 @@ from cyber.attacks import AttackSpec
 from cyber.resilient_admm import CyberSetup, solve_resilient_admm
 from cyber.tensor_detector import ErrorScale, TensorDetector, Window, is_spike
 from market.admm.driver import AdmmSettings, build_splitting
-from market.admm.states import X_PHASE
+from market.admm.states import LOCAL_FIELDS, X_PHASE, local_report
 from market.instance import build_instance
 from market.messages import MessageBatch
 from tests.conftest import feeder
@@ -58,19 +58,22 @@ def test_frequent_injections_at_a_leaf_are_caught_not_learned():
     assert run.tpr_by_kind()["flow"] >= 0.8
 
 
-def test_voltages_outside_the_senders_limits_are_always_caught_and_cleaned_into_them():
-    """Even before the forecast has any history, a voltage no honest update can produce is flagged, and what
-    the receiver uses lies within the sender's limits."""
+def test_voltages_outside_the_senders_limits_are_caught_and_replaced_by_the_receivers_copy():
+    """Even before the forecast has any history, a voltage no honest update can produce is flagged and replaced
+    by the receiver's own copy of it."""
     inst = build_instance(feeder("case15da"), interval="2016-06-21T12:00", seed=0)
     split = build_splitting(inst, AdmmSettings(projection="local"))
     lay = split.layout
     links = np.arange(len(lay.link_child))
     v = np.where(links % 2 == 0, 1.0, np.where(links % 4 == 1, -1.0, 1.5))  # honest, below, above
     batch = MessageBatch("voltage", X_PHASE, 0, lay.link_parent + 1, lay.link_child + 1, links, {"v": v})
-    verdict = TensorDetector(inst, split).screen(batch)
+    detector = TensorDetector(inst, split)
+    own = {name: np.full(split.n, 1.0) for name in LOCAL_FIELDS} | {"w": 0.95 + 0.001 * np.arange(split.n)}
+    detector.screen(local_report(own, 0))  # the agents' own values: w is each one's copy of its parent's voltage
+    verdict = detector.screen(batch)
     assert verdict.flagged["v"].tolist() == (links % 2 == 1).tolist()
-    low, high = inst.vmin_pu[lay.link_parent + 1] ** 2, inst.vmax_pu[lay.link_parent + 1] ** 2
-    assert np.all((verdict.values["v"] >= low) & (verdict.values["v"] <= high))
+    impossible = links % 2 == 1  # replaced by the receiver's own copy; honest values pass
+    assert np.allclose(verdict.values["v"], np.where(impossible, own["w"][lay.link_child], v))
     assert not TensorDetector(inst, split, physics=False).screen(batch).flagged["v"].any()  # history only
 
 
