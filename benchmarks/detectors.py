@@ -19,7 +19,7 @@ import time
 import warnings
 
 from cyber.attacks import AttackSpec
-from cyber.resilient_admm import DETECTORS, CyberSetup, solve_resilient_admm
+from cyber.resilient_admm import DETECTORS, CyberSetup, default_relaxation, solve_resilient_admm
 from market.admm.driver import AdmmSettings
 from market.instance import build_instance
 from market.problem.clearing import solve_clearing
@@ -49,8 +49,9 @@ def defence(instance, reference: float, max_iter: int) -> None:
     for kind, params in ATTACKS:
         attack = AttackSpec(kind, agents=(byzantine,), fields=("P", "Q"), seed=instance.seed, **params)
         for name in DETECTORS:
-            run = solve_resilient_admm(instance, AdmmSettings(projection="local", max_iter=max_iter),
-                                       CyberSetup(attacks=(attack,), detector=name))
+            settings = AdmmSettings(projection="local", max_iter=max_iter,
+                                    relaxation=default_relaxation((attack,), name))
+            run = solve_resilient_admm(instance, settings, CyberSetup(attacks=(attack,), detector=name))
             res, c = run.admm.result, run.confusion
             gap = abs(res.objective - reference) / abs(reference)
             by_kind = " ".join(f"{k} {v:5.3f}" for k, v in run.tpr_by_kind().items())

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     admm.add_argument("--max-iter", type=int, default=defaults.max_iter,
                       help=f"iteration limit (default {defaults.max_iter})")
     admm.add_argument("--residual-balancing", action="store_true", help="adapt rho to balance the residuals")
+    admm.add_argument("--relaxation", type=float, help=f"over-relaxation in (0, 2) (default {defaults.relaxation:g}, "
+                      "or 1 with --attack or --detector: forecasts and missed injections are not extrapolated)")
     _add_cyber_arguments(clear)
     clear.add_argument("--partners", choices=["all", "nearest"], default="all",
                        help="trading partners: all buyers x all sellers, or the k electrically nearest")
@@ -234,7 +236,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _clear(args: argparse.Namespace) -> int:
     from cosim.clearing_run import clear, iteration_table, summary, tables
     from cosim.results import check_target, write_results
-    from cyber.resilient_admm import default_projection
+    from cyber.resilient_admm import default_projection, default_relaxation
     from market.admm.driver import AdmmSettings
     from market.instance import InstanceOptions, build_instance, load_instance
     from market.result import Status
@@ -243,9 +245,11 @@ def _clear(args: argparse.Namespace) -> int:
     check_target(args.out, args.force)
     cyber = _cyber_setup(args)
     projection = args.projection or (default_projection(cyber.attacks, cyber.detector) if cyber else "sweep")
+    relaxation = default_relaxation(cyber.attacks, cyber.detector) if cyber else AdmmSettings.relaxation
     try:
         admm = AdmmSettings(projection=projection, rho=args.rho, tol_primal=args.tol_primal, tol_dual=args.tol_dual,
-                            max_iter=args.max_iter, residual_balancing=args.residual_balancing)
+                            max_iter=args.max_iter, residual_balancing=args.residual_balancing,
+                            relaxation=args.relaxation or relaxation)
     except ValueError as exc:
         raise InstanceError(f"ADMM options: {exc}") from exc
     if args.instance is not None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cyber.attacks import ATTACK_KINDS, KNOWN_FIELDS, AttackSpec
 from cyber.errors import CyberError
 from cyber.network import ChannelSpec
-from cyber.resilient_admm import DETECTORS, Timing
+from cyber.resilient_admm import DETECTORS, Timing, default_relaxation
 from market.admm.driver import PROJECTIONS, AdmmSettings
 from market.instance import InstanceOptions
 from physical.catalog import load_feeder
@@ -45,12 +45,6 @@ class MarketSection(_Strict):
                                wind_share=self.wind_share, vmin_pu=self.vmin_pu, vmax_pu=self.vmax_pu)
 
 
-#: Over-relaxation when the ADMM rounds do not wait for their messages: with data one or more rounds stale the
-#: default 1.8 stalls (primal residual near 0.4 on case15da), under-relaxation converges (case15da, 2.5 ms
-#: latency = three rounds stale: 1728 iterations at 0.5).
-ASYNC_RELAXATION = 0.5
-
-
 class AdmmSection(_Strict):
     # the paper's one-hop messages unless a scenario asks for the sweep (fewer iterations, 2 x (depth - 1) hops
     # each)
@@ -59,13 +53,13 @@ class AdmmSection(_Strict):
     tol_primal: float | None = Field(None, gt=0)  # default: the splitting's (market.admm.driver)
     tol_dual: float | None = Field(None, gt=0)
     max_iter: int = Field(AdmmSettings.max_iter, ge=1)
-    relaxation: float | None = Field(None, gt=0, lt=2)  # default: 1.8, or ASYNC_RELAXATION with mode = "async"
+    relaxation: float | None = Field(None, gt=0, lt=2)  # default: cyber.resilient_admm.default_relaxation
     warm_start: bool = True  # agents start a quarter hour where the last converged clearing ended
 
-    def settings(self, mode: str = "sync") -> AdmmSettings:
-        relaxation = self.relaxation or (ASYNC_RELAXATION if mode == "async" else AdmmSettings.relaxation)
+    def settings(self, default_relaxation: float) -> AdmmSettings:
         return AdmmSettings(projection=self.projection, rho=self.rho, tol_primal=self.tol_primal,
-                            tol_dual=self.tol_dual, max_iter=self.max_iter, relaxation=relaxation)
+                            tol_dual=self.tol_dual, max_iter=self.max_iter,
+                            relaxation=self.relaxation or default_relaxation)
 
 
 class NetworkSection(_Strict):
@@ -150,8 +144,9 @@ class Scenario(_Strict):
         return tuple(a.spec(self.seed + k) for k, a in enumerate(self.attacks))
 
     def admm_settings(self) -> AdmmSettings:
-        """The ADMM settings of this scenario (relaxation by default after its network's timing mode)."""
-        return self.admm.settings(self.network.mode)
+        """The ADMM settings of this scenario (relaxation by default after its attacks, detector and network
+        timing mode)."""
+        return self.admm.settings(default_relaxation(self.attack_specs(), self.detector.name, self.network.mode))
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -167,20 +167,21 @@ class TensorDetector:
     def screen(self, batch: MessageBatch) -> Verdict:
         if batch.kind == LOCAL:
             self._start_iteration(batch)
-        values, flagged = {}, {}
-        for name, received in batch.fields.items():
-            index = (self.slots.agent[batch.kind, name][batch.channel],
-                     self.slots.position[batch.kind, name][batch.channel])
-            limits = self._limits(batch) if name == "v" else None
-            values[name], flagged[name] = self._decide(index, received, batch.kind != LOCAL, limits)
-        return Verdict(values, flagged, np.zeros(len(batch), dtype=bool))
+        names = list(batch.fields)  # all fields of the batch in one pass: each slot is decided on its own
+        index = tuple(np.concatenate([table[batch.kind, name][batch.channel] for name in names])
+                      for table in (self.slots.agent, self.slots.position))
+        received = np.concatenate([batch.fields[name] for name in names])
+        cleaned, flags = self._decide(index, received, batch.kind != LOCAL, self._limits(batch))
+        rows = np.arange(len(names))[:, None] * len(batch) + np.arange(len(batch))
+        return Verdict({name: cleaned[rows[i]] for i, name in enumerate(names)},
+                       {name: flags[rows[i]] for i, name in enumerate(names)}, np.zeros(len(batch), dtype=bool))
 
     def _limits(self, batch: MessageBatch) -> tuple[np.ndarray, np.ndarray] | None:
         """The range a sender's own update keeps its voltage in (the bus's limits, which every neighbour
         knows): a voltage message outside it is false whatever its history."""
         if not self.physics or batch.kind != self.voltage_kind:
             return None
-        return self.v_limits[0][batch.sender], self.v_limits[1][batch.sender]
+        return self.v_limits[0][batch.sender], self.v_limits[1][batch.sender]  # voltage messages carry v only
 
     def _start_iteration(self, local: MessageBatch) -> None:
         """Close the last iteration's observation into the window and forecast this one's."""

@@ -9,7 +9,7 @@ import pytest
 
 from cyber.attacks import AttackSpec
 from cyber.errors import CyberError
-from cyber.resilient_admm import DETECTORS, CyberSetup, build_detector, solve_resilient_admm
+from cyber.resilient_admm import DETECTORS, CyberSetup, build_detector, default_relaxation, solve_resilient_admm
 from cyber.screening import SlotMap, clean, fpr_by_kind, score, tpr_by_kind
 from cyber.window_screen import STATISTICS, WindowScreen
 from market.admm.driver import PROJECTIONS, AdmmSettings, build_splitting
@@ -93,26 +93,38 @@ def test_unknown_detectors_and_options_are_refused(inst):
 
 def test_without_attacks_the_tensor_detector_keeps_the_optimum(inst):
     ref = solve_clearing(inst)
-    run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=4000), CyberSetup(detector="tensor"))
+    run = solve_resilient_admm(inst, setup=CyberSetup(detector="tensor"))
     assert run.admm.result.info["converged"]
     assert abs(run.admm.result.objective - ref.objective) <= 1e-4 * abs(ref.objective)
     assert run.confusion["tp"] == 0 and run.confusion["fn"] == 0
     assert run.confusion["fpr"] <= 0.05
 
 
+def test_without_attacks_the_tensor_detector_leaves_a_deeper_feeder_converging():
+    """At the attack-free over-relaxation (1.8) the detector's replacements kept case33bw's market from
+    converging; the default without over-relaxation clears it in the detector-free count."""
+    inst = build_instance(feeder("case33bw"), interval=SUMMER_NOON, seed=0)
+    setup = CyberSetup(detector="tensor")
+    assert default_relaxation((), "tensor") < AdmmSettings().relaxation
+    defended, free = solve_resilient_admm(inst, setup=setup), solve_resilient_admm(inst, AdmmSettings(
+        projection="local", relaxation=default_relaxation((), "tensor")))
+    assert defended.admm.result.info["converged"]
+    assert defended.admm.result.info["iterations"] <= 1.1 * free.admm.result.info["iterations"]
+
+
 def test_static_fdi_breaks_the_undefended_market_and_the_tensor_detector_restores_it(inst):
-    """One Byzantine agent falsifies its flow (and, consistently, its voltage) every 5 iterations."""
+    """One Byzantine agent falsifies its flow (and, consistently, its voltage) every 5 iterations; the issue's
+    targets: within 0.1% of the attack-free optimum, TPR >= 0.95 and FPR <= 0.05 on the corrupted fields."""
     ref = solve_clearing(inst)
     attack = AttackSpec("static-fdi", agents=(middle_agent(inst),), fields=("P", "Q"), delta=0.05)
-    undefended = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=500),
+    undefended = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=500,
+                                                         relaxation=default_relaxation((attack,), "none")),
                                       CyberSetup(attacks=(attack,)))
     assert not undefended.admm.result.info["converged"]
-    defended = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=4000),
-                                    CyberSetup(attacks=(attack,), detector="tensor"))
+    defended = solve_resilient_admm(inst, setup=CyberSetup(attacks=(attack,), detector="tensor"))
     assert defended.admm.result.info["converged"]
     assert abs(defended.admm.result.objective - ref.objective) <= 1e-3 * abs(ref.objective)
-    assert defended.confusion["fpr"] <= 0.1  # at most the detector's nominal false-alarm rate alpha
-    # the falsified flows are caught; the voltages the attacker shifts by 2 (r + x) delta much less so
-    assert defended.tpr_by_kind()["flow"] >= 0.9 and defended.confusion["tpr"] >= 0.6
+    assert defended.confusion["tpr"] >= 0.95 and defended.confusion["fpr"] <= 0.05
+    assert defended.tpr_by_kind()["flow"] >= 0.95
     counts = defended.iteration_counts()
     assert counts["attacked"].sum() == len(defended.truth) and counts["flagged"].sum() == len(defended.flags)

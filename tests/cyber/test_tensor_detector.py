@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from cyber.attacks import AttackSpec
-from cyber.resilient_admm import CyberSetup, solve_resilient_admm
+from cyber.resilient_admm import CyberSetup, default_relaxation, solve_resilient_admm
 from cyber.tensor_detector import ErrorScale, TensorDetector, Window, is_spike
 from market.admm.driver import AdmmSettings, build_splitting
 from market.admm.states import LOCAL_FIELDS, X_PHASE, local_report
@@ -53,7 +53,8 @@ def test_frequent_injections_at_a_leaf_are_caught_not_learned():
     inst = build_instance(net, interval="2016-06-21T18:00", seed=3)
     leaf = next(j for j in range(1, net.n_buses) if not net.children[j])
     attack = AttackSpec("static-fdi", agents=(leaf,), fields=("P", "Q"), delta=0.1, period=3, start=4, seed=1)
-    run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=1000),
+    run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=1000,
+                                                  relaxation=default_relaxation((attack,), "tensor")),
                                CyberSetup(attacks=(attack,), detector="tensor"))
     assert run.tpr_by_kind()["flow"] >= 0.8
 
