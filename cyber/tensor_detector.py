@@ -11,7 +11,9 @@ received, cleaned (flagged values replaced). At every iteration:
    each weight the running error of that source on accepted data -- so physics counts for as much as it has
    proven reliable (this is the paper's ``||Phi_i G||^2`` term, applied to the forecast slice);
 3. *estimate* (18): per slot, the forecast where its recent track record beats repeating the last trusted
-   value, else that value (the low-rank model cannot follow every one of many trade channels);
+   value, else that value (the low-rank model cannot follow every one of many trade channels; before the
+   window holds enough iterations for a forecast, always that value -- an attack from the first iterations
+   is screened as soon as a few steps give its scale);
 4. *decision* (16a-b): flag ``|x - estimate| > z_(1 - alpha/2) * sigma + floor`` with ``alpha`` the nominal
    false-alarm rate and ``sigma`` the robust scale (1.4826 x median absolute error) of the slot's last
    errors -- a median, so that an intermittent attack does not widen it;
@@ -196,6 +198,7 @@ class TensorDetector:
         self.iteration = local.iteration
         self.forecast = None
         self._equalities = {}
+        self.step.refresh()  # repeating the last trusted value needs no history: it screens from the start
         w = self.window
         if w.filled < self.min_history:
             return
@@ -206,7 +209,7 @@ class TensorDetector:
             self.fit = extend(self.fit, recent, self.model)
         self.temporal = predict(self.fit, recent, self.model)
         self.forecast = self.temporal.copy()
-        for scale in (self.error, self.step, *self.physics_error.values()):
+        for scale in (self.error, *self.physics_error.values()):
             scale.refresh()
         if self.physics:
             own = {name: np.empty(self.slots.n_agents) for name in local.fields}
@@ -230,10 +233,13 @@ class TensorDetector:
                         screen: bool) -> tuple[np.ndarray, np.ndarray]:
         """Decision and replacement against the estimate from the history (steps 3-6)."""
         flat = index[0] * self.slots.width + index[1]  # 1-d positions: fancy indexing of the raveled arrays
-        if not screen or self.forecast is None:
+        if not screen:
             return received, np.zeros(len(received), dtype=bool)
-        forecast, last = self.forecast.ravel()[flat], self.trusted.ravel()[flat]
-        sigma_forecast, sigma_last = self.error.sigma.ravel()[flat], self.step.sigma.ravel()[flat]
+        last, sigma_last = self.trusted.ravel()[flat], self.step.sigma.ravel()[flat]
+        if self.forecast is None:  # too little history to forecast: the last trusted value, without a record
+            forecast, sigma_forecast = last, np.full(len(flat), np.inf)
+        else:
+            forecast, sigma_forecast = self.forecast.ravel()[flat], self.error.sigma.ravel()[flat]
         # the forecast is used where its track record beats repeating the last trusted value (18)
         use_forecast = ~(sigma_forecast > sigma_last)
         estimate = np.where(use_forecast, forecast, last)
@@ -251,11 +257,12 @@ class TensorDetector:
         cleaned, flagged = clean(received, estimate, np.where(trend | back, np.inf, bound))
         flag_sign[flat] = np.where(flagged, sign, 0)
         self._error_sum += (np.abs(received - estimate).sum(), len(received))
-        for scale in (self.error, self.temporal_error, self.step):
+        for scale in (self.step,) if self.forecast is None else (self.error, self.temporal_error, self.step):
             scale.retract(flat[back])
         kept, received = flat[~back], received[~back]
-        self.error.push_flat(kept, np.abs(received - forecast[~back]))
-        self.temporal_error.push_flat(kept, np.abs(received - self.temporal.ravel()[kept]))
+        if self.forecast is not None:
+            self.error.push_flat(kept, np.abs(received - forecast[~back]))
+            self.temporal_error.push_flat(kept, np.abs(received - self.temporal.ravel()[kept]))
         self.step.push_flat(kept, np.abs(received - last[~back]))
         return cleaned, flagged
 

@@ -85,3 +85,14 @@ def test_an_attack_on_voltages_far_outside_their_limits_is_caught_throughout():
     run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=300),
                                CyberSetup(attacks=(attack,), detector="tensor"))
     assert len(run.truth) > 100 and run.tpr_by_kind() == {"voltage": 1.0}
+
+
+def test_gross_injections_are_caught_before_the_window_holds_a_forecast():
+    """Until the window holds enough iterations to forecast (12), the estimate is the last trusted value: once
+    a few steps give its scale, values far off it are caught (before, nothing was screened that early)."""
+    inst = build_instance(feeder("case15da"), interval="2016-06-21T12:00", seed=0)
+    attack = AttackSpec("random", agents=(2,), fields=("P",), low=2.0, high=3.0, period=3, start=7, seed=3)
+    run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=12),
+                               CyberSetup(attacks=(attack,), detector="tensor"))
+    hits = run.truth.merge(run.flags, on=["iteration", "kind", "field", "channel"])
+    assert set(run.truth["iteration"]) == {7, 10} and len(hits) == len(run.truth)
