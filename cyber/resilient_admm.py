@@ -73,19 +73,24 @@ SCREENED_RELAXATION = 1.0
 ASYNC_RELAXATION = 0.5
 
 
+def _touched(attacks: tuple[AttackSpec, ...] | list, detector: str) -> bool:
+    """Whether the ADMM's messages are attacked or screened."""
+    return bool(attacks) or detector != "none"
+
+
 def default_relaxation(attacks: tuple[AttackSpec, ...] | list, detector: str, mode: str = "sync") -> float:
     """The ADMM's over-relaxation unless a run says otherwise: 1.8 on clean, synchronous messages, none when
     they are attacked or screened, under-relaxation when rounds use stale data."""
     if mode == "async":
         return ASYNC_RELAXATION
-    return SCREENED_RELAXATION if attacks or detector != "none" else AdmmSettings.relaxation
+    return SCREENED_RELAXATION if _touched(attacks, detector) else AdmmSettings.relaxation
 
 
 def default_projection(attacks: tuple[AttackSpec, ...] | list, detector: str) -> str:
     """The ADMM splitting a run uses unless told otherwise: the paper's one-hop ``local`` pattern as soon as
     messages are attacked or screened (the detectors model its messages, and an attacked run should be
     compared with an attack-free one of the same splitting), else the faster ``sweep``."""
-    return "local" if attacks or detector != "none" else "sweep"
+    return "local" if _touched(attacks, detector) else "sweep"
 
 
 @dataclass(frozen=True)

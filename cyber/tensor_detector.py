@@ -219,20 +219,19 @@ class TensorDetector:
 
     def _decide(self, index: tuple[np.ndarray, np.ndarray], received: np.ndarray, screen: bool,
                 limits: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        cleaned, flagged = self._screen_history(index, received, screen)
+        flat = index[0] * self.slots.width + index[1]  # 1-d positions: fancy indexing of the raveled arrays
+        cleaned, flagged = self._screen_history(flat, received, screen)
         if limits is not None:
             # an impossible voltage says nothing about the real one: the receiver keeps its own copy of it
             impossible = (received < limits[0] - LIMIT_TOLERANCE) | (received > limits[1] + LIMIT_TOLERANCE)
             own_copy = self.current[index[0], self.slots.position[LOCAL, "w"][index[0]]]
             cleaned = np.clip(np.where(impossible, own_copy, cleaned), *limits)
             flagged |= impossible
-        self.current.ravel()[index[0] * self.slots.width + index[1]] = cleaned
+        self.current.ravel()[flat] = cleaned
         return cleaned, flagged
 
-    def _screen_history(self, index: tuple[np.ndarray, np.ndarray], received: np.ndarray,
-                        screen: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Decision and replacement against the estimate from the history (steps 3-6)."""
-        flat = index[0] * self.slots.width + index[1]  # 1-d positions: fancy indexing of the raveled arrays
+    def _screen_history(self, flat: np.ndarray, received: np.ndarray, screen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Decision and replacement against the estimate from the history (steps 3-6), at raveled slots."""
         if not screen:
             return received, np.zeros(len(received), dtype=bool)
         last, sigma_last = self.trusted.ravel()[flat], self.step.sigma.ravel()[flat]

@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import math
 
-import mosaik_api_v3
-
 from cosim.interval import cyber_setup
-from cosim.scenario import Scenario
+from cosim.simulators.scenario_sim import ScenarioSimulator
 from cyber.resilient_admm import CommLayer
 from market.instance import instance_from_dict
 
@@ -23,18 +21,15 @@ META = {"type": "event-based", "models": {"Comm": {"public": True, "params": ["s
                                                    "attrs": ["round", "delivered"]}}}
 
 
-class CommSim(mosaik_api_v3.Simulator):
+class CommSim(ScenarioSimulator):
+    eid = "comm"
+
     def __init__(self) -> None:
         super().__init__(META)
-        self.scenario: Scenario | None = None
         self.layer: CommLayer | None = None
         self.start = 0
         self.out: dict | None = None
         self.release = 0
-
-    def create(self, num, model, scenario: dict):
-        self.scenario = Scenario.model_validate(scenario)
-        return [{"eid": "comm", "type": model}]
 
     def step(self, time, inputs, max_advance):
         self.out = None

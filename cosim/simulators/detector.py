@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 
-import mosaik_api_v3
-
 from cosim.interval import cyber_setup
-from cosim.scenario import Scenario
+from cosim.simulators.scenario_sim import ScenarioSimulator
 from cyber.resilient_admm import build_screening, screening_report
 from cyber.screening import ScreeningTransport
 from market.instance import instance_from_dict
@@ -22,16 +20,13 @@ META = {"type": "event-based", "models": {"Detector": {"public": True, "params":
                                                        "attrs": ["local", "delivered", "screened"]}}}
 
 
-class DetectorSim(mosaik_api_v3.Simulator):
+class DetectorSim(ScenarioSimulator):
+    eid = "detector"
+
     def __init__(self) -> None:
         super().__init__(META)
-        self.scenario: Scenario | None = None
         self.screening: ScreeningTransport | None = None
         self.out: dict | None = None
-
-    def create(self, num, model, scenario: dict):
-        self.scenario = Scenario.model_validate(scenario)
-        return [{"eid": "detector", "type": model}]
 
     def step(self, time, inputs, max_advance):
         self.out = None

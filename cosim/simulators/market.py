@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 
-import mosaik_api_v3
-
 from cosim.clearing_run import admm_clearing
 from cosim.interval import IntervalClearing, clear_instance, cyber_setup, interval_clearing, warm_start_from
-from cosim.scenario import Scenario
+from cosim.simulators.scenario_sim import ScenarioSimulator
 from cyber.resilient_admm import resilient_run
 from market.admm.driver import Process, Round, admm_process
 from market.instance import MarketInstance, instance_from_dict
@@ -27,10 +25,11 @@ META = {"type": "event-based", "models": {"Market": {"public": True, "params": [
                                                                "dispatch", "report"]}}}
 
 
-class MarketSim(mosaik_api_v3.Simulator):
+class MarketSim(ScenarioSimulator):
+    eid = "market"
+
     def __init__(self) -> None:
         super().__init__(META)
-        self.scenario: Scenario | None = None
         self.instance: MarketInstance | None = None
         self.process: Process | None = None
         self.run = None
@@ -38,10 +37,6 @@ class MarketSim(mosaik_api_v3.Simulator):
         self.waiting: list[str] = []  # instances that arrived while a clearing was still running
         self.clock_ms = 0.0  # the clearing's simulated time when the last round was delivered
         self.out: dict = {}
-
-    def create(self, num, model, scenario: dict):
-        self.scenario = Scenario.model_validate(scenario)
-        return [{"eid": "market", "type": model}]
 
     def step(self, time, inputs, max_advance):
         self.out = {}

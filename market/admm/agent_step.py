@@ -15,6 +15,17 @@ from market.admm.prox import project_scaled_branch_cone, prox_energy_balance
 from market.formulation.trading import MarketArrays
 
 
+def initial_own_values(arr: MarketArrays, variables: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Where a prosumer stands before the market: at its desired injection, settled with the utility; flat
+    voltages, no flows, no trades."""
+    n, m = len(arr.p_hat), len(arr.trade_buyer)
+    x = {name: np.zeros(n) for name in variables} | {"t0": np.abs(arr.p_hat), "tb": np.zeros(m),
+                                                      "ts": np.zeros(m)}
+    x["v"][:] = x["w"][:] = 1.0
+    x["p"], x["q"] = arr.p_hat.copy(), arr.q_hat.copy()
+    return x
+
+
 def own_update(arr: MarketArrays, scale: float, weights: Weights, rho: float, bounds: tuple[np.ndarray, ...],
                target: dict[str, np.ndarray], pair_weight: tuple[np.ndarray, np.ndarray], t_target: np.ndarray
                ) -> dict[str, np.ndarray]:

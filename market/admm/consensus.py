@@ -23,7 +23,7 @@ from collections.abc import Generator
 
 import numpy as np
 
-from market.admm.agent_step import own_update
+from market.admm.agent_step import initial_own_values, own_update
 from market.admm.layout import OWN, AdmmLayout, Weights, build_layout
 from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs, trade_messages
 from market.admm.states import LOCAL, X_PHASE, Y_PHASE, AgentStates, Exchange, agent_solution, relaxed_update
@@ -47,12 +47,8 @@ def initial_states(layout: AdmmLayout, rho: float, weight: tuple[np.ndarray, np.
     Voltages are flat, flows and trades zero, copies equal to the values they copy. The reciprocity duals
     start at the mid utility price (:func:`market.admm.pairs.initial_pair_duals`).
     """
-    n, m = layout.n, layout.m
-    x = {name: np.zeros(n) for name in OWN} | {"t0": np.zeros(n), "tb": np.zeros(m), "ts": np.zeros(m)}
-    arr = layout.arrays
-    x["v"][:] = 1.0
-    x["w"][:] = 1.0
-    x["p"][:], x["q"][:], x["t0"][:] = arr.p_hat, arr.q_hat, np.abs(arr.p_hat)
+    m, arr = layout.m, layout.arrays
+    x = initial_own_values(arr, OWN)
     y = np.zeros(layout.size + 2 * m)
     y[layout.segment["v"]] = y[layout.segment["w"]] = y[layout.segment["vp"]] = 1.0
     y[layout.segment["p"]], y[layout.segment["q"]] = arr.p_hat, arr.q_hat
@@ -84,8 +80,7 @@ def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float,
     v_sum = own["v"] + np.bincount(lay.link_parent, inbox["voltage_target", "v"], minlength=lay.n)
     own |= {"P": P_bar, "Q": Q_bar, "v": v_sum / (1 + lay.n_children)}
     t_target = np.concatenate([tgt_all[lay.pair_b], tgt_all[lay.pair_s]])
-    s.x = own_update(lay.arrays, lay.scale, lay.weights, rho, (lay.vmin2, lay.vmax2, lay.lmax), own, weight,
-                     t_target)
+    s.x = own_update(lay.arrays, lay.scale, lay.weights, rho, lay.bounds, own, weight, t_target)
 
 
 def channel_receivers(lay: AdmmLayout) -> dict[str, np.ndarray]:

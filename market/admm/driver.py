@@ -25,7 +25,7 @@ from market.admm.consensus import LocalSplitting
 from market.admm.layout import Weights
 from market.admm.pairs import PairBalancer
 from market.admm.splittings import PROJECTIONS, Splitting
-from market.admm.states import AgentStates, local_report
+from market.admm.states import AgentStates, local_report, trades
 from market.admm.sweep import SweepSplitting
 from market.admm.warm_start import carry_over
 from market.formulation.distflow import tree_operators
@@ -241,7 +241,7 @@ def _balance_pairs(balancer: PairBalancer, split: Splitting, s: AgentStates, k: 
 def _metrics(k: int, split: Splitting, s: AgentStates, primal: float, dual: float, rho: float,
              kw: float) -> dict:
     x = s.x
-    t = 0.5 * (x["tb"] + x["ts"])
+    t = trades(x)
     return {
         "iteration": k,
         "primal_residual": primal,

@@ -54,9 +54,7 @@ class AdmmLayout:
     dinv: np.ndarray  # 1 / (sigma_u / n_u) per bus copy
     copy_weight: np.ndarray  # norm of the residuals: sigma_u / n_u of every held copy, pairs without size factor
     K: np.ndarray  # (n, 6, 6): (A D^-1 A^T)^-1 per agent
-    vmin2: np.ndarray
-    vmax2: np.ndarray
-    lmax: np.ndarray
+    bounds: tuple[np.ndarray, np.ndarray, np.ndarray]  # own_bounds
     scale: float  # objective divisor: the largest linear cost coefficient (cent per p.u.)
     weights: Weights
 
@@ -118,6 +116,11 @@ class Weights:
         s = base_mva
         return Weights(voltage=self.voltage / s**2, current=self.current * s**2, market=self.market,
                        trade=self.trade)
+
+
+def own_bounds(instance: MarketInstance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per agent the box of its own x-update: squared voltage limits and the squared current rating."""
+    return instance.vmin_pu[1:] ** 2, instance.vmax_pu[1:] ** 2, instance.feeder.imax_pu[1:] ** 2
 
 
 def objective_scale(arr: MarketArrays) -> float:
@@ -193,7 +196,6 @@ def build_layout(instance: MarketInstance, weights: Weights | None = None) -> Ad
         n=n, m=m, arrays=arr, has_parent=has_parent, link_child=link_child, link_parent=link_parent,
         n_children=n_children, segment=segment, size=size, A=A, At=A.T.tocsr(),
         b=b.ravel(), dinv=dinv, copy_weight=np.concatenate([weight, np.full(2 * m, wt.trade)]), K=K,
-        vmin2=instance.vmin_pu[1:] ** 2, vmax2=instance.vmax_pu[1:] ** 2, lmax=f.imax_pu[1:] ** 2,
-        scale=objective_scale(arr),
+        bounds=own_bounds(instance), scale=objective_scale(arr),
         weights=wt,
     )

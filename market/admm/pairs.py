@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from market.admm.states import X_PHASE, AgentStates
+from market.admm.states import X_PHASE, AgentStates, relaxed
 from market.formulation.trading import MarketArrays
 from market.messages import Inbox, MessageBatch
 
@@ -67,7 +67,7 @@ def project_pairs(y: np.ndarray, z: np.ndarray, inbox: Inbox, sides: tuple[slice
 
 def sent_value(x: np.ndarray, y: np.ndarray, u: np.ndarray, alpha: float) -> np.ndarray:
     """What one side of a trade sends the other: its relaxed iterate plus its scaled dual."""
-    return alpha * x + (1 - alpha) * y + u
+    return relaxed(x, y, alpha) + u
 
 
 @dataclass

@@ -37,6 +37,16 @@ def local_report(x: dict[str, np.ndarray], k: int) -> MessageBatch:
     return MessageBatch(LOCAL, X_PHASE, k, buses, buses, buses - 1, {f: x[f].copy() for f in LOCAL_FIELDS})
 
 
+def trades(x: dict[str, np.ndarray]) -> np.ndarray:
+    """A trade is the mean of its buyer's and its seller's side."""
+    return 0.5 * (x["tb"] + x["ts"])
+
+
+def relaxed(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    """The over-relaxed iterate ``alpha x + (1 - alpha) y``."""
+    return alpha * x + (1 - alpha) * y
+
+
 def relaxed_update(s: AgentStates, x_copy: np.ndarray, alpha: float, project: Callable[[np.ndarray], Generator]
                    ) -> Generator:
     """(6b) ``y = project(alpha x + (1 - alpha) y + u)`` and (6c) the scaled duals, for any splitting.
@@ -44,7 +54,7 @@ def relaxed_update(s: AgentStates, x_copy: np.ndarray, alpha: float, project: Ca
     ``project`` is a generator function (a projection may exchange messages on the way: ``yield from`` it).
     Returns, per copy, the primal residual ``x - y`` and the change of ``y`` (for the dual residual).
     """
-    x_hat = alpha * x_copy + (1 - alpha) * s.y
+    x_hat = relaxed(x_copy, s.y, alpha)
     y = yield from project(x_hat + s.u)
     change = y - s.y
     s.y = y
@@ -53,6 +63,6 @@ def relaxed_update(s: AgentStates, x_copy: np.ndarray, alpha: float, project: Ca
 
 
 def agent_solution(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The agents' own variables as the solution; a trade is the mean of its buyer's and its seller's side."""
-    return {"v": x["v"], "P": x["P"], "Q": x["Q"], "l": x["l"], "p": x["p"], "q": x["q"],
-            "t": 0.5 * (x["tb"] + x["ts"]), "t0": x["t0"]}
+    """The agents' own variables as the solution."""
+    return {"v": x["v"], "P": x["P"], "Q": x["Q"], "l": x["l"], "p": x["p"], "q": x["q"], "t": trades(x),
+            "t0": x["t0"]}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from market.admm.agent_step import own_update
+from market.admm.agent_step import initial_own_values, own_update
 from market.admm.layout import Weights
 from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs, trade_messages
 from market.admm.states import X_PHASE, Y_PHASE, AgentStates, Exchange, agent_solution, relaxed_update
@@ -72,11 +72,8 @@ class SweepSplitting:
 
     def initial_states(self, rho: float) -> AgentStates:
         """At the desired injection, settled with the utility; flat voltages, no flows, no trades."""
-        n, m, arr = self.n, self.m, self.arrays
-        x = {name: np.zeros(n) for name in VARIABLES} | {"t0": np.abs(arr.p_hat), "tb": np.zeros(m),
-                                                          "ts": np.zeros(m)}
-        x["v"][:] = x["w"][:] = 1.0
-        x["p"], x["q"] = arr.p_hat.copy(), arr.q_hat.copy()
+        m, arr = self.m, self.arrays
+        x = initial_own_values(arr, VARIABLES)
         y = np.concatenate([x[name] for name in VARIABLES] + [np.zeros(2 * m)])
         u = np.zeros_like(y)
         if m:
@@ -100,7 +97,7 @@ class SweepSplitting:
         target = s.y - s.u
         own = {name: self._own(target, name) for name in VARIABLES}
         t_target = np.concatenate([target[self.pair_b], target[self.pair_s]])
-        s.x = own_update(self.arrays, self.scale, self.weights, rho, (lay.vmin2, lay.vmax2, lay.lmax), own,
+        s.x = own_update(self.arrays, self.scale, self.weights, rho, lay.bounds, own,
                          self.pair_weight, t_target)
 
     def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:

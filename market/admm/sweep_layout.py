@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from market.admm.layout import OWN, Weights, objective_scale
+from market.admm.layout import OWN, Weights, objective_scale, own_bounds
 from market.formulation.trading import MarketArrays, market_arrays
 from market.instance import MarketInstance
 
@@ -77,9 +77,7 @@ class SweepLayout:
     PC: np.ndarray  # (n, 8, 3): covariance of the own values with s
     # per link: a child's price is xi_k = [-nu_slot, nu_E1, nu_E2] + L xi_parent (all at the parent)
     L: np.ndarray  # (e, 3, 3)
-    vmin2: np.ndarray  # bounds, per agent
-    vmax2: np.ndarray
-    lmax: np.ndarray
+    bounds: tuple[np.ndarray, np.ndarray, np.ndarray]  # per agent (market.admm.layout.own_bounds)
     scale: float
 
     @property
@@ -199,8 +197,7 @@ def build_sweep_layout(instance: MarketInstance, weights: Weights) -> SweepLayou
         n=n, m=m, arrays=arr, weights=weights, copy_weight=np.repeat(wv, n), order=order, levels=levels,
         to_parent=to_parent, slot=slot, link_child=order[n_top:], link_parent=order[parent[n_top:]],
         A=A, b=b, Ninv=Ninv, WA=WA, Sigma=Sigma, PC=PC, L=L,
-        vmin2=instance.vmin_pu[1:] ** 2, vmax2=instance.vmax_pu[1:] ** 2, lmax=f.imax_pu[1:] ** 2,
-        scale=objective_scale(arr))
+        bounds=own_bounds(instance), scale=objective_scale(arr))
 
 
 def _to_parent(parent: np.ndarray, here: slice, below: slice) -> np.ndarray:

@@ -161,7 +161,8 @@ def test_local_update_matches_cvxpy(layout):
                      + cp.sum(cp.multiply(weight[0], cp.square(tb - tb_bar)))
                      + cp.sum(cp.multiply(weight[1], cp.square(ts - ts_bar))))
     own_trades = arr.buy_matrix @ tb + arr.sell_matrix @ ts
-    cons = [x["v"] >= layout.vmin2, x["v"] <= layout.vmax2, x["lb"] <= layout.lmax, e >= 0, e <= arr.e_max,
+    vmin2, vmax2, lmax = layout.bounds
+    cons = [x["v"] >= vmin2, x["v"] <= vmax2, x["lb"] <= lmax, e >= 0, e <= arr.e_max,
             e == own_trades + x["t0"], x["t0"] >= 0, tb >= 0, ts >= 0,
             cp.SOC(x["w"] + x["l"], cp.vstack([2 * x["P"], 2 * x["Q"], x["w"] - x["l"]]), axis=0)]
     if arr.passive.any():
