@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
+from cyber import detector_kernels as kernels
 from cyber.screening import SlotMap, Verdict, clean
 from cyber.tensor_forecast import TuckerArimaFit, TuckerArimaModel, extend, fit, predict
 from market.admm.driver import Splitting
@@ -42,7 +43,6 @@ from market.admm.states import LOCAL, LOCAL_FIELDS
 from market.instance import MarketInstance
 from market.messages import MessageBatch
 
-_MAD_TO_SIGMA = 1.4826  # median |e| = 0.6745 sigma for a normal error
 DESPIKE_RATIO = 3.0
 LIMIT_TOLERANCE = 1e-9  # p.u.^2: an honest voltage sits on its limit to round-off
 
@@ -65,24 +65,23 @@ class ErrorScale:
 
     def push_flat(self, flat: np.ndarray, error: np.ndarray) -> None:
         """``push`` at raveled slot positions."""
-        self.errors.reshape(-1, self.k)[flat, self.count[flat] % self.k] = error
-        self.count[flat] += 1
+        kernels.ring_push(*self.rings()[:2], flat, error)
 
     def retract(self, flat: np.ndarray) -> None:
         """Take back the last error of some slots (it belonged to a spike found out afterwards): it becomes
         the slot's current median and the next push overwrites it."""
-        if flat.size == 0:
-            return
-        self.count[flat] -= 1
-        self.errors.reshape(-1, self.k)[flat, self.count[flat] % self.k] = self.sigma.ravel()[flat] / _MAD_TO_SIGMA
+        kernels.ring_retract(*self.rings(), flat)
 
     def refresh(self) -> None:
-        rows = self.errors.reshape(-1, self.k)[self.used]
-        self.sigma.ravel()[self.used] = _MAD_TO_SIGMA * np.partition(rows, self.k // 2, axis=-1)[:, self.k // 2]
+        kernels.ring_scales(self.rings()[0], self.used, self.sigma.reshape(-1))
+
+    def rings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ring, count, sigma) over raveled slots, as views: what the compiled kernels update in place."""
+        return self.errors.reshape(-1, self.k), self.count, self.sigma.reshape(-1)
 
     def sigma_at(self, index: tuple[np.ndarray, ...] | slice) -> np.ndarray:
         """The scales of some slots only (cheaper than a refresh of all)."""
-        return _MAD_TO_SIGMA * np.partition(self.errors[index], self.k // 2, axis=-1)[..., self.k // 2]
+        return kernels.MAD_TO_SIGMA * np.partition(self.errors[index], self.k // 2, axis=-1)[..., self.k // 2]
 
 
 class Window:
@@ -109,15 +108,6 @@ class Window:
         before, middle, after = ((self.head - k) % self.length for k in (3, 2, 1))
         a, b, c = self.data[:, :, before], self.data[:, :, middle], self.data[:, :, after]
         self.data[:, :, middle] = np.where(is_spike(a, b, c, ratio, floor), 0.5 * (a + c), b)
-
-    def spiked(self, flat: np.ndarray, after: np.ndarray, ratio: float, floor: float) -> np.ndarray:
-        """Whether the newest column, at raveled slots ``flat``, is a spike between the column before it and
-        the values ``after`` it."""
-        if self.filled < 2:
-            return np.zeros(len(flat), dtype=bool)
-        columns = self.data.reshape(-1, self.length)
-        a, b = (columns[flat, (self.head - k) % self.length] for k in (2, 1))
-        return is_spike(a, b, after, ratio, floor)
 
 
 def is_spike(a: np.ndarray, b: np.ndarray, c: np.ndarray, ratio: float, floor: float) -> np.ndarray:
@@ -234,35 +224,21 @@ class TensorDetector:
         """Decision and replacement against the estimate from the history (steps 3-6), at raveled slots."""
         if not screen:
             return received, np.zeros(len(received), dtype=bool)
-        last, sigma_last = self.trusted.ravel()[flat], self.step.sigma.ravel()[flat]
-        if self.forecast is None:  # too little history to forecast: the last trusted value, without a record
-            forecast, sigma_forecast = last, np.full(len(flat), np.inf)
-        else:
-            forecast, sigma_forecast = self.forecast.ravel()[flat], self.error.sigma.ravel()[flat]
-        # the forecast is used where its track record beats repeating the last trusted value (18)
-        use_forecast = ~(sigma_forecast > sigma_last)
-        estimate = np.where(use_forecast, forecast, last)
-        sigma = np.where(use_forecast, sigma_forecast, sigma_last)
-        bound = self.z * sigma + self.floor
-        sign = np.sign(received - estimate).astype(np.int8)
+        has_forecast = self.forecast is not None
+        forecast = (self.forecast if has_forecast else self.trusted).reshape(-1)
+        estimate, bound, sign, back = kernels.decide(
+            flat, received, self.trusted.reshape(-1), self.step.sigma.reshape(-1), forecast,
+            self.error.sigma.reshape(-1), has_forecast, self.z, self.floor, self.flag_sign.reshape(-1),
+            self.window.data.reshape(-1, self.window.length), self.window.head, self.window.filled, DESPIKE_RATIO)
         # a deviation the same way as last iteration's flagged one is the iterates moving on, not an injection:
-        # Byzantine values come and go, an ADMM trend persists, and holding it back would only slow the market
-        flag_sign = self.flag_sign.ravel()
-        before = flag_sign[flat]
-        trend = (before != 0) & (sign == before)
+        # Byzantine values come and go, an ADMM trend persists, and holding it back would only slow the market;
         # a value back on the track the last one left was honest: the last one was a missed spike, and both
-        # the estimate and the error rings would blame the return for it
-        back = self.window.spiked(flat, received, DESPIKE_RATIO, self.floor)
-        cleaned, flagged = clean(received, estimate, np.where(trend | back, np.inf, bound))
-        flag_sign[flat] = np.where(flagged, sign, 0)
+        # the estimate and the error rings would blame the return for it (``bound`` is infinite for both)
+        cleaned, flagged = clean(received, estimate, bound)
         self._error_sum += (np.abs(received - estimate).sum(), len(received))
-        for scale in (self.step,) if self.forecast is None else (self.error, self.temporal_error, self.step):
-            scale.retract(flat[back])
-        kept, received = flat[~back], received[~back]
-        if self.forecast is not None:
-            self.error.push_flat(kept, np.abs(received - forecast[~back]))
-            self.temporal_error.push_flat(kept, np.abs(received - self.temporal.ravel()[kept]))
-        self.step.push_flat(kept, np.abs(received - last[~back]))
+        kernels.record(flat, received, estimate, flagged, sign, back, self.flag_sign.reshape(-1),
+                       self.trusted.reshape(-1), forecast, self.temporal.reshape(-1), has_forecast,
+                       self.step.rings(), self.error.rings(), self.temporal_error.rings())
         return cleaned, flagged
 
     def _apply_physics(self, own: dict[str, np.ndarray]) -> None:

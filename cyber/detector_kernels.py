@@ -1,0 +1,120 @@
+"""Compiled per-slot loops of the tensor detector's screening (numba).
+
+The detector decides every received field on its own: a handful of scalar operations per slot, but in numpy
+each of them is a call over a few hundred slots, and a clearing screens six batches per iteration for
+thousands of iterations -- the calls, not the arithmetic, cost the time. These kernels do the same
+arithmetic in one pass per batch, in the same order, so the decisions are the same to the bit
+(``tests/cyber/test_detector_kernels.py`` checks them against the numpy expressions they replace).
+
+Error rings are ``(slots, k)`` arrays with a per-slot write count (see
+:class:`cyber.tensor_detector.ErrorScale`); ``flat`` holds raveled slot positions, each at most once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+MAD_TO_SIGMA = 1.4826  # median |e| = 0.6745 sigma for a normal error
+
+
+@njit(cache=True)
+def push_one(errors: np.ndarray, count: np.ndarray, s: int, error: float) -> None:
+    """Write ``error`` into slot ``s``'s ring."""
+    errors[s, count[s] % errors.shape[1]] = error
+    count[s] += 1
+
+
+@njit(cache=True)
+def retract_one(errors: np.ndarray, count: np.ndarray, sigma: np.ndarray, s: int) -> None:
+    """Take back the last error of slot ``s``: it becomes the slot's current median."""
+    count[s] -= 1
+    errors[s, count[s] % errors.shape[1]] = sigma[s] / MAD_TO_SIGMA
+
+
+@njit(cache=True)
+def ring_push(errors: np.ndarray, count: np.ndarray, flat: np.ndarray, error: np.ndarray) -> None:
+    for i in range(flat.size):
+        push_one(errors, count, flat[i], error[i])
+
+
+@njit(cache=True)
+def ring_retract(errors: np.ndarray, count: np.ndarray, sigma: np.ndarray, flat: np.ndarray) -> None:
+    for i in range(flat.size):
+        retract_one(errors, count, sigma, flat[i])
+
+
+@njit(cache=True)
+def ring_scales(errors: np.ndarray, used: np.ndarray, sigma: np.ndarray) -> None:
+    """``sigma[s] = 1.4826 x median`` (the ``k // 2``-th smallest) of the ring of every slot in ``used``."""
+    k = errors.shape[1]
+    row = np.empty(k)
+    for i in range(used.size):
+        s = used[i]
+        for j in range(k):  # insertion sort: k is about nine
+            value = errors[s, j]
+            m = j
+            while m > 0 and row[m - 1] > value:
+                row[m] = row[m - 1]
+                m -= 1
+            row[m] = value
+        sigma[s] = MAD_TO_SIGMA * row[k // 2]
+
+
+@njit(cache=True)
+def spike(a: float, b: float, c: float, ratio: float, floor: float) -> bool:
+    """``b`` farther from the midpoint of ``a`` and ``c`` than ``ratio`` half-steps between them, plus
+    ``floor`` (see :func:`cyber.tensor_detector.is_spike`)."""
+    return abs(b - 0.5 * (a + c)) > ratio * 0.5 * abs(c - a) + floor
+
+
+@njit(cache=True)
+def decide(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, step_sigma: np.ndarray,
+           forecast: np.ndarray, forecast_sigma: np.ndarray, has_forecast: bool, z: float, floor: float,
+           flag_sign: np.ndarray, columns: np.ndarray, head: int, filled: int,
+           ratio: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 3-4 and the look back of step 6, per slot: the estimate (forecast where its record beats the
+    last trusted value, else that value), the bound (infinite for a trend that persists or for a return to
+    the track), the deviation's sign, and whether the newest history column was a spike."""
+    n = flat.size
+    length = columns.shape[1]
+    estimate, bound = np.empty(n), np.empty(n)
+    sign, back = np.empty(n, dtype=np.int8), np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        s = flat[i]
+        last, sigma_last = trusted[s], step_sigma[s]
+        f, sigma_f = (forecast[s], forecast_sigma[s]) if has_forecast else (last, np.inf)
+        use_forecast = not sigma_f > sigma_last
+        estimate[i] = f if use_forecast else last
+        band = z * (sigma_f if use_forecast else sigma_last) + floor
+        deviation = received[i] - estimate[i]
+        sign[i] = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
+        trend = flag_sign[s] != 0 and sign[i] == flag_sign[s]
+        if filled >= 2:
+            back[i] = spike(columns[s, (head - 2) % length], columns[s, (head - 1) % length], received[i],
+                            ratio, floor)
+        bound[i] = np.inf if trend or back[i] else band
+    return estimate, bound, sign, back
+
+
+@njit(cache=True)
+def record(flat: np.ndarray, received: np.ndarray, estimate: np.ndarray, flagged: np.ndarray, sign: np.ndarray,
+           back: np.ndarray, flag_sign: np.ndarray, trusted: np.ndarray, forecast: np.ndarray,
+           temporal: np.ndarray, has_forecast: bool, step: tuple, error: tuple, temporal_error: tuple) -> None:
+    """After the decision: remember each flagged deviation's sign (the next iteration's trend test), take the
+    last error of a slot found to have been a spike out of its rings, and push this iteration's errors of
+    the others -- of the last trusted value, and once there is a forecast, of the (fused) forecast and of the
+    temporal forecast. ``step``, ``error`` and ``temporal_error`` are (ring, count, sigma) of those scales."""
+    for i in range(flat.size):
+        s, x = flat[i], received[i]
+        flag_sign[s] = sign[i] if flagged[i] else 0
+        if back[i]:
+            retract_one(step[0], step[1], step[2], s)
+            if has_forecast:
+                retract_one(error[0], error[1], error[2], s)
+                retract_one(temporal_error[0], temporal_error[1], temporal_error[2], s)
+        else:
+            if has_forecast:
+                push_one(error[0], error[1], s, abs(x - forecast[s]))
+                push_one(temporal_error[0], temporal_error[1], s, abs(x - temporal[s]))
+            push_one(step[0], step[1], s, abs(x - trusted[s]))

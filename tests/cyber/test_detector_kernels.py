@@ -1,0 +1,94 @@
+"""The compiled screening loops against the numpy expressions they replace: same numbers to the bit."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cyber import detector_kernels as kernels
+from cyber.screening import clean
+from cyber.tensor_detector import is_spike
+
+SLOTS, K, LENGTH = 40, 9, 6
+
+
+def _state(seed: int):
+    rng = np.random.default_rng(seed)
+    errors = rng.exponential(1e-4, (SLOTS, K))
+    errors[rng.random((SLOTS, K)) < 0.2] = np.inf  # slots whose rings are not full yet
+    flat = rng.choice(SLOTS, 25, replace=False)
+    return rng, errors, flat
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6))
+def test_ring_scales_are_the_median_numpy_partition_gives(seed):
+    _, errors, flat = _state(seed)
+    sigma = np.full(SLOTS, -1.0)
+    kernels.ring_scales(errors, flat, sigma)
+    expected = kernels.MAD_TO_SIGMA * np.partition(errors[flat], K // 2, axis=-1)[:, K // 2]
+    assert np.array_equal(sigma[flat], expected)
+    assert np.all(np.delete(sigma, flat) == -1.0)  # slots not asked for are left alone
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6))
+def test_ring_push_and_retract_write_where_fancy_indexing_does(seed):
+    rng, errors, flat = _state(seed)
+    count = rng.integers(0, 30, SLOTS)
+    sigma = rng.random(SLOTS)
+    error = rng.random(flat.size)
+    ours, our_count = errors.copy(), count.copy()
+    kernels.ring_push(ours, our_count, flat, error)
+    ref, ref_count = errors.copy(), count.copy()
+    ref[flat, ref_count[flat] % K] = error
+    ref_count[flat] += 1
+    assert np.array_equal(ours, ref) and np.array_equal(our_count, ref_count)
+    kernels.ring_retract(ours, our_count, sigma, flat)
+    ref_count[flat] -= 1
+    ref[flat, ref_count[flat] % K] = sigma[flat] / kernels.MAD_TO_SIGMA
+    assert np.array_equal(ours, ref) and np.array_equal(our_count, ref_count)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.booleans(), st.integers(0, 3))
+def test_decide_and_record_match_the_vectorised_rule(seed, has_forecast, filled):
+    rng, _, flat = _state(seed)
+    received, trusted, forecast, temporal = (rng.normal(1.0, 1e-3, n) for n in (flat.size, SLOTS, SLOTS, SLOTS))
+    step_sigma, forecast_sigma = rng.exponential(1e-3, SLOTS), rng.exponential(1e-3, SLOTS)
+    flag_sign = rng.integers(-1, 2, SLOTS).astype(np.int8)
+    columns, head = rng.normal(1.0, 1e-3, (SLOTS, LENGTH)), int(rng.integers(0, LENGTH))
+    z, floor, ratio = 1.64, 1e-5, 3.0
+
+    estimate, bound, sign, back = kernels.decide(flat, received, trusted, step_sigma, forecast, forecast_sigma,
+                                                 has_forecast, z, floor, flag_sign, columns, head, filled, ratio)
+
+    last = trusted[flat]
+    f, sf = (forecast[flat], forecast_sigma[flat]) if has_forecast else (last, np.full(flat.size, np.inf))
+    use = ~(sf > step_sigma[flat])
+    ref_estimate = np.where(use, f, last)
+    ref_sign = np.sign(received - ref_estimate).astype(np.int8)
+    trend = (flag_sign[flat] != 0) & (ref_sign == flag_sign[flat])
+    ref_back = (is_spike(columns[flat, (head - 2) % LENGTH], columns[flat, (head - 1) % LENGTH], received, ratio,
+                         floor) if filled >= 2 else np.zeros(flat.size, dtype=bool))
+    ref_bound = np.where(trend | ref_back, np.inf, z * np.where(use, sf, step_sigma[flat]) + floor)
+    assert np.array_equal(estimate, ref_estimate) and np.array_equal(sign, ref_sign)
+    assert np.array_equal(back, ref_back) and np.array_equal(bound, ref_bound)
+
+    _, flagged = clean(received, estimate, bound)
+    rings = [(rng.random((SLOTS, K)), rng.integers(0, 20, SLOTS), rng.random(SLOTS)) for _ in range(3)]
+    copies = [tuple(a.copy() for a in ring) for ring in rings]
+    ours_sign = flag_sign.copy()
+    kernels.record(flat, received, estimate, flagged, sign, back, ours_sign, trusted, forecast, temporal,
+                   has_forecast, *copies)
+    assert np.array_equal(ours_sign[flat], np.where(flagged, ref_sign, 0))
+    step, error, temporal_error = rings
+    kept = ~back
+    scales = [(step, trusted[flat])] + ([(error, forecast[flat]), (temporal_error, temporal[flat])]
+                                        if has_forecast else [])
+    for (ring, count, sigma), source in scales:
+        kernels.ring_retract(ring, count, sigma, flat[back])
+        kernels.ring_push(ring, count, flat[kept], np.abs(received[kept] - source[kept]))
+    for ours, ref in zip(copies, rings, strict=True):
+        assert all(np.array_equal(a, b) for a, b in zip(ours, ref, strict=True))
