@@ -118,3 +118,16 @@ def record(flat: np.ndarray, received: np.ndarray, estimate: np.ndarray, flagged
                 push_one(error[0], error[1], s, abs(x - forecast[s]))
                 push_one(temporal_error[0], temporal_error[1], s, abs(x - temporal[s]))
             push_one(step[0], step[1], s, abs(x - trusted[s]))
+
+
+def warm_up() -> None:
+    """Load (or compile) every kernel for the argument types the detector passes, so that a timed run does not
+    pay for it: the first call in a process costs a few hundred milliseconds."""
+    flat, values = np.zeros(1, dtype=np.int64), np.zeros(1)
+    flags, signs = np.zeros(1, dtype=np.bool_), np.zeros(1, dtype=np.int8)
+    ring = (np.zeros((1, 3)), np.zeros(1, dtype=np.int64), np.zeros(1))
+    ring_scales(ring[0], flat, ring[2])
+    ring_push(ring[0], ring[1], flat, values)
+    ring_retract(*ring, flat)
+    decide(flat, values, values, values, values, values, True, 1.0, 0.0, signs, np.zeros((1, 3)), 0, 0, 3.0)
+    record(flat, values, values, flags, signs, flags, signs, values, values, values, True, ring, ring, ring)
