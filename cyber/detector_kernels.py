@@ -13,7 +13,7 @@ Error rings are ``(slots, k)`` arrays with a per-slot write count (see
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, vectorize
 
 MAD_TO_SIGMA = 1.4826  # median |e| = 0.6745 sigma for a normal error
 
@@ -61,10 +61,11 @@ def ring_scales(errors: np.ndarray, used: np.ndarray, sigma: np.ndarray) -> None
         sigma[s] = MAD_TO_SIGMA * row[k // 2]
 
 
-@njit(cache=True)
-def spike(a: float, b: float, c: float, ratio: float, floor: float) -> bool:
-    """``b`` farther from the midpoint of ``a`` and ``c`` than ``ratio`` half-steps between them, plus
-    ``floor`` (see :func:`cyber.tensor_detector.is_spike`)."""
+@vectorize(["boolean(float64, float64, float64, float64, float64)"], cache=True)
+def is_spike(a: float, b: float, c: float, ratio: float, floor: float) -> bool:
+    """``b`` lies farther from the midpoint of its neighbours ``a`` and ``c`` than ``ratio`` half-steps
+    between them (plus ``floor``): an isolated jump out and back, not a trend. A ufunc: the detector's window
+    applies it to whole columns, :func:`decide` to one slot."""
     return abs(b - 0.5 * (a + c)) > ratio * 0.5 * abs(c - a) + floor
 
 
@@ -91,7 +92,7 @@ def decide(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, step_sig
         sign[i] = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
         trend = flag_sign[s] != 0 and sign[i] == flag_sign[s]
         if filled >= 2:
-            back[i] = spike(columns[s, (head - 2) % length], columns[s, (head - 1) % length], received[i],
+            back[i] = is_spike(columns[s, (head - 2) % length], columns[s, (head - 1) % length], received[i],
                             ratio, floor)
         bound[i] = np.inf if trend or back[i] else band
     return estimate, bound, sign, back

@@ -101,19 +101,14 @@ class Window:
         return self.data[:, :, (self.head - k + np.arange(k)) % self.length]
 
     def despike(self, ratio: float, floor: float) -> None:
-        """Replace the second-newest column where it is an isolated spike (:func:`is_spike`) by the midpoint
-        of its neighbours: a missed injection must not teach the forecast its pattern."""
+        """Replace the second-newest column where it is an isolated spike
+        (:func:`cyber.detector_kernels.is_spike`) by the midpoint of its neighbours: a missed injection must
+        not teach the forecast its pattern."""
         if self.filled < 3:
             return
         before, middle, after = ((self.head - k) % self.length for k in (3, 2, 1))
         a, b, c = self.data[:, :, before], self.data[:, :, middle], self.data[:, :, after]
-        self.data[:, :, middle] = np.where(is_spike(a, b, c, ratio, floor), 0.5 * (a + c), b)
-
-
-def is_spike(a: np.ndarray, b: np.ndarray, c: np.ndarray, ratio: float, floor: float) -> np.ndarray:
-    """``b`` lies farther from the midpoint of its neighbours ``a`` and ``c`` than ``ratio`` half-steps
-    between them (plus ``floor``): an isolated jump out and back, not a trend."""
-    return np.abs(b - 0.5 * (a + c)) > ratio * 0.5 * np.abs(c - a) + floor
+        self.data[:, :, middle] = np.where(kernels.is_spike(a, b, c, ratio, floor), 0.5 * (a + c), b)
 
 
 class TensorDetector:

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from cyber import detector_kernels as kernels
 from cyber.screening import clean
-from cyber.tensor_detector import is_spike
 
 SLOTS, K, LENGTH = 40, 9, 6
 
@@ -70,8 +69,9 @@ def test_decide_and_record_match_the_vectorised_rule(seed, has_forecast, filled)
     ref_estimate = np.where(use, f, last)
     ref_sign = np.sign(received - ref_estimate).astype(np.int8)
     trend = (flag_sign[flat] != 0) & (ref_sign == flag_sign[flat])
-    ref_back = (is_spike(columns[flat, (head - 2) % LENGTH], columns[flat, (head - 1) % LENGTH], received, ratio,
-                         floor) if filled >= 2 else np.zeros(flat.size, dtype=bool))
+    a, b = columns[flat, (head - 2) % LENGTH], columns[flat, (head - 1) % LENGTH]
+    spike = np.abs(b - 0.5 * (a + received)) > ratio * 0.5 * np.abs(received - a) + floor
+    ref_back = spike if filled >= 2 else np.zeros(flat.size, dtype=bool)
     ref_bound = np.where(trend | ref_back, np.inf, z * np.where(use, sf, step_sigma[flat]) + floor)
     assert np.array_equal(estimate, ref_estimate) and np.array_equal(sign, ref_sign)
     assert np.array_equal(back, ref_back) and np.array_equal(bound, ref_bound)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from cyber.attacks import AttackSpec
+from cyber.detector_kernels import is_spike
 from cyber.resilient_admm import CyberSetup, default_relaxation, solve_resilient_admm
-from cyber.tensor_detector import ErrorScale, TensorDetector, Window, is_spike
+from cyber.tensor_detector import ErrorScale, TensorDetector, Window
 from market.admm.driver import AdmmSettings, build_splitting
 from market.admm.states import LOCAL_FIELDS, X_PHASE, local_report
 from market.instance import build_instance
