@@ -1,9 +1,9 @@
 """The mosaik world of a scenario, in milliseconds.
 
-Profiles -> Market; the ADMM's message rounds go Market -> Comm -> Detector -> Market (the agents' own values
-Market -> Detector) in simulated time; Market -> Grid -> Collector. Market, Comm and Detector form a group
-whose loop closes with a weak connection, so a round that takes no simulated time (no latency, no compute)
-loops at one instant.
+Profiles -> Market; the ADMM's message rounds go Market -> Comm -> Detector -> Market in simulated time (the
+agents' own values for their detectors ride along, untouched by the network); Market -> Grid -> Collector.
+Market, Comm and Detector form a group whose loop closes with a weak connection, so a round that takes no
+simulated time (no latency, no compute) loops at one instant.
 """
 
 from __future__ import annotations
@@ -68,7 +68,6 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
     collector = world.start("Collector").Collector.create(1, run_id=run_id)[0]
     world.connect(profiles, market, "instance_json")
     world.connect(market, comm, "round")
-    world.connect(market, detector, "local")
     world.connect(comm, detector, "delivered")
     world.connect(detector, market, "screened", weak=True)
     world.connect(market, grid, "dispatch")

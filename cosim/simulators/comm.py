@@ -3,7 +3,8 @@
 Each round the Market sends is falsified where Byzantine agents send (:class:`cyber.attacks.ByzantineTransport`),
 then dropped and delayed per channel (:class:`cyber.timing.TimedTransport`); what arrives is released to the
 Detector simulator when the round ends in simulated time -- mosaik time is the clearing's start plus the
-round's end, rounded up to the millisecond (the exact time travels with the round). A ``close`` round returns
+round's end, rounded up to the millisecond (the exact time travels with the round). The agents' own values
+that ride along for their detectors are passed on untouched. A ``close`` round returns
 the attackers' record and the network's counts.
 """
 

@@ -1,7 +1,8 @@
 """Detector simulator: every receiving agent's detector screens what the Comm simulator delivers.
 
-The agents' own values of each iteration arrive straight from the Market simulator (they never cross the
-network); the screened rounds go back to the Market. A ``close`` round adds the detectors' report to the
+The agents' own values of each iteration ride along with the round they were sent with (the Comm simulator
+passes them on untouched: they never cross the network), so the detectors take one mosaik step per round;
+the screened rounds go back to the Market. A ``close`` round adds the detectors' report to the
 Comm simulator's.
 """
 
@@ -17,7 +18,7 @@ from market.instance import instance_from_dict
 from market.messages import IdealTransport
 
 META = {"type": "event-based", "models": {"Detector": {"public": True, "params": ["scenario"],
-                                                       "attrs": ["local", "delivered", "screened"]}}}
+                                                       "attrs": ["delivered", "screened"]}}}
 
 
 class DetectorSim(ScenarioSimulator):
@@ -30,10 +31,7 @@ class DetectorSim(ScenarioSimulator):
 
     def step(self, time, inputs, max_advance):
         self.out = None
-        received = inputs.get("detector", {})
-        for local in received.get("local", {}).values():
-            self.screening.observe_local(local["report"])
-        for arrived in received.get("delivered", {}).values():
+        for arrived in inputs.get("detector", {}).get("delivered", {}).values():
             if arrived["first"] is not None:
                 instance = instance_from_dict(json.loads(arrived["first"]), "instance from the Comm simulator")
                 self.screening = build_screening(instance, self.scenario.admm_settings(),
@@ -41,6 +39,8 @@ class DetectorSim(ScenarioSimulator):
             if arrived["close"] is not None:
                 self.out = {**arrived, "close": (arrived["close"], screening_report(self.screening))}
                 continue
+            if arrived["local"] is not None:
+                self.screening.observe_local(arrived["local"])
             self.out = {**arrived, "batches": [self.screening.deliver(batch) for batch in arrived["batches"]]}
         return None
 

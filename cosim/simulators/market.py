@@ -1,8 +1,8 @@
 """Market simulator: the prosumer agents' ADMM, one message round per step.
 
 At a quarter-hour tick it starts clearing the instance the Profiles simulator sent: the ADMM's rounds
-(:func:`market.admm.driver.admm_process`) go to the Comm simulator, the agents' own values to the Detector
-simulator, and each step resumes the agents with what the Detector passed on. When the ADMM stops it asks
+(:func:`market.admm.driver.admm_process`) go to the Comm simulator, with the agents' own values for their
+detectors, and each step resumes the agents with what the Detector passed on. When the ADMM stops it asks
 Comm and Detector for their reports (a ``close`` round that takes no simulated time) and then publishes the
 dispatch -- or the grid-only fallback -- and its report. A centralized clearing takes no simulated time.
 A clearing still running at the next tick (its deadline checked only between iterations, its last iteration
@@ -21,8 +21,8 @@ from market.admm.driver import Process, Round, admm_process
 from market.instance import MarketInstance, instance_from_dict
 
 META = {"type": "event-based", "models": {"Market": {"public": True, "params": ["scenario"],
-                                                     "attrs": ["instance_json", "screened", "round", "local",
-                                                               "dispatch", "report"]}}}
+                                                     "attrs": ["instance_json", "screened", "round", "dispatch",
+                                                               "report"]}}}
 
 
 class MarketSim(ScenarioSimulator):
@@ -76,13 +76,12 @@ class MarketSim(ScenarioSimulator):
             self._send(self.process.send(batches))
         except StopIteration as done:
             self.run, self.process = done.value, None
-            self.out["round"] = {"interval": self.instance.interval, "first": None, "batches": [], "close": True}
+            self.out["round"] = {"interval": self.instance.interval, "first": None, "batches": [], "local": None,
+                                 "close": True}
 
     def _send(self, step: Round, first: str | None = None) -> None:
-        interval = self.instance.interval
-        self.out["round"] = {"interval": interval, "first": first, "batches": step.batches, "close": False}
-        if step.local is not None:
-            self.out["local"] = {"interval": interval, "report": step.local}
+        self.out["round"] = {"interval": self.instance.interval, "first": first, "batches": step.batches,
+                             "local": step.local, "close": False}
 
     def _publish(self, comm: dict, detector: dict) -> None:
         """The clearing with what Comm and Detector reported."""

@@ -138,7 +138,7 @@ class LocalSplitting:
     """The paper's one-hop pattern: per-agent groups with copies of the neighbours' values (:mod:`layout`)."""
 
     name = "local"
-    pair_rule = "own"
+    pair_rule = "geometric"
     kinds = KINDS
     flow_kind, voltage_kind = "flow", "voltage"  # child -> parent flows, parent -> child voltage
 

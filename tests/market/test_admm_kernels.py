@@ -124,7 +124,7 @@ def test_sweep_projection_matches_cvxpy(case):
 def test_local_update_matches_cvxpy(layout):
     """The whole x-update (6a) of every agent equals a cvxpy solve of cost + penalty over the local set."""
     rng = np.random.default_rng(11)
-    weight = pair_weights(layout.arrays, layout.weights.trade, "own")
+    weight = pair_weights(layout.arrays, layout.weights.trade, "geometric")
     s = initial_states(layout, 1.0, weight)
     s.y = s.y + rng.normal(scale=0.1, size=s.y.size)
     s.u = rng.normal(scale=0.05, size=s.u.size)
