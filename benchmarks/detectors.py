@@ -18,7 +18,7 @@ import argparse
 import time
 import warnings
 
-from cyber import detector_kernels
+from cyber import tensor_detector
 from cyber.attacks import AttackSpec
 from cyber.resilient_admm import DETECTORS, CyberSetup, default_relaxation, solve_resilient_admm
 from market.admm.driver import AdmmSettings
@@ -35,7 +35,7 @@ def middle_agent(feeder) -> int:
 
 def overhead(instance, iterations: int) -> None:
     fixed = AdmmSettings(projection="local", max_iter=iterations, tol_primal=1e-30, tol_dual=1e-30)
-    detector_kernels.warm_up()  # compiled kernels load once per process, not inside a timed run
+    tensor_detector.warm_up()  # compiled kernels load once per process, not inside a timed run
     base = None
     for name in DETECTORS:
         start = time.perf_counter()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.figures import plt, png
-from cyber import detector_kernels
+from cyber import tensor_detector
 from cyber.attacks import AttackSpec
 from cyber.resilient_admm import (
     SCREENED_RELAXATION,
@@ -100,7 +100,7 @@ def _run(instance: MarketInstance, reference: float, attack: str, detector: str,
 
 
 def run_all(seed: int = 0) -> dict[tuple[str, str, str], Case]:
-    detector_kernels.warm_up()  # wall times compare runs, not the first one's kernel loading
+    tensor_detector.warm_up()  # wall times compare runs, not the first one's kernel loading
     cases = {}
     plan = {"case15da": [("normal", "none"), ("static-fdi", "none"), ("static-fdi", "tensor"),
                          ("static-fdi", "tensor-no-physics"), ("static-fdi", "moving-average"),

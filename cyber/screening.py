@@ -71,11 +71,13 @@ class SlotMap:
     """Where every received message field sits in its receiving agent's observation vector.
 
     Agent ``a`` (bus ``a + 1``) observes its own local fields first, then every field of every channel it
-    receives; ``agent[kind, field]`` and ``position[kind, field]`` index (agent, slot) per channel.
+    receives; ``agent[kind, field]`` and ``position[kind, field]`` index (agent, slot) per channel. Agent
+    ``a`` uses slots ``0 .. used[a] - 1`` of the ``width`` every agent's vector is padded to.
     """
 
     n_agents: int
     width: int
+    used: np.ndarray
     agent: dict[tuple[str, str], np.ndarray]
     position: dict[tuple[str, str], np.ndarray]
 
@@ -97,7 +99,7 @@ class SlotMap:
                 agent[kind, name] = owner
                 position[kind, name] = used[owner] + rank
                 used += counts
-        return cls(split.n, int(used.max()), agent, position)
+        return cls(split.n, int(used.max()), used, agent, position)
 
 
 class ScreeningTransport:

@@ -47,6 +47,15 @@ DESPIKE_RATIO = 3.0
 LIMIT_TOLERANCE = 1e-9  # p.u.^2: an honest voltage sits on its limit to round-off
 
 
+def warm_up() -> None:
+    """Load (or compile) the detector's screening and forecast kernels, so that a timed run does not pay for
+    it: the first call of each in a process costs a few hundred milliseconds."""
+    kernels.warm_up()
+    model = TuckerArimaModel()
+    series = np.cumsum(np.ones((1, model.rank_channels, model.d + model.tau + model.p)), axis=-1)
+    predict(extend(fit(series, model, fit(series, model)), series, model), series, model)
+
+
 class ErrorScale:
     """The last ``k`` absolute errors of every slot in a ring; the scale is 1.4826 x their median (unknown, i.e.
     infinite, while fewer than half of them were seen). ``refresh`` computes all scales once per iteration.
@@ -188,11 +197,12 @@ class TensorDetector:
         if w.filled < self.min_history:
             return
         recent = w.last(self.model.tau + self.model.d)
+        used = self.slots.used
         if self.fit is None or w.filled < w.length or self.iteration % self.refit_every == 0:
-            self.fit = fit(w.last(w.filled), self.model, self.fit)
+            self.fit = fit(w.last(w.filled), self.model, self.fit, used)
         else:
-            self.fit = extend(self.fit, recent, self.model)
-        self.temporal = predict(self.fit, recent, self.model)
+            self.fit = extend(self.fit, recent, self.model, used)
+        self.temporal = predict(self.fit, recent, self.model, used)
         self.forecast = self.temporal.copy()
         for scale in (self.error, *self.physics_error.values()):
             scale.refresh()

@@ -13,10 +13,11 @@ After BHT-ARIMA (Shi et al., AAAI 2020), the model of the paper's detector (seed
 6. ``G_T+1 = sum_i alpha_i G_T+1-i``, back to a Hankel slice ``U1 G U2^T`` whose last column is the next
    iteration, unscaled and integrated ``d`` times.
 
-:func:`forecast_batch` runs many independent series at once (one per agent, padded to a common channel
-count) with numpy; :func:`forecast_reference` does one series with tensorly and is the test oracle. Online,
-:func:`fit` is redone every few iterations (refining the factors from the last fit) and :func:`extend` adds
-one core per iteration in between, so that an iteration costs a few small matrix products.
+:func:`forecast_batch` runs many independent series at once (one per agent, each on its own channels of a
+padded batch) in compiled kernels (:mod:`cyber.forecast_kernels`); :func:`forecast_reference` does one series
+with tensorly and is the test oracle. Online, :func:`fit` is redone every few iterations (refining the factors
+from the last fit) and :func:`extend` adds one core per iteration in between, so that an iteration costs a few
+small matrix products.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import numpy as np
 import tensorly as tl
 from numpy.lib.stride_tricks import sliding_window_view
 from tensorly.decomposition import partial_tucker
+
+from cyber import forecast_kernels as kernels
 
 _TINY = 1e-300
 #: Channels that moved less than this (p.u. per iteration) are scaled as if they had: a flat channel must not
@@ -72,47 +75,6 @@ def embed(series: np.ndarray, model: TuckerArimaModel,
     return np.swapaxes(hankel, -1, -2), scale
 
 
-def _leading(a: np.ndarray, rank: int, start: np.ndarray | None = None) -> np.ndarray:
-    """Leading left singular vectors of a batch of wide matrices: eigenvectors of their Gram matrices, or,
-    given the previous ones, one step of orthogonal iteration from them (what an online refit needs)."""
-    if start is None:
-        _, vectors = np.linalg.eigh(a @ np.swapaxes(a, 1, 2))
-        return vectors[..., ::-1][..., :rank]
-    q, _ = np.linalg.qr(a @ (np.swapaxes(a, 1, 2) @ start))
-    return q
-
-
-def fit_factors(hankel: np.ndarray, model: TuckerArimaModel,
-                start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Orthogonal Tucker factors (channels x r1, tau x r2) of each Hankel tensor in the batch (step 4):
-    HOSVD and ``sweeps`` HOOI sweeps, or -- given the factors of a previous fit -- ``sweeps`` HOOI sweeps
-    whose SVDs are single orthogonal-iteration steps from those factors."""
-    b, m, tau, t = hankel.shape
-    r1, r2 = min(model.rank_channels, m), min(model.rank_delay, tau)
-    if start is None:
-        u1 = _leading(hankel.reshape(b, m, tau * t), r1)
-        u2 = _leading(hankel.transpose(0, 2, 1, 3).reshape(b, tau, m * t), r2)
-    else:
-        u1, u2 = start
-    for _ in range(model.sweeps):
-        u1 = _leading(_delay_product(hankel, u2).reshape(b, m, t * r2), r1, None if start is None else u1)
-        u2 = _leading(_channel_product(hankel, u1).transpose(0, 2, 1, 3).reshape(b, tau, r1 * t), r2,
-                      None if start is None else u2)
-    return u1, u2
-
-
-def _channel_product(hankel: np.ndarray, u1: np.ndarray) -> np.ndarray:
-    """``X x_1 U1^T``: (b, m, tau, T') -> (b, r1, tau, T'), as one batched matrix product."""
-    b, m, tau, t = hankel.shape
-    return (np.swapaxes(u1, 1, 2) @ hankel.reshape(b, m, tau * t)).reshape(b, -1, tau, t)
-
-
-def _delay_product(hankel: np.ndarray, u2: np.ndarray) -> np.ndarray:
-    """``X x_2 U2^T``: (b, m, tau, T') -> (b, m, T', r2), broadcast over the channels (no copy of the Hankel
-    view)."""
-    return np.swapaxes(hankel, 2, 3) @ u2[:, None]
-
-
 def yule_walker(cores: np.ndarray, p: int) -> np.ndarray:
     """AR(p) coefficients per batch member from cores (b, T', r1, r2): ``R alpha = gamma`` with
     ``gamma(h) = sum_t <G_t, G_t-h> / T'`` (step 5). A ridge of 1e-8 gamma(0) keeps flat series solvable."""
@@ -124,40 +86,52 @@ def yule_walker(cores: np.ndarray, p: int) -> np.ndarray:
     return np.linalg.solve(toeplitz, gamma[:, 1:, None])[..., 0]
 
 
-def fit(series: np.ndarray, model: TuckerArimaModel, start: TuckerArimaFit | None = None) -> TuckerArimaFit:
-    """Fit a batch of windows ``(b, m, L)``; with ``start`` the factors are refined from the previous fit."""
-    hankel, scale = embed(series, model)
-    u1, u2 = fit_factors(hankel, model, None if start is None else (start.u1, start.u2))
-    return TuckerArimaFit(scale, u1, u2, _cores(hankel, u1, u2))
+def fit(series: np.ndarray, model: TuckerArimaModel, start: TuckerArimaFit | None = None,
+        widths: np.ndarray | None = None) -> TuckerArimaFit:
+    """Fit a batch of windows ``(b, m, L)``, member ``b`` on its first ``widths[b]`` channels (default all):
+    HOSVD then ``sweeps`` HOOI sweeps, or -- with ``start`` -- ``sweeps`` HOOI sweeps whose SVDs are single
+    orthogonal-iteration steps from its factors (what an online refit needs)."""
+    b, m, length = series.shape
+    r1, r2 = min(model.rank_channels, m), min(model.rank_delay, model.tau)
+    u1, u2 = (np.zeros((b, m, r1)), np.zeros((b, model.tau, r2))) if start is None else (start.u1.copy(),
+                                                                                          start.u2.copy())
+    state = TuckerArimaFit(np.full((b, m), SCALE_FLOOR), u1, u2, np.zeros((b, model.slices(length), r1, r2)))
+    kernels.fit_batch(np.ascontiguousarray(series, dtype=float), _widths(widths, b, m), model.d, model.tau,
+                      model.rank_channels, model.rank_delay, model.sweeps, SCALE_FLOOR, start is not None,
+                      state.scale, state.u1, state.u2, state.cores)
+    return state
 
 
-def extend(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel) -> TuckerArimaFit:
+def extend(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
+           widths: np.ndarray | None = None) -> TuckerArimaFit:
     """Slide the fit by one iteration without refitting: the newest slice of ``series`` (whose last column is
     new) gets its core under the same scales and factors; the oldest core is dropped."""
-    newest = series[..., -(model.tau + model.d):]
-    hankel, _ = embed(newest, model, state.scale)
-    core = _cores(hankel, state.u1, state.u2)
-    return TuckerArimaFit(state.scale, state.u1, state.u2, np.concatenate([state.cores[:, 1:], core], axis=1))
+    cores = state.cores.copy()
+    recent = np.ascontiguousarray(series[..., -(model.tau + model.d):], dtype=float)
+    kernels.extend_batch(recent, _widths(widths, *series.shape[:2]), model.d, model.tau, state.scale, state.u1,
+                         state.u2, cores)
+    return TuckerArimaFit(state.scale, state.u1, state.u2, cores)
 
 
-def predict(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel) -> np.ndarray:
+def predict(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
+            widths: np.ndarray | None = None) -> np.ndarray:
     """Next value of every channel (step 6): AR forecast of the core, back to data, integrated ``d`` times."""
-    cores, u1, u2 = state.cores, state.u1, state.u2
-    b, t, r1 = cores.shape[0], cores.shape[1], u1.shape[2]
-    alpha = yule_walker(cores, model.p)
-    nxt = (alpha[:, :, None] * cores[:, t - 1 - np.arange(model.p)].reshape(b, model.p, -1)).sum(axis=1)
-    step = (u1 @ (nxt.reshape(b, r1, -1) @ u2[:, -1, :, None]))[..., 0] * state.scale
-    return step + _integrate(series, model.d)
+    binomial = np.array([comb(model.d, k) * (-1) ** k for k in range(model.d + 1)], dtype=float)
+    return kernels.predict_batch(np.ascontiguousarray(series, dtype=float), _widths(widths, *series.shape[:2]),
+                                 model.d, model.p, binomial, state.scale, state.u1, state.u2, state.cores)
 
 
-def forecast_batch(series: np.ndarray, model: TuckerArimaModel) -> np.ndarray:
+def forecast_batch(series: np.ndarray, model: TuckerArimaModel, widths: np.ndarray | None = None) -> np.ndarray:
     """Next value of every channel of every series ``(b, m, L) -> (b, m)``, from a fresh fit."""
-    return predict(fit(series, model), series, model)
+    return predict(fit(series, model, widths=widths), series, model, widths)
 
 
-def _cores(hankel: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
-    """``G_t = U1^T X_t U2`` for every slice: (b, m, tau, T') -> (b, T', r1, r2)."""
-    return _delay_product(_channel_product(hankel, u1), u2).transpose(0, 2, 1, 3)
+def _widths(widths: np.ndarray | None, b: int, m: int) -> np.ndarray:
+    if widths is None:
+        return np.full(b, m, dtype=np.int64)
+    if len(widths) != b or not ((widths >= 1) & (widths <= m)).all():
+        raise ValueError(f"forecast widths must be {b} channel counts in 1..{m}")
+    return np.asarray(widths, dtype=np.int64)
 
 
 def _integrate(series: np.ndarray, d: int) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cyber.tensor_forecast import (
@@ -12,7 +12,6 @@ from cyber.tensor_forecast import (
     embed,
     extend,
     fit,
-    fit_factors,
     forecast_batch,
     forecast_reference,
     predict,
@@ -24,12 +23,32 @@ def random_walks(seed: int, b: int = 3, m: int = 7, length: int = 30) -> np.ndar
     return np.cumsum(rng.standard_normal((b, m, length)), axis=2)
 
 
+@settings(deadline=None)  # the first example compiles the kernels
 @given(seed=st.integers(0, 10_000), sweeps=st.integers(0, 3), d=st.integers(1, 2), m=st.integers(2, 9))
 def test_batched_forecast_equals_tensorly(seed, sweeps, d, m):
     model = TuckerArimaModel(d=d, sweeps=sweeps)
     series = random_walks(seed, m=m)
     expected = np.stack([forecast_reference(s, model) for s in series])
     assert np.allclose(forecast_batch(series, model), expected, rtol=1e-7, atol=1e-9)
+
+
+@settings(deadline=None)
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 2))
+def test_a_member_narrower_than_the_batch_is_forecast_on_its_own_channels(seed, d):
+    """Padding: a member fitted on its first w channels of a wider batch gets the forecast of its w-channel
+    series, whatever the padded channels hold; online refits and slides keep to its channels too."""
+    model = TuckerArimaModel(d=d)
+    series = random_walks(seed, b=2, m=9, length=31)
+    widths = np.array([9, 5])
+    alone = forecast_reference(series[1, :5, :30], model)
+    assert np.allclose(forecast_batch(series[..., :30], model, widths)[1, :5], alone, rtol=1e-7, atol=1e-9)
+    state = fit(series[..., :30], model, widths=widths)
+    again = fit(series[..., 1:], model, state, widths)
+    narrow = fit(series[1:, :5, 1:], model, fit(series[1:, :5, :30], model))
+    assert np.allclose(again.cores[1, :, :4], narrow.cores[0], atol=1e-10)
+    slid = extend(state, series, model, widths)
+    assert np.allclose(slid.cores[1, :, :4], extend(fit(series[1:, :5, :30], model), series[1:, :5], model).cores[0],
+                       atol=1e-10)
 
 
 def test_factors_are_orthonormal_and_refits_keep_them_so():
@@ -50,8 +69,8 @@ def test_refits_from_the_last_factors_reach_the_same_subspace():
     t = np.arange(30)
     series = rng.uniform(0.5, 2, (2, 7, 1)) * np.sin(0.4 * t + rng.uniform(0, 6, (2, 7, 1)))
     series = np.cumsum(series + 1e-3 * rng.standard_normal(series.shape), axis=2)
-    hankel, _ = embed(series, model)
-    exact = fit_factors(hankel, TuckerArimaModel(rank_channels=2, rank_delay=2, sweeps=30))
+    full = fit(series, TuckerArimaModel(rank_channels=2, rank_delay=2, sweeps=30))
+    exact = (full.u1, full.u2)
     state = fit(random_walks(6, b=2), model)  # factors of other data
     for _ in range(40):
         state = fit(series, model, state)
