@@ -88,10 +88,6 @@ class ErrorScale:
         """(ring, count, sigma) over raveled slots, as views: what the compiled kernels update in place."""
         return self.errors.reshape(-1, self.k), self.count, self.sigma.reshape(-1)
 
-    def sigma_at(self, index: tuple[np.ndarray, ...] | slice) -> np.ndarray:
-        """The scales of some slots only (cheaper than a refresh of all)."""
-        return kernels.MAD_TO_SIGMA * np.partition(self.errors[index], self.k // 2, axis=-1)[..., self.k // 2]
-
 
 class Window:
     """The last ``length`` observation vectors of every agent, in a ring (no copying per iteration)."""
@@ -204,7 +200,7 @@ class TensorDetector:
             self.fit = extend(self.fit, recent, self.model, used)
         self.temporal = predict(self.fit, recent, self.model, used)
         self.forecast = self.temporal.copy()
-        for scale in (self.error, *self.physics_error.values()):
+        for scale in (self.error, self.temporal_error, *self.physics_error.values()):
             scale.refresh()
         if self.physics:
             own = {name: np.empty(self.slots.n_agents) for name in local.fields}
@@ -262,7 +258,7 @@ class TensorDetector:
             return
         n = self.slots.n_agents
         f = self.forecast[index]
-        var = self.temporal_error.sigma_at(index) ** 2
+        var = self.temporal_error.sigma[index] ** 2
         total = np.bincount(agent, var, minlength=n) + self.physics_error[name].sigma ** 2
         known = np.isfinite(total) & (total > 0)  # fuse only once both sources have a track record
         gain = np.where(known, (target - np.bincount(agent, f, minlength=n)) / np.where(known, total, 1.0), 0.0)
