@@ -1,7 +1,8 @@
 """The mosaik world of a scenario, in milliseconds.
 
 Profiles -> Market; the ADMM's message rounds go Market -> Comm -> Detector -> Market in simulated time (the
-agents' own values for their detectors ride along, untouched by the network); Market -> Grid -> Collector.
+agents' own values for their detectors ride along, untouched by the network); Market -> Grid. Market and Grid
+keep their reports for the results outside the data flow (:mod:`cosim.simulators.run_store`).
 Market, Comm and Detector form a group whose loop closes with a weak connection, so a round that takes no
 simulated time (no latency, no compute) loops at one instant.
 """
@@ -19,7 +20,7 @@ import pandas as pd
 from cosim.mosaik_progress import forget_abandoned_waiters
 from cosim.scenario import Scenario
 from cosim.simulators import QUARTER_HOUR_MS
-from cosim.simulators.collector import COLLECTED
+from cosim.simulators.run_store import COLLECTED
 from physical.profiles import interval_index
 
 SIM_CONFIG = {
@@ -28,7 +29,6 @@ SIM_CONFIG = {
     "Comm": {"python": "cosim.simulators.comm:CommSim"},
     "Detector": {"python": "cosim.simulators.detector:DetectorSim"},
     "Grid": {"python": "cosim.simulators.grid:GridSim"},
-    "Collector": {"python": "cosim.simulators.collector:CollectorSim"},
 }
 #: Rounds of one clearing may all fall at one instant (zero latency): the same-time loop is bounded by the
 #: ADMM's own iteration limit, not by mosaik's.
@@ -61,18 +61,15 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
     data = scenario.model_dump()
     profiles = world.start("Profiles").Profiles.create(1, scenario=data, first=interval_index(scenario.start))[0]
     with world.group():
-        market = world.start("Market").Market.create(1, scenario=data)[0]
+        market = world.start("Market").Market.create(1, scenario=data, run_id=run_id)[0]
         comm = world.start("Comm").Comm.create(1, scenario=data)[0]
         detector = world.start("Detector").Detector.create(1, scenario=data)[0]
-    grid = world.start("Grid").Grid.create(1, case=scenario.case)[0]
-    collector = world.start("Collector").Collector.create(1, run_id=run_id)[0]
+    grid = world.start("Grid").Grid.create(1, case=scenario.case, run_id=run_id)[0]
     world.connect(profiles, market, "instance_json")
     world.connect(market, comm, "round")
     world.connect(comm, detector, "delivered")
     world.connect(detector, market, "screened", weak=True)
     world.connect(market, grid, "dispatch")
-    world.connect(market, collector, "report")
-    world.connect(grid, collector, "validation")
     try:
         # one quarter hour beyond the last tick: room for a last clearing that runs past its own
         world.run(until=(scenario.intervals + 1) * QUARTER_HOUR_MS, print_progress=progress)
@@ -94,7 +91,7 @@ def _tables(collected: dict[int, dict]) -> CosimRun:
     rows, iterations, voltages, instances = [], [], [], {}
     for interval in sorted(collected):
         report, check = collected[interval]["report"], collected[interval].get("validation", {})
-        ac = {k: v for k, v in check.items() if k not in ("interval", "vm_ac_pu", "vm_socp_pu")}
+        ac = {k: v for k, v in check.items() if k not in ("vm_ac_pu", "vm_socp_pu")}
         rows.append({**report["record"], **{f"ac_{k}" if k == "time_ms" else k: v for k, v in ac.items()}})
         if report["iterations"]:
             iterations.append(pd.DataFrame(report["iterations"]).assign(interval=interval))

@@ -1,36 +1,37 @@
-"""Grid simulator: pandapower's AC power flow on every dispatch the market publishes."""
+"""Grid simulator: pandapower's AC power flow on every dispatch the market publishes, kept for the results."""
 
 from __future__ import annotations
 
 import mosaik_api_v3
 import numpy as np
 
+from cosim.simulators.run_store import keep
 from physical.ac_power_flow import validate_dispatch
 from physical.catalog import load_feeder
 
-META = {"type": "event-based", "models": {"Grid": {"public": True, "params": ["case"],
-                                                   "attrs": ["dispatch", "validation"]}}}
+META = {"type": "event-based", "models": {"Grid": {"public": True, "params": ["case", "run_id"],
+                                                   "attrs": ["dispatch"]}}}
 
 
 class GridSim(mosaik_api_v3.Simulator):
     def __init__(self) -> None:
         super().__init__(META)
         self.feeder = None
-        self.out: dict | None = None
+        self.run_id = ""
 
-    def create(self, num, model, case: str):
-        self.feeder = load_feeder(case)
+    def create(self, num, model, case: str, run_id: str):
+        self.feeder, self.run_id = load_feeder(case), run_id
         return [{"eid": "grid", "type": model}]
 
     def step(self, time, inputs, max_advance):
-        self.out = None
         for d in inputs.get("grid", {}).get("dispatch", {}).values():
             check = validate_dispatch(self.feeder, np.asarray(d["p_mw"]), np.asarray(d["q_mvar"]),
                                       np.asarray(d["vm_socp_pu"]), d["losses_mw"], np.asarray(d["vmin_pu"]),
                                       np.asarray(d["vmax_pu"]))
-            self.out = {"interval": d["interval"], "time_ms": time, "vm_ac_pu": check.ac.vm_pu.tolist(),
-                        "vm_socp_pu": d["vm_socp_pu"], **check.summary()}
+            keep(self.run_id, d["interval"], "validation", {
+                "time_ms": time, "vm_ac_pu": check.ac.vm_pu.tolist(), "vm_socp_pu": d["vm_socp_pu"],
+                **check.summary()})
         return None
 
     def get_data(self, outputs):
-        return {"grid": {"validation": self.out}} if self.out is not None else {}
+        return {}

@@ -4,9 +4,10 @@ At a quarter-hour tick it starts clearing the instance the Profiles simulator se
 (:func:`market.admm.driver.admm_process`) go to the Comm simulator, with the agents' own values for their
 detectors, and each step resumes the agents with what the Detector passed on. When the ADMM stops it asks
 Comm and Detector for their reports (a ``close`` round that takes no simulated time) and then publishes the
-dispatch -- or the grid-only fallback -- and its report. A centralized clearing takes no simulated time.
-A clearing still running at the next tick (its deadline checked only between iterations, its last iteration
-may run past the quarter hour) finishes first; the next quarter hour's clearing starts when it is published.
+dispatch -- or the grid-only fallback -- and keeps its report for the results (:mod:`run_store`). A
+centralized clearing takes no simulated time. A clearing still running at the next tick (its deadline checked
+only between iterations, its last iteration may run past the quarter hour) finishes first; the next quarter
+hour's clearing starts when it is published.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import json
 
 from cosim.clearing_run import admm_clearing
 from cosim.interval import IntervalClearing, clear_instance, cyber_setup, interval_clearing, warm_start_from
+from cosim.simulators.run_store import keep
 from cosim.simulators.scenario_sim import ScenarioSimulator
 from cyber.resilient_admm import resilient_run
 from market.admm.driver import Process, Round, admm_process
 from market.instance import MarketInstance, instance_from_dict
 
-META = {"type": "event-based", "models": {"Market": {"public": True, "params": ["scenario"],
-                                                     "attrs": ["instance_json", "screened", "round", "dispatch",
-                                                               "report"]}}}
+META = {"type": "event-based", "models": {"Market": {"public": True, "params": ["scenario", "run_id"],
+                                                     "attrs": ["instance_json", "screened", "round", "dispatch"]}}}
 
 
 class MarketSim(ScenarioSimulator):
@@ -37,6 +38,11 @@ class MarketSim(ScenarioSimulator):
         self.waiting: list[str] = []  # instances that arrived while a clearing was still running
         self.clock_ms = 0.0  # the clearing's simulated time when the last round was delivered
         self.out: dict = {}
+        self.run_id = ""
+
+    def create(self, num, model, scenario: dict, run_id: str):
+        self.run_id = run_id
+        return super().create(num, model, scenario)
 
     def step(self, time, inputs, max_advance):
         self.out = {}
@@ -101,9 +107,9 @@ class MarketSim(ScenarioSimulator):
         self.out["dispatch"] = {"interval": clearing.interval, "p_mw": d.p_mw.tolist(), "q_mvar": d.q_mvar.tolist(),
                                 "vm_socp_pu": d.vm_socp_pu.tolist(), "losses_mw": d.losses_mw,
                                 "vmin_pu": inst.vmin_pu.tolist(), "vmax_pu": inst.vmax_pu.tolist()}
-        self.out["report"] = {"interval": clearing.interval, "record": clearing.record(),
-                              "iterations": history.to_dict("list") if history is not None else {},
-                              "instance_json": inst.to_json()}
+        keep(self.run_id, clearing.interval, "report", {
+            "record": clearing.record(), "iterations": history.to_dict("list") if history is not None else {},
+            "instance_json": inst.to_json()})
 
     def get_data(self, outputs):
         return {"market": self.out} if self.out else {}
