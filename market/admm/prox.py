@@ -8,6 +8,7 @@ problem on random data.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 SQRT2 = np.sqrt(2.0)
 
@@ -89,33 +90,50 @@ def prox_energy_balance(sign: np.ndarray, quad: np.ndarray, lin: np.ndarray, pri
     return sign * e, t, np.maximum(0.0, e - bought)
 
 
+@njit(cache=True)
 def _balance_root(owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray, a_e: np.ndarray, b_e: np.ndarray,
                   e_cap: np.ndarray, n: int) -> np.ndarray:
-    """Root of ``D(mu)`` for every agent that has trades (meaningful where ``D(0) > 0``), exactly."""
-    spread = max(float(b_t.max() - b_t.min()), 1e-300)
-    order = np.argsort(owner + 0.999 * (b_t.max() - b_t) / spread)  # by agent, kinks from the highest down
-    own, b, a = owner[order], b_t[order], a_t[order]
-    start = np.searchsorted(own, np.arange(n))
-    total = np.bincount(own, minlength=n)
-    inv = np.concatenate([[0.0], np.cumsum(1.0 / a)])  # inv[i]: sum of 1/a over sorted trades before i
-    rat = np.concatenate([[0.0], np.cumsum(b / a)])
-    pos = np.arange(len(own))
-    # D at each kink b_i: the trades above it (same agent, earlier in the order) are on
-    above_inv = inv[pos] - inv[start[own]]
-    above_rat = rat[pos] - rat[start[own]]
-    d_at = above_rat - above_inv * b - np.clip((b_e[own] + b) / a_e[own], 0.0, e_cap[own])
-    # D grows as mu falls, so the kinks with D < 0 are the top ones; their number is the active set
-    k = np.bincount(own, d_at < 0, minlength=n).astype(int)
-    s_inv = inv[start + k] - inv[start]
-    s_rat = rat[start + k] - rat[start]
-    top = np.where(total > 0, b[np.minimum(start, len(b) - 1)], 0.0)
-    upper = np.where(k > 0, b[np.maximum(start + k - 1, 0)], top)
-    lower = np.where(k < total, b[np.minimum(start + k, len(b) - 1)], 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        interior = (s_rat - b_e / a_e) / (s_inv + 1.0 / a_e)
-        at_cap = (s_rat - e_cap) / s_inv
-        at_zero = s_rat / s_inv
-    e_int = (b_e + interior) / a_e
-    mu = np.where((e_int > 0) & (e_int < e_cap), interior, np.where(e_int >= e_cap, at_cap, at_zero))
-    mu = np.where(k > 0, np.clip(mu, lower, upper), top)  # no kink below zero excess: all trades off
-    return np.maximum(mu, 0.0)
+    """Root of ``D(mu)`` for every agent that has trades (meaningful where ``D(0) > 0``), exactly: per agent,
+    its trades by kink from the highest down; ``D`` at the kinks rises along that order, so the kinks where it
+    is negative are the top ``k`` trades, the ones on at the root, which lies on the linear piece below them.
+    Compiled (numba): a loop over a few trades per agent, where numpy needed a global sort every iteration."""
+    mu = np.zeros(n)
+    count = np.bincount(owner, minlength=n)
+    start = np.zeros(n + 1, dtype=np.int64)
+    start[1:] = np.cumsum(count)
+    fill = start[:-1].copy()
+    grouped = np.empty(owner.size, dtype=np.int64)
+    for i in range(owner.size):
+        grouped[fill[owner[i]]] = i
+        fill[owner[i]] += 1
+    for j in range(n):
+        total = count[j]
+        if total == 0:
+            continue
+        mine = grouped[start[j]:start[j + 1]]
+        order = mine[np.argsort(-b_t[mine], kind="mergesort")]
+        s_inv = s_rat = 0.0
+        k = 0
+        while k < total:  # D at the k-th kink with the k trades above it on
+            b = b_t[order[k]]
+            if s_rat - s_inv * b - min(max((b_e[j] + b) / a_e[j], 0.0), e_cap[j]) >= 0.0:
+                break
+            s_inv += 1.0 / a_t[order[k]]
+            s_rat += b / a_t[order[k]]
+            k += 1
+        top = b_t[order[0]]
+        if k == 0:  # no kink below zero excess: every trade off
+            mu[j] = max(top, 0.0)
+            continue
+        upper = b_t[order[k - 1]]
+        lower = b_t[order[k]] if k < total else 0.0
+        interior = (s_rat - b_e[j] / a_e[j]) / (s_inv + 1.0 / a_e[j])
+        e_int = (b_e[j] + interior) / a_e[j]
+        if 0.0 < e_int < e_cap[j]:
+            root = interior
+        elif e_int >= e_cap[j]:
+            root = (s_rat - e_cap[j]) / s_inv
+        else:
+            root = s_rat / s_inv
+        mu[j] = max(min(max(root, lower), upper), 0.0)
+    return mu
