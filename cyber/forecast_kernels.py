@@ -104,16 +104,18 @@ def fit_batch(series: np.ndarray, widths: np.ndarray, d: int, tau: int, rank_cha
 
 @njit(cache=True)
 def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale: np.ndarray, u1: np.ndarray,
-                 u2: np.ndarray, cores: np.ndarray) -> None:
+                 u2: np.ndarray, cores: np.ndarray, bound: float) -> None:
     """Slide every member's cores by one iteration under fixed scales and factors: ``recent`` holds the last
-    ``tau + d`` columns; the oldest core is dropped, the newest computed (in place)."""
+    ``tau + d`` columns; the oldest core is dropped, the newest computed (in place). A scaled difference
+    beyond ``bound`` -- a channel that was flat at the fit and moves now -- counts as ``bound``."""
     r1, r2 = cores.shape[2], cores.shape[3]
     last = cores.shape[1] - 1
     for b in range(recent.shape[0]):
         w = widths[b]
         diff = _differenced(recent[b, :w], d)
         for c in range(w):
-            diff[c] /= scale[b, c]
+            for j in range(diff.shape[1]):
+                diff[c, j] = min(max(diff[c, j] / scale[b, c], -bound), bound)
         for t in range(last):
             cores[b, t] = cores[b, t + 1]
         cores[b, last] = (np.ascontiguousarray(u1[b, :w, :r1].T) @ diff) @ np.ascontiguousarray(u2[b, :, :r2])
@@ -141,10 +143,11 @@ def _ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
 
 @njit(cache=True)
 def predict_batch(recent: np.ndarray, widths: np.ndarray, d: int, p: int, binomial: np.ndarray,
-                  scale: np.ndarray, u1: np.ndarray, u2: np.ndarray, cores: np.ndarray) -> np.ndarray:
+                  scale: np.ndarray, u1: np.ndarray, u2: np.ndarray, cores: np.ndarray, bound: float) -> np.ndarray:
     """Next value of every channel (step 6): the AR forecast of the core, back to data through the last
-    delay row, unscaled and integrated ``d`` times from the last columns of ``recent``
-    (``binomial[k] = C(d, k) (-1)^k``). Channels beyond a member's width get the integration term only."""
+    delay row, held within ``bound`` (scaled units), unscaled and integrated ``d`` times from the last columns
+    of ``recent`` (``binomial[k] = C(d, k) (-1)^k``). Channels beyond a member's width get the integration
+    term only."""
     b_count, m, length = recent.shape
     out = np.zeros((b_count, m))
     t_count = cores.shape[1]
@@ -160,5 +163,5 @@ def predict_batch(recent: np.ndarray, widths: np.ndarray, d: int, p: int, binomi
         last_delay = nxt @ u2[b, tau - 1]
         w = widths[b]
         for c in range(w):
-            out[b, c] += (u1[b, c] @ last_delay) * scale[b, c]
+            out[b, c] += min(max(u1[b, c] @ last_delay, -bound), bound) * scale[b, c]
     return out

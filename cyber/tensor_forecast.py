@@ -36,6 +36,12 @@ _TINY = 1e-300
 #: Channels that moved less than this (p.u. per iteration) are scaled as if they had: a flat channel must not
 #: turn its next tiny move into a huge standardised one.
 SCALE_FLOOR = 1e-9
+#: A d-th difference -- forecast, or new since the last fit -- counts at most this many times the largest one
+#: the fitted window could hold (its scaled differences have RMS 1, so none exceeds the square root of their
+#: number). A channel flat at the fit (scale near the floor) that starts moving afterwards would otherwise
+#: put differences of 1e5 into the cores, and the Tucker factors mix channels: an 85-bus clearing converging
+#: at residual 1e-4 got forecasts 3 p.u. off, replacements made of them, and a residual of 200.
+STEP_BOUND = 2.0
 
 
 @dataclass(frozen=True)
@@ -105,11 +111,12 @@ def fit(series: np.ndarray, model: TuckerArimaModel, start: TuckerArimaFit | Non
 def extend(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
            widths: np.ndarray | None = None) -> TuckerArimaFit:
     """Slide the fit by one iteration without refitting: the newest slice of ``series`` (whose last column is
-    new) gets its core under the same scales and factors; the oldest core is dropped."""
+    new) gets its core under the same scales and factors, its differences held within :data:`STEP_BOUND`;
+    the oldest core is dropped."""
     cores = state.cores.copy()
     recent = np.ascontiguousarray(series[..., -(model.tau + model.d):], dtype=float)
     kernels.extend_batch(recent, _widths(widths, *series.shape[:2]), model.d, model.tau, state.scale, state.u1,
-                         state.u2, cores)
+                         state.u2, cores, step_bound(cores.shape[1], model))
     return TuckerArimaFit(state.scale, state.u1, state.u2, cores)
 
 
@@ -118,7 +125,13 @@ def predict(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
     """Next value of every channel (step 6): AR forecast of the core, back to data, integrated ``d`` times."""
     binomial = np.array([comb(model.d, k) * (-1) ** k for k in range(model.d + 1)], dtype=float)
     return kernels.predict_batch(np.ascontiguousarray(series, dtype=float), _widths(widths, *series.shape[:2]),
-                                 model.d, model.p, binomial, state.scale, state.u1, state.u2, state.cores)
+                                 model.d, model.p, binomial, state.scale, state.u1, state.u2, state.cores,
+                                 step_bound(state.cores.shape[1], model))
+
+
+def step_bound(slices: int, model: TuckerArimaModel) -> float:
+    """:data:`STEP_BOUND` in scaled units, for a fit on ``slices`` Hankel slices (``L - d`` differences)."""
+    return STEP_BOUND * float(np.sqrt(slices + model.tau - 1))
 
 
 def forecast_batch(series: np.ndarray, model: TuckerArimaModel, widths: np.ndarray | None = None) -> np.ndarray:
@@ -151,4 +164,5 @@ def forecast_reference(series: np.ndarray, model: TuckerArimaModel) -> np.ndarra
     alpha = yule_walker(cores[None], model.p)[0]
     nxt = sum(alpha[i] * cores[t - 1 - i] for i in range(model.p))
     slice_next = tl.tenalg.multi_mode_dot(nxt, [u1, u2], modes=[0, 1])
-    return slice_next[:, -1] * scale + _integrate(series, model.d)
+    bound = step_bound(t, model)
+    return np.clip(slice_next[:, -1], -bound, bound) * scale + _integrate(series, model.d)

@@ -15,6 +15,7 @@ from cyber.tensor_forecast import (
     forecast_batch,
     forecast_reference,
     predict,
+    step_bound,
 )
 
 
@@ -105,3 +106,25 @@ def test_flat_channels_stay_finite():
     state = fit(series, TuckerArimaModel())
     series[:, 1, -1] = 1e-6  # a flat channel that moves after the fit
     assert np.isfinite(predict(extend(state, series, TuckerArimaModel()), series, TuckerArimaModel())).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_channel_flat_at_the_fit_that_starts_moving_does_not_derail_the_others(seed):
+    """Channels nearly flat when the factors were fitted (scale near the floor) start moving over the next
+    iterations, as a market's flows do when a disturbance reaches them. Their differences are 1e3-1e6 of
+    their fitted scale; the smooth channels' forecasts must stay within what their own window could hold
+    (unbounded: 700x that) and near their linear continuation."""
+    model = TuckerArimaModel()
+    rng = np.random.default_rng(seed)
+    t = np.arange(36)
+    slopes = rng.uniform(-3e-5, 3e-5, (1, 8, 1))
+    series = 0.5 + slopes * t + 1e-7 * rng.standard_normal((1, 8, 36))
+    series[0, :4] = 0.9 + 1e-9 * rng.standard_normal((4, 36))
+    series[0, :4, 30:] += np.cumsum(rng.choice([-1, 1], (4, 6)) * np.logspace(-6, -3, 6), axis=1)
+    state = fit(series[..., :30], model)
+    for k in range(31, 37):
+        state = extend(state, series[..., :k], model)
+    forecast = predict(state, series, model)[0, 4:]
+    scale = state.scale[0, 4:]
+    assert (np.abs(forecast - series[0, 4:, -1]) <= step_bound(state.cores.shape[1], model) * scale).all()
+    assert np.abs(forecast - (series[0, 4:, -1] + slopes[0, 4:, 0])).max() < 3 * scale.max()
