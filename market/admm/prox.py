@@ -90,6 +90,12 @@ def prox_energy_balance(sign: np.ndarray, quad: np.ndarray, lin: np.ndarray, pri
     return sign * e, t, np.maximum(0.0, e - bought)
 
 
+def warm_up() -> None:
+    """Load (or compile) the compiled root, so that a timed run does not pay for it (a few hundred ms)."""
+    one = np.ones(1)
+    _balance_root(np.zeros(1, dtype=np.int64), one, one, one, one, one, 1)
+
+
 @njit(cache=True)
 def _balance_root(owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray, a_e: np.ndarray, b_e: np.ndarray,
                   e_cap: np.ndarray, n: int) -> np.ndarray:
