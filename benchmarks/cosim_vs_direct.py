@@ -4,7 +4,7 @@
 
 Direct: for every interval, the market clearing (:func:`cosim.interval.clear_interval`) and the AC check
 called in-process. Co-simulation: the same through mosaik, every message round crossing the Market, Comm
-and Detector simulators (Profiles -> Market <-> Comm -> Detector, Market -> Grid -> Collector).
+and Detector simulators (Profiles -> Market -> Comm -> Detector -> Market, Market -> Grid).
 Prints both wall times and their ratio, and whether the two give the same objectives.
 """
 

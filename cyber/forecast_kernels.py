@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_TINY = 1e-300
+#: Ridge of the Yule-Walker system, relative to gamma(0), plus an absolute one: flat series stay solvable.
+RIDGE, TINY = 1e-8, 1e-300
 
 
 @njit(cache=True)
@@ -98,6 +99,8 @@ def fit_batch(series: np.ndarray, widths: np.ndarray, d: int, tau: int, rank_cha
         r1, r2 = min(rank_channels, w), min(rank_delay, tau)
         f1, f2 = _fit_one(_hankel(diff, tau), r1, r2, sweeps, warm, np.ascontiguousarray(u1[b, :w, :r1]),
                           np.ascontiguousarray(u2[b, :, :r2]), cores[b, :, :r1, :r2])
+        u1[b] = 0.0  # a start fitted on other widths leaves nothing behind
+        u2[b] = 0.0
         u1[b, :w, :r1] = f1
         u2[b, :, :r2] = f2
 
@@ -123,7 +126,7 @@ def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale
 
 @njit(cache=True)
 def _ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
-    """Yule-Walker AR(p) coefficients of one member's cores (T', r1, r2) (step 5; ridge 1e-8 gamma(0))."""
+    """Yule-Walker AR(p) coefficients of one member's cores (T', r1, r2) (step 5; with the ridge)."""
     t_count = cores.shape[0]
     flat = cores.reshape(t_count, -1)
     gamma = np.zeros(p + 1)
@@ -137,7 +140,7 @@ def _ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
     for i in range(p):
         for j in range(p):
             toeplitz[i, j] = gamma[abs(i - j)]
-        toeplitz[i, i] += 1e-8 * gamma[0] + _TINY
+        toeplitz[i, i] += RIDGE * gamma[0] + TINY
     return np.linalg.solve(toeplitz, gamma[1:])
 
 

@@ -11,7 +11,7 @@ After BHT-ARIMA (Shi et al., AAAI 2020), the model of the paper's detector (seed
 5. AR(p) coefficients shared by all core entries, by Yule-Walker on the cores' tensor inner products
    (the MA part of BHT-ARIMA is left out: q = 0);
 6. ``G_T+1 = sum_i alpha_i G_T+1-i``, back to a Hankel slice ``U1 G U2^T`` whose last column is the next
-   iteration, unscaled and integrated ``d`` times.
+   iteration's d-th difference, held within :data:`STEP_BOUND`, unscaled and integrated ``d`` times.
 
 :func:`forecast_batch` runs many independent series at once (one per agent, each on its own channels of a
 padded batch) in compiled kernels (:mod:`cyber.forecast_kernels`); :func:`forecast_reference` does one series
@@ -32,7 +32,6 @@ from tensorly.decomposition import partial_tucker
 
 from cyber import forecast_kernels as kernels
 
-_TINY = 1e-300
 #: Channels that moved less than this (p.u. per iteration) are scaled as if they had: a flat channel must not
 #: turn its next tiny move into a huge standardised one.
 SCALE_FLOOR = 1e-9
@@ -88,7 +87,7 @@ def yule_walker(cores: np.ndarray, p: int) -> np.ndarray:
     flat = cores.reshape(b, t, -1)
     gamma = np.stack([(flat[:, h:] * flat[:, : t - h]).sum(axis=(1, 2)) / t for h in range(p + 1)], axis=1)
     lags = np.abs(np.subtract.outer(np.arange(p), np.arange(p)))
-    toeplitz = gamma[:, lags] + (1e-8 * gamma[:, :1] + _TINY)[:, :, None] * np.eye(p)
+    toeplitz = gamma[:, lags] + (kernels.RIDGE * gamma[:, :1] + kernels.TINY)[:, :, None] * np.eye(p)
     return np.linalg.solve(toeplitz, gamma[:, 1:, None])[..., 0]
 
 
@@ -122,7 +121,8 @@ def extend(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
 
 def predict(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
             widths: np.ndarray | None = None) -> np.ndarray:
-    """Next value of every channel (step 6): AR forecast of the core, back to data, integrated ``d`` times."""
+    """Next value of every channel (step 6): AR forecast of the core, back to data, held within
+    :data:`STEP_BOUND`, integrated ``d`` times."""
     binomial = np.array([comb(model.d, k) * (-1) ** k for k in range(model.d + 1)], dtype=float)
     return kernels.predict_batch(np.ascontiguousarray(series, dtype=float), _widths(widths, *series.shape[:2]),
                                  model.d, model.p, binomial, state.scale, state.u1, state.u2, state.cores,
@@ -142,6 +142,7 @@ def forecast_batch(series: np.ndarray, model: TuckerArimaModel, widths: np.ndarr
 def _widths(widths: np.ndarray | None, b: int, m: int) -> np.ndarray:
     if widths is None:
         return np.full(b, m, dtype=np.int64)
+    widths = np.asarray(widths)
     if len(widths) != b or not ((widths >= 1) & (widths <= m)).all():
         raise ValueError(f"forecast widths must be {b} channel counts in 1..{m}")
     return np.asarray(widths, dtype=np.int64)

@@ -128,3 +128,14 @@ def test_a_channel_flat_at_the_fit_that_starts_moving_does_not_derail_the_others
     scale = state.scale[0, 4:]
     assert (np.abs(forecast - series[0, 4:, -1]) <= step_bound(state.cores.shape[1], model) * scale).all()
     assert np.abs(forecast - (series[0, 4:, -1] + slopes[0, 4:, 0])).max() < 3 * scale.max()
+
+
+def test_a_refit_at_other_widths_leaves_nothing_of_the_start_beyond_them():
+    """Factors fitted on 9 channels, refitted on 2: the slid cores and the forecast see only the 2."""
+    model = TuckerArimaModel()
+    series = random_walks(11, b=1, m=9, length=31)
+    narrow = np.array([2])
+    again = fit(series[..., :30], model, fit(series[..., :30], model), narrow)
+    assert not again.u1[0, 2:].any() and not again.u1[0, :, 2:].any()
+    slid = extend(again, series, model, narrow)
+    assert not slid.cores[..., 2:, :].any()  # the rank on 2 channels is 2: no core from a stale factor column
