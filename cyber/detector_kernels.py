@@ -70,46 +70,46 @@ def is_spike(a: float, b: float, c: float, ratio: float, floor: float) -> bool:
 
 
 @njit(cache=True)
-def decide(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, step_sigma: np.ndarray,
-           forecast: np.ndarray, forecast_sigma: np.ndarray, has_forecast: bool, z: float, floor: float,
-           flag_sign: np.ndarray, columns: np.ndarray, head: int, filled: int,
-           ratio: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Steps 3-4 and the look back of step 6, per slot: the estimate (forecast where its record beats the
-    last trusted value, else that value), the bound (infinite for a trend that persists or for a return to
-    the track), the deviation's sign, and whether the newest history column was a spike."""
+def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, forecast: np.ndarray,
+                 temporal: np.ndarray, has_forecast: bool, z: float, floor: float, flag_sign: np.ndarray,
+                 columns: np.ndarray, head: int, filled: int, ratio: float, step: tuple, error: tuple,
+                 temporal_error: tuple) -> tuple[np.ndarray, np.ndarray, float]:
+    """Steps 3-6 per slot, in one pass: the estimate (forecast where its record beats the last trusted value,
+    else that value), the bound (infinite for a trend that persists or for a return to the track, see
+    :func:`is_spike`), decision and replacement (:func:`cyber.screening.clean`), then the bookkeeping --
+    each flagged deviation's sign (the next iteration's trend test), the last error of a slot found to have
+    been a spike taken out of its rings, this iteration's errors of the others pushed (of the last trusted
+    value, and once there is a forecast, of the fused and of the temporal forecast). ``step``, ``error`` and
+    ``temporal_error`` are (ring, count, sigma) of those scales. Returns the cleaned values, the flags and
+    the summed absolute deviation from the estimate."""
     n = flat.size
     length = columns.shape[1]
-    estimate, bound = np.empty(n), np.empty(n)
-    sign, back = np.empty(n, dtype=np.int8), np.zeros(n, dtype=np.bool_)
+    cleaned, flagged = np.empty(n), np.zeros(n, dtype=np.bool_)
+    total = 0.0
     for i in range(n):
-        s = flat[i]
-        last, sigma_last = trusted[s], step_sigma[s]
-        f, sigma_f = (forecast[s], forecast_sigma[s]) if has_forecast else (last, np.inf)
-        use_forecast = not sigma_f > sigma_last
-        estimate[i] = f if use_forecast else last
-        band = z * (sigma_f if use_forecast else sigma_last) + floor
-        deviation = received[i] - estimate[i]
-        sign[i] = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
-        trend = flag_sign[s] != 0 and sign[i] == flag_sign[s]
-        if filled >= 2:
-            back[i] = is_spike(columns[s, (head - 2) % length], columns[s, (head - 1) % length], received[i],
-                            ratio, floor)
-        bound[i] = np.inf if trend or back[i] else band
-    return estimate, bound, sign, back
-
-
-@njit(cache=True)
-def record(flat: np.ndarray, received: np.ndarray, estimate: np.ndarray, flagged: np.ndarray, sign: np.ndarray,
-           back: np.ndarray, flag_sign: np.ndarray, trusted: np.ndarray, forecast: np.ndarray,
-           temporal: np.ndarray, has_forecast: bool, step: tuple, error: tuple, temporal_error: tuple) -> None:
-    """After the decision: remember each flagged deviation's sign (the next iteration's trend test), take the
-    last error of a slot found to have been a spike out of its rings, and push this iteration's errors of
-    the others -- of the last trusted value, and once there is a forecast, of the (fused) forecast and of the
-    temporal forecast. ``step``, ``error`` and ``temporal_error`` are (ring, count, sigma) of those scales."""
-    for i in range(flat.size):
         s, x = flat[i], received[i]
-        flag_sign[s] = sign[i] if flagged[i] else 0
-        if back[i]:
+        last, sigma_last = trusted[s], step[2][s]
+        f, sigma_f = (forecast[s], error[2][s]) if has_forecast else (last, np.inf)
+        use_forecast = not sigma_f > sigma_last
+        estimate = f if use_forecast else last
+        deviation = x - estimate
+        sign = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
+        back = filled >= 2 and is_spike(columns[s, (head - 2) % length], columns[s, (head - 1) % length], x,
+                                        ratio, floor)
+        if (flag_sign[s] != 0 and sign == flag_sign[s]) or back:
+            bound = np.inf
+        else:
+            bound = z * (sigma_f if use_forecast else sigma_last) + floor
+        flagged[i] = abs(deviation) > bound
+        if abs(deviation) > 2 * bound:
+            cleaned[i] = estimate
+        elif flagged[i]:
+            cleaned[i] = estimate + min(max(deviation, -bound), bound)
+        else:
+            cleaned[i] = x
+        total += abs(deviation)
+        flag_sign[s] = sign if flagged[i] else 0
+        if back:
             retract_one(step[0], step[1], step[2], s)
             if has_forecast:
                 retract_one(error[0], error[1], error[2], s)
@@ -118,17 +118,18 @@ def record(flat: np.ndarray, received: np.ndarray, estimate: np.ndarray, flagged
             if has_forecast:
                 push_one(error[0], error[1], s, abs(x - forecast[s]))
                 push_one(temporal_error[0], temporal_error[1], s, abs(x - temporal[s]))
-            push_one(step[0], step[1], s, abs(x - trusted[s]))
+            push_one(step[0], step[1], s, abs(x - last))
+    return cleaned, flagged, total
 
 
 def warm_up() -> None:
     """Load (or compile) every kernel for the argument types the detector passes, so that a timed run does not
     pay for it: the first call in a process costs a few hundred milliseconds."""
     flat, values = np.zeros(1, dtype=np.int64), np.zeros(1)
-    flags, signs = np.zeros(1, dtype=np.bool_), np.zeros(1, dtype=np.int8)
+    signs = np.zeros(1, dtype=np.int8)
     ring = (np.zeros((1, 3)), np.zeros(1, dtype=np.int64), np.zeros(1))
     ring_scales(ring[0], flat, ring[2])
     ring_push(ring[0], ring[1], flat, values)
     ring_retract(*ring, flat)
-    decide(flat, values, values, values, values, values, True, 1.0, 0.0, signs, np.zeros((1, 3)), 0, 0, 3.0)
-    record(flat, values, values, flags, signs, flags, signs, values, values, values, True, ring, ring, ring)
+    screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, np.zeros((1, 3)), 0, 0, 3.0,
+                 ring, ring, ring)

@@ -17,8 +17,9 @@ received, cleaned (flagged values replaced). At every iteration:
 4. *decision* (16a-b): flag ``|x - estimate| > z_(1 - alpha/2) * sigma + floor`` with ``alpha`` the nominal
    false-alarm rate and ``sigma`` the robust scale (1.4826 x median absolute error) of the slot's last
    errors -- a median, so that an intermittent attack does not widen it;
-5. *replacement* (17): :func:`cyber.screening.clean` -- far outliers replaced by the estimate, values just
-   outside the band pulled onto its edge;
+5. *replacement* (17), the rule of :func:`cyber.screening.clean`: far outliers replaced by the estimate,
+   values just outside the band pulled onto its edge (steps 3-6 run in one compiled pass per batch,
+   :func:`cyber.detector_kernels.screen_slots`);
 6. *hindsight*: a missed injection shows itself one iteration later, when the value after it returns to the
    track. It is then taken out of the history (replaced by the midpoint of its neighbours) and its error out
    of the scales, and the return is not flagged -- otherwise an attack every few iterations teaches the
@@ -36,7 +37,7 @@ import numpy as np
 from scipy.stats import norm
 
 from cyber import detector_kernels as kernels
-from cyber.screening import SlotMap, Verdict, clean
+from cyber.screening import SlotMap, Verdict
 from cyber.tensor_forecast import TuckerArimaFit, TuckerArimaModel, extend, fit, predict
 from market.admm.driver import Splitting
 from market.admm.states import LOCAL, LOCAL_FIELDS
@@ -102,8 +103,8 @@ class Window:
         self.filled = min(self.filled + 1, self.length)
 
     def last(self, k: int) -> np.ndarray:
-        """The last ``k`` columns in time order."""
-        return self.data[:, :, (self.head - k + np.arange(k)) % self.length]
+        """The last ``k`` columns in time order, C-contiguous (what the compiled forecast takes)."""
+        return np.take(self.data, (self.head - k + np.arange(k)) % self.length, axis=2)
 
     def despike(self, ratio: float, floor: float) -> None:
         """Replace the second-newest column where it is an isolated spike
@@ -140,10 +141,18 @@ class TensorDetector:
         self.flag_sign = np.zeros((n, m), dtype=np.int8)  # sign of last iteration's flagged deviation, else 0
         self.forecast: np.ndarray | None = None
         self.temporal = np.zeros((n, m))
+        self._equalities: dict[str, np.ndarray] = {}  # this iteration's right-hand sides, by physics scale
+        # the received slots each equality ties: children's flows to the balance, the parent's voltage to w
+        kinds = {"P": self.flow_kind, "Q": self.flow_kind, "v": self.voltage_kind}
+        self._physics_slots = {name: (self.slots.agent[kind, name], self.slots.position[kind, name])
+                               for name, kind in kinds.items()}
+        self._physics_rows = {name: np.unique(agent) for name, (agent, _) in self._physics_slots.items()}
         received = np.unique(np.concatenate([self.slots.agent[key] * m + self.slots.position[key]
                                              for key in self.slots.agent if key[0] != LOCAL]))
+        fused = np.unique(np.concatenate([agent * m + pos for agent, pos in self._physics_slots.values()]))
         self.error = ErrorScale((n, m), memory, received)  # of the final estimate: the threshold
-        self.temporal_error = ErrorScale((n, m), memory, received)  # of the temporal forecast: its fusion weight
+        # of the temporal forecast: the fusion weight of the slots the equalities tie (only they need its scale)
+        self.temporal_error = ErrorScale((n, m), memory, fused if physics else fused[:0])
         self.step = ErrorScale((n, m), memory, received)  # of repeating the last trusted value
         self.physics_error = {name: ErrorScale((n,), memory) for name in ("P", "Q", "v")}
         self.fit: TuckerArimaFit | None = None
@@ -151,7 +160,7 @@ class TensorDetector:
         buses = np.arange(1, n + 1)
         self.r, self.x = instance.feeder.r_pu[buses], instance.feeder.x_pu[buses]
         self.v_limits = (instance.vmin_pu**2, instance.vmax_pu**2)  # squared voltage, indexed by bus
-        self._equalities: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._rows: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
         #: per iteration: mean absolute error of the estimate on every screened field (the paper's Fig. 8a)
         self.prediction_error: dict[int, float] = {}
         self._error_sum = np.zeros(2)
@@ -159,14 +168,22 @@ class TensorDetector:
     def screen(self, batch: MessageBatch) -> Verdict:
         if batch.kind == LOCAL:
             self._start_iteration(batch)
-        names = list(batch.fields)  # all fields of the batch in one pass: each slot is decided on its own
-        index = tuple(np.concatenate([table[batch.kind, name][batch.channel] for name in names])
-                      for table in (self.slots.agent, self.slots.position))
+        names = tuple(batch.fields)  # all fields of the batch in one pass: each slot is decided on its own
+        rows = self._slot_rows(batch.kind, names)[:, batch.channel]
         received = np.concatenate([batch.fields[name] for name in names])
-        cleaned, flags = self._decide(index, received, batch.kind != LOCAL, self._limits(batch))
-        rows = np.arange(len(names))[:, None] * len(batch) + np.arange(len(batch))
-        return Verdict({name: cleaned[rows[i]] for i, name in enumerate(names)},
-                       {name: flags[rows[i]] for i, name in enumerate(names)}, np.zeros(len(batch), dtype=bool))
+        cleaned, flags = self._decide(rows.ravel(), received, batch.kind != LOCAL, self._limits(batch))
+        n = len(batch)
+        return Verdict({name: cleaned[i * n:(i + 1) * n] for i, name in enumerate(names)},
+                       {name: flags[i * n:(i + 1) * n] for i, name in enumerate(names)}, np.zeros(n, dtype=bool))
+
+    def _slot_rows(self, kind: str, names: tuple[str, ...]) -> np.ndarray:
+        """Raveled (agent, slot) positions of the fields ``names`` of every channel of ``kind``, one row per
+        field (built once per kind and field order)."""
+        key = (kind, names)
+        if key not in self._rows:
+            s = self.slots
+            self._rows[key] = np.stack([s.agent[kind, name] * s.width + s.position[kind, name] for name in names])
+        return self._rows[key]
 
     def _limits(self, batch: MessageBatch) -> tuple[np.ndarray, np.ndarray] | None:
         """The range a sender's own update keeps its voltage in (the bus's limits, which every neighbour
@@ -208,47 +225,36 @@ class TensorDetector:
                 own[name][local.channel] = values
             self._apply_physics(own)
 
-    def _decide(self, index: tuple[np.ndarray, np.ndarray], received: np.ndarray, screen: bool,
+    def _decide(self, flat: np.ndarray, received: np.ndarray, screen: bool,
                 limits: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        flat = index[0] * self.slots.width + index[1]  # 1-d positions: fancy indexing of the raveled arrays
-        cleaned, flagged = self._screen_history(flat, received, screen)
+        """Decision and replacement at raveled slots ``flat``: against the estimate from the history (steps
+        3-6), then, for voltages, against the sender's limits (step 7)."""
+        if screen:
+            has_forecast = self.forecast is not None
+            cleaned, flagged, total = kernels.screen_slots(
+                flat, received, self.trusted.reshape(-1), (self.forecast if has_forecast else self.trusted).reshape(-1),
+                self.temporal.reshape(-1), has_forecast, self.z, self.floor, self.flag_sign.reshape(-1),
+                self.window.data.reshape(-1, self.window.length), self.window.head, self.window.filled,
+                DESPIKE_RATIO, self.step.rings(), self.error.rings(), self.temporal_error.rings())
+            self._error_sum += (total, len(received))
+        else:
+            cleaned, flagged = received, np.zeros(len(received), dtype=bool)
         if limits is not None:
             # an impossible voltage says nothing about the real one: the receiver keeps its own copy of it
             impossible = (received < limits[0] - LIMIT_TOLERANCE) | (received > limits[1] + LIMIT_TOLERANCE)
-            own_copy = self.current[index[0], self.slots.position[LOCAL, "w"][index[0]]]
+            agent = flat // self.slots.width
+            own_copy = self.current[agent, self.slots.position[LOCAL, "w"][agent]]
             cleaned = np.clip(np.where(impossible, own_copy, cleaned), *limits)
             flagged |= impossible
         self.current.ravel()[flat] = cleaned
         return cleaned, flagged
 
-    def _screen_history(self, flat: np.ndarray, received: np.ndarray, screen: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Decision and replacement against the estimate from the history (steps 3-6), at raveled slots."""
-        if not screen:
-            return received, np.zeros(len(received), dtype=bool)
-        has_forecast = self.forecast is not None
-        forecast = (self.forecast if has_forecast else self.trusted).reshape(-1)
-        estimate, bound, sign, back = kernels.decide(
-            flat, received, self.trusted.reshape(-1), self.step.sigma.reshape(-1), forecast,
-            self.error.sigma.reshape(-1), has_forecast, self.z, self.floor, self.flag_sign.reshape(-1),
-            self.window.data.reshape(-1, self.window.length), self.window.head, self.window.filled, DESPIKE_RATIO)
-        # a deviation the same way as last iteration's flagged one is the iterates moving on, not an injection:
-        # Byzantine values come and go, an ADMM trend persists, and holding it back would only slow the market;
-        # a value back on the track the last one left was honest: the last one was a missed spike, and both
-        # the estimate and the error rings would blame the return for it (``bound`` is infinite for both)
-        cleaned, flagged = clean(received, estimate, bound)
-        self._error_sum += (np.abs(received - estimate).sum(), len(received))
-        kernels.record(flat, received, estimate, flagged, sign, back, self.flag_sign.reshape(-1),
-                       self.trusted.reshape(-1), forecast, self.temporal.reshape(-1), has_forecast,
-                       self.step.rings(), self.error.rings(), self.temporal_error.rings())
-        return cleaned, flagged
-
     def _apply_physics(self, own: dict[str, np.ndarray]) -> None:
         """Fuse the temporal forecast of received flows and voltages with this iteration's equalities."""
-        s = self.slots
-        balance = {"P": own["p"] + own["P"] - self.r * own["l"], "Q": own["q"] + own["Q"] - self.x * own["l"]}
-        for name in ("P", "Q"):
-            self._fuse((s.agent[self.flow_kind, name], s.position[self.flow_kind, name]), balance[name], name)
-        self._fuse((s.agent[self.voltage_kind, "v"], s.position[self.voltage_kind, "v"]), own["w"], "v")
+        balance = {"P": own["p"] + own["P"] - self.r * own["l"], "Q": own["q"] + own["Q"] - self.x * own["l"],
+                   "v": own["w"]}
+        for name, target in balance.items():
+            self._fuse(self._physics_slots[name], target, name)
 
     def _fuse(self, index: tuple[np.ndarray, np.ndarray], target: np.ndarray, name: str) -> None:
         """Posterior mean of an agent's received slots given ``their sum = target + noise`` (weighted least
@@ -263,12 +269,13 @@ class TensorDetector:
         known = np.isfinite(total) & (total > 0)  # fuse only once both sources have a track record
         gain = np.where(known, (target - np.bincount(agent, f, minlength=n)) / np.where(known, total, 1.0), 0.0)
         self.forecast[index] = f + np.where(np.isfinite(var), var, 0.0) * gain[agent]
-        self._equalities[name] = (*index, target)
+        self._equalities[name] = target
 
     def _learn_physics_error(self) -> None:
         """How far the last iteration's equalities held on the cleaned values: the physics term's reliability."""
         n = self.slots.n_agents
-        for name, (agent, pos, target) in self._equalities.items():
-            rows = np.unique(agent)
+        for name, target in self._equalities.items():
+            agent, pos = self._physics_slots[name]
+            rows = self._physics_rows[name]
             residual = np.abs(target - np.bincount(agent, self.current[agent, pos], minlength=n))
-            self.physics_error[name].push((rows,), residual[rows])
+            self.physics_error[name].push_flat(rows, residual[rows])

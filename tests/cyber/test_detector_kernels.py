@@ -52,38 +52,36 @@ def test_ring_push_and_retract_write_where_fancy_indexing_does(seed):
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 10**6), st.booleans(), st.integers(0, 3))
-def test_decide_and_record_match_the_vectorised_rule(seed, has_forecast, filled):
+def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled):
     rng, _, flat = _state(seed)
     received, trusted, forecast, temporal = (rng.normal(1.0, 1e-3, n) for n in (flat.size, SLOTS, SLOTS, SLOTS))
-    step_sigma, forecast_sigma = rng.exponential(1e-3, SLOTS), rng.exponential(1e-3, SLOTS)
     flag_sign = rng.integers(-1, 2, SLOTS).astype(np.int8)
     columns, head = rng.normal(1.0, 1e-3, (SLOTS, LENGTH)), int(rng.integers(0, LENGTH))
     z, floor, ratio = 1.64, 1e-5, 3.0
+    rings = [(rng.random((SLOTS, K)), rng.integers(0, 20, SLOTS), rng.exponential(1e-3, SLOTS)) for _ in range(3)]
+    copies = [tuple(a.copy() for a in ring) for ring in rings]
+    ours_sign = flag_sign.copy()
 
-    estimate, bound, sign, back = kernels.decide(flat, received, trusted, step_sigma, forecast, forecast_sigma,
-                                                 has_forecast, z, floor, flag_sign, columns, head, filled, ratio)
+    cleaned, flagged, total = kernels.screen_slots(flat, received, trusted, forecast, temporal, has_forecast, z,
+                                                   floor, ours_sign, columns, head, filled, ratio, *copies)
 
+    step, error, temporal_error = rings
+    step_sigma, forecast_sigma = step[2], error[2]
     last = trusted[flat]
     f, sf = (forecast[flat], forecast_sigma[flat]) if has_forecast else (last, np.full(flat.size, np.inf))
     use = ~(sf > step_sigma[flat])
-    ref_estimate = np.where(use, f, last)
-    ref_sign = np.sign(received - ref_estimate).astype(np.int8)
-    trend = (flag_sign[flat] != 0) & (ref_sign == flag_sign[flat])
+    estimate = np.where(use, f, last)
+    sign = np.sign(received - estimate).astype(np.int8)
+    trend = (flag_sign[flat] != 0) & (sign == flag_sign[flat])
     a, b = columns[flat, (head - 2) % LENGTH], columns[flat, (head - 1) % LENGTH]
     spike = np.abs(b - 0.5 * (a + received)) > ratio * 0.5 * np.abs(received - a) + floor
-    ref_back = spike if filled >= 2 else np.zeros(flat.size, dtype=bool)
-    ref_bound = np.where(trend | ref_back, np.inf, z * np.where(use, sf, step_sigma[flat]) + floor)
-    assert np.array_equal(estimate, ref_estimate) and np.array_equal(sign, ref_sign)
-    assert np.array_equal(back, ref_back) and np.array_equal(bound, ref_bound)
+    back = spike if filled >= 2 else np.zeros(flat.size, dtype=bool)
+    bound = np.where(trend | back, np.inf, z * np.where(use, sf, step_sigma[flat]) + floor)
+    ref_cleaned, ref_flagged = clean(received, estimate, bound)
+    assert np.array_equal(cleaned, ref_cleaned) and np.array_equal(flagged, ref_flagged)
+    assert np.isclose(total, np.abs(received - estimate).sum(), rtol=1e-12)
+    assert np.array_equal(ours_sign[flat], np.where(flagged, sign, 0))
 
-    _, flagged = clean(received, estimate, bound)
-    rings = [(rng.random((SLOTS, K)), rng.integers(0, 20, SLOTS), rng.random(SLOTS)) for _ in range(3)]
-    copies = [tuple(a.copy() for a in ring) for ring in rings]
-    ours_sign = flag_sign.copy()
-    kernels.record(flat, received, estimate, flagged, sign, back, ours_sign, trusted, forecast, temporal,
-                   has_forecast, *copies)
-    assert np.array_equal(ours_sign[flat], np.where(flagged, ref_sign, 0))
-    step, error, temporal_error = rings
     kept = ~back
     scales = [(step, trusted[flat])] + ([(error, forecast[flat]), (temporal_error, temporal[flat])]
                                         if has_forecast else [])
