@@ -82,17 +82,18 @@ class ByzantineTransport:
         self.inner = inner
         self.r, self.x = instance.feeder.r_pu, instance.feeder.x_pu
         self.rngs = [np.random.default_rng(spec.seed) for spec in attacks]
+        self._byzantine = [np.isin(np.arange(n), spec.agents) for spec in attacks]  # per attack, by bus
         self.history: dict[tuple[str, str], list[np.ndarray]] = {}
         self.records: list[dict] = []
         self._delta: dict[tuple[int, int], tuple[float, float]] = {}
         self._replays = any(spec.kind == "replay" for spec in attacks)  # only replay needs what was sent before
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
-        active = [(spec, rng) for spec, rng in zip(self.attacks, self.rngs, strict=True)
-                  if spec.active(batch.iteration) and np.isin(batch.sender, spec.agents).any()]
+        active = [(spec, rng, mask) for spec, rng, mask in zip(self.attacks, self.rngs, self._byzantine, strict=True)
+                  if spec.active(batch.iteration) and mask[batch.sender].any()]
         sent = {name: values.copy() for name, values in batch.fields.items()} if active else batch.fields
-        for spec, rng in active:
-            self._apply(spec, rng, batch, sent)
+        for spec, rng, mask in active:
+            self._apply(spec, rng, mask[batch.sender], batch, sent)
         if self._replays:
             self._remember(batch)
         if not active:
@@ -117,12 +118,12 @@ class ByzantineTransport:
             return pd.DataFrame(columns=cols)
         return pd.DataFrame({c: np.concatenate([r[c] for r in self.records]) for c in cols})
 
-    def _apply(self, spec: AttackSpec, rng: np.random.Generator, batch: MessageBatch,
+    def _apply(self, spec: AttackSpec, rng: np.random.Generator, mine: np.ndarray, batch: MessageBatch,
                sent: dict[str, np.ndarray]) -> None:
+        """Falsify ``sent`` where ``mine`` (the rows the attack's agents send)."""
         if spec.kind in ("static-fdi", "dynamic-noise"):
             self._correlated(spec, rng, batch, sent)
             return
-        mine = np.isin(batch.sender, spec.agents)
         for name in (f for f in spec.fields if f in batch.fields):  # spec order: draws do not depend on hashing
             rows = np.flatnonzero(mine)
             if rows.size == 0:

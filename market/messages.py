@@ -50,7 +50,11 @@ class MessageBatch:
         return len(self.channel)
 
     def subset(self, rows: np.ndarray) -> MessageBatch:
-        """The messages at ``rows`` (indices or a boolean mask), e.g. those that were delivered."""
+        """The messages at ``rows`` (indices or a boolean mask), e.g. those that were delivered. A mask that
+        keeps every message gives the batch itself: nothing changes a batch in place (attacks and detectors
+        make copies, :meth:`with_fields`), and most rounds lose nothing."""
+        if rows.dtype == bool and rows.all():
+            return self
         return MessageBatch(self.kind, self.phase, self.iteration, self.sender[rows], self.receiver[rows],
                             self.channel[rows], {k: v[rows] for k, v in self.fields.items()}, self.stage)
 
