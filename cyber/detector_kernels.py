@@ -88,14 +88,14 @@ def ring_scales(errors: np.ndarray, used: np.ndarray, sigma: np.ndarray) -> None
 def is_spike(a: float, b: float, c: float, ratio: float, floor: float) -> bool:
     """``b`` lies farther from the midpoint of its neighbours ``a`` and ``c`` than ``ratio`` half-steps
     between them (plus ``floor``): an isolated jump out and back, not a trend. A ufunc: the detector's window
-    applies it to whole columns, :func:`decide` to one slot."""
+    applies it to whole observations, :func:`screen_slots` to one slot."""
     return abs(b - 0.5 * (a + c)) > ratio * 0.5 * abs(c - a) + floor
 
 
 @njit(cache=True)
 def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, forecast: np.ndarray,
                  temporal: np.ndarray, has_forecast: bool, z: float, floor: float, flag_sign: np.ndarray,
-                 columns: np.ndarray, head: int, filled: int, ratio: float, step: tuple, error: tuple,
+                 history: np.ndarray, head: int, filled: int, ratio: float, step: tuple, error: tuple,
                  temporal_error: tuple) -> tuple[np.ndarray, np.ndarray, float]:
     """Steps 3-6 per slot, in one pass: the estimate (forecast where its record beats the last trusted value,
     else that value), the bound (infinite for a trend that persists or for a return to the track, see
@@ -103,10 +103,11 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
     each flagged deviation's sign (the next iteration's trend test), the last error of a slot found to have
     been a spike taken out of its rings, this iteration's errors of the others pushed (of the last trusted
     value, and once there is a forecast, of the fused and of the temporal forecast). ``step``, ``error`` and
-    ``temporal_error`` are (ring, count, sigma) of those scales. Returns the cleaned values, the flags and
-    the summed absolute deviation from the estimate."""
+    ``temporal_error`` are (ring, count, sigma) of those scales; ``history`` is the window (time, slot), a
+    ring whose newest observation sits before ``head``. Returns the cleaned values, the flags and the summed
+    absolute deviation from the estimate."""
     n = flat.size
-    length = columns.shape[1]
+    length = history.shape[0]
     cleaned, flagged = np.empty(n), np.zeros(n, dtype=np.bool_)
     total = 0.0
     for i in range(n):
@@ -117,7 +118,7 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
         estimate = f if use_forecast else last
         deviation = x - estimate
         sign = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
-        back = filled >= 2 and is_spike(columns[s, (head - 2) % length], columns[s, (head - 1) % length], x,
+        back = filled >= 2 and is_spike(history[(head - 2) % length, s], history[(head - 1) % length, s], x,
                                         ratio, floor)
         if (flag_sign[s] != 0 and sign == flag_sign[s]) or back:
             bound = np.inf
@@ -154,5 +155,5 @@ def warm_up() -> None:
     ring_scales(ring[0], flat, ring[2])
     ring_push(ring[0], ring[1], flat, values)
     ring_retract(*ring, flat)
-    screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, np.zeros((1, 3)), 0, 0, 3.0,
+    screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, np.zeros((3, 1)), 0, 0, 3.0,
                  ring, ring, ring)

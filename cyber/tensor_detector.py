@@ -91,20 +91,23 @@ class ErrorScale:
 
 
 class Window:
-    """The last ``length`` observation vectors of every agent, in a ring (no copying per iteration)."""
+    """The last ``length`` observation vectors of every agent, in a ring (no copying per iteration), time
+    first: an iteration's observation is one contiguous block, and so is what the screening reads of the
+    newest ones."""
 
     def __init__(self, n: int, m: int, length: int) -> None:
-        self.data = np.zeros((n, m, length))
+        self.data = np.zeros((length, n, m))
         self.length, self.filled, self.head = length, 0, 0
 
     def append(self, column: np.ndarray) -> None:
-        self.data[:, :, self.head] = column
+        self.data[self.head] = column
         self.head = (self.head + 1) % self.length
         self.filled = min(self.filled + 1, self.length)
 
     def last(self, k: int) -> np.ndarray:
-        """The last ``k`` columns in time order, C-contiguous (what the compiled forecast takes)."""
-        return np.take(self.data, (self.head - k + np.arange(k)) % self.length, axis=2)
+        """The last ``k`` observations in time order as (n, m, k), C-contiguous (what the forecast takes)."""
+        taken = np.take(self.data, (self.head - k + np.arange(k)) % self.length, axis=0)
+        return np.ascontiguousarray(np.moveaxis(taken, 0, -1))
 
     def despike(self, ratio: float, floor: float) -> None:
         """Replace the second-newest column where it is an isolated spike
@@ -113,8 +116,8 @@ class Window:
         if self.filled < 3:
             return
         before, middle, after = ((self.head - k) % self.length for k in (3, 2, 1))
-        a, b, c = self.data[:, :, before], self.data[:, :, middle], self.data[:, :, after]
-        self.data[:, :, middle] = np.where(kernels.is_spike(a, b, c, ratio, floor), 0.5 * (a + c), b)
+        a, b, c = self.data[before], self.data[middle], self.data[after]
+        self.data[middle] = np.where(kernels.is_spike(a, b, c, ratio, floor), 0.5 * (a + c), b)
 
 
 class TensorDetector:
@@ -234,7 +237,7 @@ class TensorDetector:
             cleaned, flagged, total = kernels.screen_slots(
                 flat, received, self.trusted.reshape(-1), (self.forecast if has_forecast else self.trusted).reshape(-1),
                 self.temporal.reshape(-1), has_forecast, self.z, self.floor, self.flag_sign.reshape(-1),
-                self.window.data.reshape(-1, self.window.length), self.window.head, self.window.filled,
+                self.window.data.reshape(self.window.length, -1), self.window.head, self.window.filled,
                 DESPIKE_RATIO, self.step.rings(), self.error.rings(), self.temporal_error.rings())
             self._error_sum += (total, len(received))
         else:

@@ -58,14 +58,14 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled):
     rng, _, flat = _state(seed)
     received, trusted, forecast, temporal = (rng.normal(1.0, 1e-3, n) for n in (flat.size, SLOTS, SLOTS, SLOTS))
     flag_sign = rng.integers(-1, 2, SLOTS).astype(np.int8)
-    columns, head = rng.normal(1.0, 1e-3, (SLOTS, LENGTH)), int(rng.integers(0, LENGTH))
+    history, head = rng.normal(1.0, 1e-3, (LENGTH, SLOTS)), int(rng.integers(0, LENGTH))
     z, floor, ratio = 1.64, 1e-5, 3.0
     rings = [(rng.random((SLOTS, K)), rng.integers(0, 20, SLOTS), rng.exponential(1e-3, SLOTS)) for _ in range(3)]
     copies = [tuple(a.copy() for a in ring) for ring in rings]
     ours_sign = flag_sign.copy()
 
     cleaned, flagged, total = kernels.screen_slots(flat, received, trusted, forecast, temporal, has_forecast, z,
-                                                   floor, ours_sign, columns, head, filled, ratio, *copies)
+                                                   floor, ours_sign, history, head, filled, ratio, *copies)
 
     step, error, temporal_error = rings
     step_sigma, forecast_sigma = step[2], error[2]
@@ -75,7 +75,7 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled):
     estimate = np.where(use, f, last)
     sign = np.sign(received - estimate).astype(np.int8)
     trend = (flag_sign[flat] != 0) & (sign == flag_sign[flat])
-    a, b = columns[flat, (head - 2) % LENGTH], columns[flat, (head - 1) % LENGTH]
+    a, b = history[(head - 2) % LENGTH, flat], history[(head - 1) % LENGTH, flat]
     spike = np.abs(b - 0.5 * (a + received)) > ratio * 0.5 * np.abs(received - a) + floor
     back = spike if filled >= 2 else np.zeros(flat.size, dtype=bool)
     bound = np.where(trend | back, np.inf, z * np.where(use, sf, step_sigma[flat]) + floor)
