@@ -31,11 +31,8 @@ def to_pandapower(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np.nda
     line ``j`` (ending at bus ``j``) is pandapower line ``j - 1``; injections enter as (possibly negative)
     loads so that one element per bus carries the whole net injection.
     """
-    p = -feeder.pd_mw if p_mw is None else np.asarray(p_mw, dtype=float)
-    q = -feeder.qd_mvar if q_mvar is None else np.asarray(q_mvar, dtype=float)
+    p, q = _injections(feeder, p_mw, q_mvar)
     n = feeder.n_buses
-    if p.shape != (n,) or q.shape != (n,):
-        raise FeederError(f"dispatch for {feeder.name} needs {n} values per bus, got {p.shape} and {q.shape}")
     z_base = feeder.base_kv**2 / feeder.base_mva
     i_base_ka = feeder.base_mva / (math.sqrt(3) * feeder.base_kv)
     net = pp.create_empty_network(name=feeder.name, sn_mva=feeder.base_mva)
@@ -62,6 +59,16 @@ def to_pandapower(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np.nda
     return net
 
 
+def _injections(feeder: Feeder, p_mw: np.ndarray | None, q_mvar: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Net injections per bus, the case's nominal loads where none are given."""
+    p = -feeder.pd_mw if p_mw is None else np.asarray(p_mw, dtype=float)
+    q = -feeder.qd_mvar if q_mvar is None else np.asarray(q_mvar, dtype=float)
+    n = feeder.n_buses
+    if p.shape != (n,) or q.shape != (n,):
+        raise FeederError(f"dispatch for {feeder.name} needs {n} values per bus, got {p.shape} and {q.shape}")
+    return p, q
+
+
 @dataclass(frozen=True)
 class AcPowerFlow:
     """pandapower's solution, indexed like the feeder (line arrays: entry j is line j, entry 0 unused)."""
@@ -76,10 +83,18 @@ class AcPowerFlow:
     q0_mvar: float
 
 
-def run_ac_power_flow(feeder: Feeder, p_mw: np.ndarray | None = None,
-                      q_mvar: np.ndarray | None = None) -> AcPowerFlow:
-    """Solve the AC power flow for a dispatch; a diverging power flow is an error, not a result."""
-    net = to_pandapower(feeder, p_mw, q_mvar)
+def run_ac_power_flow(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np.ndarray | None = None,
+                      net: pp.pandapowerNet | None = None) -> AcPowerFlow:
+    """Solve the AC power flow for a dispatch; a diverging power flow is an error, not a result. ``net``, a
+    :func:`to_pandapower` net of this feeder, is reused with the dispatch's injections: building a net takes
+    longer than solving it (case85: about 0.1 s against 0.02), and a day validates 96 dispatches."""
+    if net is None:
+        net = to_pandapower(feeder, p_mw, q_mvar)
+    else:
+        p, q = _injections(feeder, p_mw, q_mvar)
+        buses = np.arange(1, feeder.n_buses)
+        net.load.loc[buses - 1, "p_mw"] = -p[buses]
+        net.load.loc[buses - 1, "q_mvar"] = -q[buses]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -127,12 +142,13 @@ class AcValidation:
 
 def validate_dispatch(feeder: Feeder, p_mw: np.ndarray, q_mvar: np.ndarray, vm_socp_pu: np.ndarray,
                       losses_socp_mw: float, vmin_pu: np.ndarray, vmax_pu: np.ndarray,
-                      tol_pu: float = 1e-6) -> AcValidation:
+                      tol_pu: float = 1e-6, net: pp.pandapowerNet | None = None) -> AcValidation:
     """Run the AC power flow of a market dispatch and compare it with the SOCP voltages and losses.
 
-    A bus violates its limits when its AC voltage leaves ``[vmin, vmax]`` by more than ``tol_pu``.
+    A bus violates its limits when its AC voltage leaves ``[vmin, vmax]`` by more than ``tol_pu``; ``net``
+    as in :func:`run_ac_power_flow`.
     """
-    ac = run_ac_power_flow(feeder, p_mw, q_mvar)
+    ac = run_ac_power_flow(feeder, p_mw, q_mvar, net)
     outside = (ac.vm_pu < vmin_pu - tol_pu) | (ac.vm_pu > vmax_pu + tol_pu)
     outside[0] = False
     return AcValidation(

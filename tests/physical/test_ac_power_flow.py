@@ -53,3 +53,18 @@ def test_validation_flags_voltage_violations():
 def test_dispatch_of_wrong_length_is_an_error():
     with pytest.raises(FeederError, match="needs 15 values per bus"):
         run_ac_power_flow(feeder("case15da"), np.zeros(3), np.zeros(3))
+
+
+def test_a_reused_net_solves_each_dispatch_as_a_fresh_one():
+    """The Grid simulator builds one net per run: a dispatch solved on it after another must give what a net
+    built for it alone gives (case16am: its switch stays a switch)."""
+    for case in ("case85", "case16am"):
+        f = feeder(case)
+        net = to_pandapower(f)
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            p, q = -f.pd_mw * rng.uniform(0.2, 1.5, f.n_buses), -f.qd_mvar * rng.uniform(0.2, 1.5, f.n_buses)
+            reused, fresh = run_ac_power_flow(f, p, q, net), run_ac_power_flow(f, p, q)
+            assert np.allclose(reused.vm_pu, fresh.vm_pu, rtol=0, atol=1e-12)
+            assert reused.losses_mw == pytest.approx(fresh.losses_mw, rel=1e-10)
+            assert reused.p0_mw == pytest.approx(fresh.p0_mw, rel=1e-10)
