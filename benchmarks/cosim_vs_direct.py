@@ -23,6 +23,7 @@ from cosim.scenario import load_scenario
 from cosim.world import run_world
 from cyber import tensor_detector
 from market.admm import prox
+from physical.ac_power_flow import to_pandapower
 from physical.catalog import load_feeder
 from physical.profiles import interval_index
 
@@ -32,12 +33,13 @@ DEFAULT = ["scenarios/case15da_normal_none.toml", "scenarios/case85_normal_none.
 
 def direct(scenario) -> list[float]:
     feeder = load_feeder(scenario.case)
+    net = to_pandapower(feeder)  # as the Grid simulator does: one net, each dispatch's injections set on it
     objectives = []
     clearing = None
     for k in range(scenario.intervals):
         clearing = clear_interval(scenario, feeder, interval_index(scenario.start) + k, clearing)
         if not clearing.fallback:
-            validate(clearing.instance, clearing.run.result)
+            validate(clearing.instance, clearing.run.result, net)
         objectives.append(clearing.run.result.objective)
     return objectives
 

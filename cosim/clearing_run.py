@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandapower as pp
 import pandas as pd
 
 from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm
@@ -71,12 +72,14 @@ def admm_clearing(instance: MarketInstance, run: AdmmRun, cyber: CyberSetup | No
                        run)
 
 
-def validate(instance: MarketInstance, result: ClearingResult) -> tuple[AcValidation, float]:
-    """pandapower's AC power flow on the dispatch of ``result``, and its wall time."""
+def validate(instance: MarketInstance, result: ClearingResult,
+             net: pp.pandapowerNet | None = None) -> tuple[AcValidation, float]:
+    """pandapower's AC power flow on the dispatch of ``result``, and its wall time (``net``: see
+    :func:`physical.ac_power_flow.run_ac_power_flow`)."""
     base = instance.feeder.base_mva
     start = time.perf_counter()
     validation = validate_dispatch(instance.feeder, result.p * base, result.q * base, np.sqrt(result.v),
-                                   result.losses * base, instance.vmin_pu, instance.vmax_pu)
+                                   result.losses * base, instance.vmin_pu, instance.vmax_pu, net=net)
     return validation, time.perf_counter() - start
 
 
