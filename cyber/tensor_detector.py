@@ -69,6 +69,7 @@ class ErrorScale:
         self.k = k
         self.sigma = np.full(shape, np.inf)
         self.used = np.arange(self.count.size) if used is None else used
+        self._rings = (self.errors.reshape(-1, k), self.count, self.sigma.reshape(-1))
 
     def push(self, index: tuple[np.ndarray, ...], error: np.ndarray) -> None:
         self.push_flat(np.ravel_multi_index(index, self.errors.shape[:-1]), error)
@@ -87,7 +88,7 @@ class ErrorScale:
 
     def rings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ring, count, sigma) over raveled slots, as views: what the compiled kernels update in place."""
-        return self.errors.reshape(-1, self.k), self.count, self.sigma.reshape(-1)
+        return self._rings
 
 
 class Window:
@@ -142,8 +143,11 @@ class TensorDetector:
         self.current = np.zeros((n, m))  # this iteration's cleaned observation, completed as batches arrive
         self.trusted = np.zeros((n, m))  # the last iteration's: the fallback (18)
         self.flag_sign = np.zeros((n, m), dtype=np.int8)  # sign of last iteration's flagged deviation, else 0
-        self.forecast: np.ndarray | None = None
-        self.temporal = np.zeros((n, m))
+        self.temporal = np.zeros((n, m))  # this iteration's temporal forecast
+        self.forecast = np.zeros((n, m))  # ... fused with the physics: valid once ``has_forecast``
+        self.has_forecast = False
+        # the state the screening kernel reads and writes, raveled once (every array above is updated in place)
+        self._raveled = tuple(a.reshape(-1) for a in (self.trusted, self.forecast, self.temporal, self.flag_sign))
         self._equalities: dict[str, np.ndarray] = {}  # this iteration's right-hand sides, by physics scale
         # the received slots each equality ties: children's flows to the balance, the parent's voltage to w
         kinds = {"P": self.flow_kind, "Q": self.flow_kind, "v": self.voltage_kind}
@@ -204,9 +208,9 @@ class TensorDetector:
             self._learn_physics_error()
             self.window.append(self.current)
             self.window.despike(DESPIKE_RATIO, self.floor)
-            self.trusted = self.current.copy()
+            np.copyto(self.trusted, self.current)
         self.iteration = local.iteration
-        self.forecast = None
+        self.has_forecast = False
         self._equalities = {}
         self.step.refresh()  # repeating the last trusted value needs no history: it screens from the start
         w = self.window
@@ -218,8 +222,9 @@ class TensorDetector:
             self.fit = fit(w.last(w.filled), self.model, self.fit, used)
         else:
             self.fit = extend(self.fit, recent, self.model, used)
-        self.temporal = predict(self.fit, recent, self.model, used)
-        self.forecast = self.temporal.copy()
+        self.temporal[:] = predict(self.fit, recent, self.model, used)
+        np.copyto(self.forecast, self.temporal)
+        self.has_forecast = True
         for scale in (self.error, self.temporal_error, *self.physics_error.values()):
             scale.refresh()
         if self.physics:
@@ -233,12 +238,12 @@ class TensorDetector:
         """Decision and replacement at raveled slots ``flat``: against the estimate from the history (steps
         3-6), then, for voltages, against the sender's limits (step 7)."""
         if screen:
-            has_forecast = self.forecast is not None
+            trusted, forecast, temporal, flag_sign = self._raveled
+            w = self.window
             cleaned, flagged, total = kernels.screen_slots(
-                flat, received, self.trusted.reshape(-1), (self.forecast if has_forecast else self.trusted).reshape(-1),
-                self.temporal.reshape(-1), has_forecast, self.z, self.floor, self.flag_sign.reshape(-1),
-                self.window.data.reshape(self.window.length, -1), self.window.head, self.window.filled,
-                DESPIKE_RATIO, self.step.rings(), self.error.rings(), self.temporal_error.rings())
+                flat, received, trusted, forecast if self.has_forecast else trusted, temporal, self.has_forecast,
+                self.z, self.floor, flag_sign, w.data.reshape(w.length, -1), w.head, w.filled, DESPIKE_RATIO,
+                self.step.rings(), self.error.rings(), self.temporal_error.rings())
             self._error_sum += (total, len(received))
         else:
             cleaned, flagged = received, np.zeros(len(received), dtype=bool)
