@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandapower as pp
 import pandas as pd
 
 from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm
@@ -16,6 +16,9 @@ from market.problem.clearing import solve_clearing
 from market.result import ClearingResult
 from physical.ac_power_flow import AcValidation, validate_dispatch
 from physical.profiles import interval_start
+
+if TYPE_CHECKING:
+    import pandapower as pp
 
 METHODS = ("centralized", "admm")
 

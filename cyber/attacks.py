@@ -89,11 +89,13 @@ class ByzantineTransport:
         self._replays = any(spec.kind == "replay" for spec in attacks)  # only replay needs what was sent before
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
-        active = [(spec, rng, mask) for spec, rng, mask in zip(self.attacks, self.rngs, self._byzantine, strict=True)
-                  if spec.active(batch.iteration) and mask[batch.sender].any()]
+        mine = [mask[batch.sender] if spec.active(batch.iteration) else None
+                for spec, mask in zip(self.attacks, self._byzantine, strict=True)]
+        active = [(spec, rng, rows) for spec, rng, rows in zip(self.attacks, self.rngs, mine, strict=True)
+                  if rows is not None and rows.any()]
         sent = {name: values.copy() for name, values in batch.fields.items()} if active else batch.fields
-        for spec, rng, mask in active:
-            self._apply(spec, rng, mask[batch.sender], batch, sent)
+        for spec, rng, rows in active:
+            self._apply(spec, rng, rows, batch, sent)
         if self._replays:
             self._remember(batch)
         if not active:
@@ -120,14 +122,12 @@ class ByzantineTransport:
 
     def _apply(self, spec: AttackSpec, rng: np.random.Generator, mine: np.ndarray, batch: MessageBatch,
                sent: dict[str, np.ndarray]) -> None:
-        """Falsify ``sent`` where ``mine`` (the rows the attack's agents send)."""
+        """Falsify ``sent`` where ``mine`` (the rows the attack's agents send; some)."""
         if spec.kind in ("static-fdi", "dynamic-noise"):
             self._correlated(spec, rng, batch, sent)
             return
+        rows = np.flatnonzero(mine)
         for name in (f for f in spec.fields if f in batch.fields):  # spec order: draws do not depend on hashing
-            rows = np.flatnonzero(mine)
-            if rows.size == 0:
-                continue
             if spec.kind == "random":
                 sent[name][rows] = rng.uniform(spec.low, spec.high, rows.size)
             elif spec.kind == "sign-flip":

@@ -35,7 +35,8 @@ class Verdict:
 
 
 def clean(received: np.ndarray, estimate: np.ndarray, bound: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Decision (16) and replacement (17) shared by all detectors: flag ``|x - estimate| > bound``.
+    """Decision (16) and replacement (17) of every detector: flag ``|x - estimate| > bound`` (the tensor
+    detector applies this rule per slot in its compiled pass, tested equal to this function).
 
     A value far outside the band (more than twice the bound) is replaced by the estimate; one just outside
     is pulled back onto the band's edge. The ADMM's duals integrate every error they are fed, so a false

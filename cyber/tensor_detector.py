@@ -71,17 +71,10 @@ class ErrorScale:
         self.used = np.arange(self.count.size) if used is None else used
         self._rings = (self.errors.reshape(-1, k), self.count, self.sigma.reshape(-1))
 
-    def push(self, index: tuple[np.ndarray, ...], error: np.ndarray) -> None:
-        self.push_flat(np.ravel_multi_index(index, self.errors.shape[:-1]), error)
-
-    def push_flat(self, flat: np.ndarray, error: np.ndarray) -> None:
-        """``push`` at raveled slot positions."""
+    def push(self, flat: np.ndarray, error: np.ndarray) -> None:
+        """An error each for the slots at raveled positions ``flat`` (the screening pass pushes and retracts
+        the received slots' errors itself, :func:`cyber.detector_kernels.screen_slots`)."""
         kernels.ring_push(*self.rings()[:2], flat, error)
-
-    def retract(self, flat: np.ndarray) -> None:
-        """Take back the last error of some slots (it belonged to a spike found out afterwards): it becomes
-        the slot's current median and the next push overwrites it."""
-        kernels.ring_retract(*self.rings(), flat)
 
     def refresh(self) -> None:
         kernels.ring_scales(self.rings()[0], self.used, self.sigma.reshape(-1))
@@ -100,18 +93,18 @@ class Window:
         self.data = np.zeros((length, n, m))
         self.length, self.filled, self.head = length, 0, 0
 
-    def append(self, column: np.ndarray) -> None:
-        self.data[self.head] = column
+    def append(self, observation: np.ndarray) -> None:
+        self.data[self.head] = observation
         self.head = (self.head + 1) % self.length
         self.filled = min(self.filled + 1, self.length)
 
     def last(self, k: int) -> np.ndarray:
-        """The last ``k`` observations in time order as (n, m, k), C-contiguous (what the forecast takes)."""
+        """The last ``k`` observations in time order as (n, m, k): the forecast's layout, in one copy."""
         taken = np.take(self.data, (self.head - k + np.arange(k)) % self.length, axis=0)
         return np.ascontiguousarray(np.moveaxis(taken, 0, -1))
 
     def despike(self, ratio: float, floor: float) -> None:
-        """Replace the second-newest column where it is an isolated spike
+        """Replace the second-newest observation where it is an isolated spike
         (:func:`cyber.detector_kernels.is_spike`) by the midpoint of its neighbours: a missed injection must
         not teach the forecast its pattern."""
         if self.filled < 3:
@@ -158,7 +151,8 @@ class TensorDetector:
                                              for key in self.slots.agent if key[0] != LOCAL]))
         fused = np.unique(np.concatenate([agent * m + pos for agent, pos in self._physics_slots.values()]))
         self.error = ErrorScale((n, m), memory, received)  # of the final estimate: the threshold
-        # of the temporal forecast: the fusion weight of the slots the equalities tie (only they need its scale)
+        # of the temporal forecast: the fusion weight of the slots the equalities tie, the only ones whose scale
+        # is refreshed (the screening pass writes every received slot's ring; the others are never read)
         self.temporal_error = ErrorScale((n, m), memory, fused if physics else fused[:0])
         self.step = ErrorScale((n, m), memory, received)  # of repeating the last trusted value
         self.physics_error = {name: ErrorScale((n,), memory) for name in ("P", "Q", "v")}
@@ -241,7 +235,7 @@ class TensorDetector:
             trusted, forecast, temporal, flag_sign = self._raveled
             w = self.window
             cleaned, flagged, total = kernels.screen_slots(
-                flat, received, trusted, forecast if self.has_forecast else trusted, temporal, self.has_forecast,
+                flat, received, trusted, forecast, temporal, self.has_forecast,
                 self.z, self.floor, flag_sign, w.data.reshape(w.length, -1), w.head, w.filled, DESPIKE_RATIO,
                 self.step.rings(), self.error.rings(), self.temporal_error.rings())
             self._error_sum += (total, len(received))
@@ -262,11 +256,12 @@ class TensorDetector:
         balance = {"P": own["p"] + own["P"] - self.r * own["l"], "Q": own["q"] + own["Q"] - self.x * own["l"],
                    "v": own["w"]}
         for name, target in balance.items():
-            self._fuse(self._physics_slots[name], target, name)
+            self._fuse(name, target)
 
-    def _fuse(self, index: tuple[np.ndarray, np.ndarray], target: np.ndarray, name: str) -> None:
-        """Posterior mean of an agent's received slots given ``their sum = target + noise`` (weighted least
-        squares with the temporal and the physics error scales as standard deviations)."""
+    def _fuse(self, name: str, target: np.ndarray) -> None:
+        """Posterior mean of an agent's received slots of equality ``name`` given ``their sum = target + noise``
+        (weighted least squares with the temporal and the physics error scales as standard deviations)."""
+        index = self._physics_slots[name]
         agent = index[0]
         if agent.size == 0:
             return
@@ -286,4 +281,4 @@ class TensorDetector:
             agent, pos = self._physics_slots[name]
             rows = self._physics_rows[name]
             residual = np.abs(target - np.bincount(agent, self.current[agent, pos], minlength=n))
-            self.physics_error[name].push_flat(rows, residual[rows])
+            self.physics_error[name].push(rows, residual[rows])

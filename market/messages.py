@@ -51,9 +51,11 @@ class MessageBatch:
 
     def subset(self, rows: np.ndarray) -> MessageBatch:
         """The messages at ``rows`` (indices or a boolean mask), e.g. those that were delivered. A mask that
-        keeps every message gives the batch itself: nothing changes a batch in place (attacks and detectors
-        make copies, :meth:`with_fields`), and most rounds lose nothing."""
-        if rows.dtype == bool and rows.all():
+        keeps every message gives the batch itself: a batch's arrays are never written once it is built
+        (senders build fresh ones, attacks and detectors copy, :meth:`with_fields`), and most rounds lose
+        nothing."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool and rows.size == len(self) and rows.all():
             return self
         return MessageBatch(self.kind, self.phase, self.iteration, self.sender[rows], self.receiver[rows],
                             self.channel[rows], {k: v[rows] for k, v in self.fields.items()}, self.stage)

@@ -24,7 +24,8 @@ UNRATED_MAX_I_KA = 1e6
 ZERO_IMPEDANCE_PU = 1e-6
 
 
-def to_pandapower(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np.ndarray | None = None):
+def to_pandapower(feeder: Feeder, p_mw: np.ndarray | None = None,
+                  q_mvar: np.ndarray | None = None) -> pp.pandapowerNet:
     """Build a pandapower net of ``feeder`` with net injections ``p_mw``/``q_mvar`` per bus.
 
     Without injections the case's nominal loads are used. Bus ``j`` of the feeder is pandapower bus ``j``,
@@ -92,6 +93,8 @@ def run_ac_power_flow(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np
         net = to_pandapower(feeder, p_mw, q_mvar)
     else:
         p, q = _injections(feeder, p_mw, q_mvar)
+        if len(net.bus) != feeder.n_buses or len(net.load) != feeder.n_buses - 1:
+            raise FeederError(f"the pandapower net given for {feeder.name} was not built from it")
         buses = np.arange(1, feeder.n_buses)
         net.load.loc[buses - 1, "p_mw"] = -p[buses]
         net.load.loc[buses - 1, "q_mvar"] = -q[buses]
