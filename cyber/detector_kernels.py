@@ -38,12 +38,6 @@ def ring_push(errors: np.ndarray, count: np.ndarray, flat: np.ndarray, error: np
         push_one(errors, count, flat[i], error[i])
 
 
-@njit(cache=True)
-def ring_retract(errors: np.ndarray, count: np.ndarray, sigma: np.ndarray, flat: np.ndarray) -> None:
-    for i in range(flat.size):
-        retract_one(errors, count, sigma, flat[i])
-
-
 @njit(cache=True, inline="always")
 def _exchange(row: np.ndarray, a: int, b: int) -> None:
     low, high = min(row[a], row[b]), max(row[a], row[b])
@@ -172,6 +166,5 @@ def warm_up() -> None:
     ring = (np.zeros((1, 3)), np.zeros(1, dtype=np.int64), np.zeros(1))
     ring_scales(ring[0], flat, ring[2])
     ring_push(ring[0], ring[1], flat, values)
-    ring_retract(*ring, flat)
     screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, np.zeros((3, 1)), 0, 0, 3.0,
                  ring, ring, ring)

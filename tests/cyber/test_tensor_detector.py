@@ -41,7 +41,7 @@ def test_a_retracted_error_is_the_next_one_overwritten():
         for e in (*honest, 1.0):  # the last error belonged to a spike
             scale.push(np.array([0]), np.array([e]))
         scale.refresh()
-    kernels.ring_retract(*scales[1].rings(), np.array([0]))  # what the screening pass does to a spike
+    kernels.retract_one(*scales[1].rings(), 0)  # what the screening pass does to a spike's error
     for scale in scales:
         scale.push(np.array([0]), np.array([0.01]))
     assert np.isclose(scales[0].errors[0], 1.0).any()  # kept for four more iterations
