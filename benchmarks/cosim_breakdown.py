@@ -22,8 +22,7 @@ from cosim.simulators.detector import DetectorSim
 from cosim.simulators.grid import GridSim
 from cosim.simulators.market import MarketSim
 from cosim.world import run_world
-from cyber import tensor_detector
-from market.admm import prox
+from cyber.resilient_admm import warm_up
 
 TIMED = (MarketSim, CommSim, DetectorSim, GridSim)
 
@@ -49,8 +48,7 @@ def main() -> None:
     parser.add_argument("--intervals", type=int, default=8)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    prox.warm_up()  # compiled kernels load once per process, not inside the timed run
-    tensor_detector.warm_up()
+    warm_up()  # compiled kernels load once per process, not inside the timed run
     scenario = load_scenario(Path(args.scenario))
     scenario = scenario.model_copy(update={"intervals": min(args.intervals, scenario.intervals)})
     seconds: Counter = Counter()

@@ -21,8 +21,7 @@ from cosim.clearing_run import validate
 from cosim.interval import clear_interval
 from cosim.scenario import load_scenario
 from cosim.world import run_world
-from cyber import tensor_detector
-from market.admm import prox
+from cyber.resilient_admm import warm_up
 from physical.ac_power_flow import to_pandapower
 from physical.catalog import load_feeder
 from physical.profiles import interval_index
@@ -49,8 +48,7 @@ def main() -> None:
     parser.add_argument("scenarios", nargs="*", default=DEFAULT)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    prox.warm_up()  # compiled kernels load once per process, not inside the first timed run
-    tensor_detector.warm_up()
+    warm_up()  # compiled kernels load once per process, not inside the first timed run
     print(f"{'scenario':40} {'intervals':>9} {'direct_s':>9} {'cosim_s':>8} {'ratio':>6} {'same':>5}")
     for path in args.scenarios:
         scenario = load_scenario(Path(path))

@@ -18,10 +18,8 @@ import argparse
 import time
 import warnings
 
-from cyber import tensor_detector
 from cyber.attacks import AttackSpec
-from cyber.resilient_admm import DETECTORS, CyberSetup, default_relaxation, solve_resilient_admm
-from market.admm import prox
+from cyber.resilient_admm import DETECTORS, CyberSetup, default_relaxation, solve_resilient_admm, warm_up
 from market.admm.driver import AdmmSettings
 from market.instance import build_instance
 from market.problem.clearing import solve_clearing
@@ -36,8 +34,7 @@ def middle_agent(feeder) -> int:
 
 def overhead(instance, iterations: int) -> None:
     fixed = AdmmSettings(projection="local", max_iter=iterations, tol_primal=1e-30, tol_dual=1e-30)
-    tensor_detector.warm_up()  # compiled kernels load once per process, not inside a timed run
-    prox.warm_up()
+    warm_up()  # compiled kernels load once per process, not inside a timed run
     base = None
     for name in DETECTORS:
         start = time.perf_counter()

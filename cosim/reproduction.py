@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from cosim.figures import plt, png
-from cyber import tensor_detector
 from cyber.attacks import AttackSpec
 from cyber.resilient_admm import (
     SCREENED_RELAXATION,
@@ -26,8 +25,8 @@ from cyber.resilient_admm import (
     ResilientRun,
     default_relaxation,
     solve_resilient_admm,
+    warm_up,
 )
-from market.admm import prox
 from market.admm.driver import AdmmSettings
 from market.instance import MarketInstance, build_instance
 from market.problem.clearing import solve_clearing
@@ -101,8 +100,7 @@ def _run(instance: MarketInstance, reference: float, attack: str, detector: str,
 
 
 def run_all(seed: int = 0) -> dict[tuple[str, str, str], Case]:
-    tensor_detector.warm_up()  # wall times compare runs, not the first one's kernel loading
-    prox.warm_up()
+    warm_up()  # wall times compare runs, not the first one's kernel loading
     cases = {}
     plan = {"case15da": [("normal", "none"), ("static-fdi", "none"), ("static-fdi", "tensor"),
                          ("static-fdi", "tensor-no-physics"), ("static-fdi", "moving-average"),

@@ -89,13 +89,13 @@ class ByzantineTransport:
         self._replays = any(spec.kind == "replay" for spec in attacks)  # only replay needs what was sent before
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
-        mine = [mask[batch.sender] if spec.active(batch.iteration) else None
-                for spec, mask in zip(self.attacks, self._byzantine, strict=True)]
-        active = [(spec, rng, rows) for spec, rng, rows in zip(self.attacks, self.rngs, mine, strict=True)
-                  if rows is not None and rows.any()]
+        due = [(spec, rng, byzantine[batch.sender])
+               for spec, rng, byzantine in zip(self.attacks, self.rngs, self._byzantine, strict=True)
+               if spec.active(batch.iteration)]
+        active = [(spec, rng, mine) for spec, rng, mine in due if mine.any()]
         sent = {name: values.copy() for name, values in batch.fields.items()} if active else batch.fields
-        for spec, rng, rows in active:
-            self._apply(spec, rng, rows, batch, sent)
+        for spec, rng, mine in active:
+            self._apply(spec, rng, mine, batch, sent)
         if self._replays:
             self._remember(batch)
         if not active:

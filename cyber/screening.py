@@ -102,6 +102,11 @@ class SlotMap:
                 used += counts
         return cls(split.n, int(used.max()), used, agent, position)
 
+    def flat(self, kind: str, name: str) -> np.ndarray:
+        """Raveled positions ``agent * width + slot`` of field ``name`` of every channel of ``kind``: where
+        it sits in an (agents, width) array."""
+        return self.agent[kind, name] * self.width + self.position[kind, name]
+
 
 class ScreeningTransport:
     """Delivers through ``inner`` (network, attackers), then screens what arrived with ``detector``.

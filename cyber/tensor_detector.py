@@ -99,7 +99,7 @@ class Window:
         self.filled = min(self.filled + 1, self.length)
 
     def last(self, k: int) -> np.ndarray:
-        """The last ``k`` observations in time order as (n, m, k): the forecast's layout, in one copy."""
+        """The last ``k`` observations in time order as a C-contiguous (n, m, k): the forecast's layout."""
         taken = np.take(self.data, (self.head - k + np.arange(k)) % self.length, axis=0)
         return np.ascontiguousarray(np.moveaxis(taken, 0, -1))
 
@@ -147,9 +147,8 @@ class TensorDetector:
         self._physics_slots = {name: (self.slots.agent[kind, name], self.slots.position[kind, name])
                                for name, kind in kinds.items()}
         self._physics_rows = {name: np.unique(agent) for name, (agent, _) in self._physics_slots.items()}
-        received = np.unique(np.concatenate([self.slots.agent[key] * m + self.slots.position[key]
-                                             for key in self.slots.agent if key[0] != LOCAL]))
-        fused = np.unique(np.concatenate([agent * m + pos for agent, pos in self._physics_slots.values()]))
+        received = np.unique(np.concatenate([self.slots.flat(*key) for key in self.slots.agent if key[0] != LOCAL]))
+        fused = np.unique(np.concatenate([self.slots.flat(kind, name) for name, kind in kinds.items()]))
         self.error = ErrorScale((n, m), memory, received)  # of the final estimate: the threshold
         # of the temporal forecast: the fusion weight of the slots the equalities tie, the only ones whose scale
         # is refreshed (the screening pass writes every received slot's ring; the others are never read)
@@ -182,8 +181,7 @@ class TensorDetector:
         field (built once per kind and field order)."""
         key = (kind, names)
         if key not in self._rows:
-            s = self.slots
-            self._rows[key] = np.stack([s.agent[kind, name] * s.width + s.position[kind, name] for name in names])
+            self._rows[key] = np.stack([self.slots.flat(kind, name) for name in names])
         return self._rows[key]
 
     def _limits(self, batch: MessageBatch) -> tuple[np.ndarray, np.ndarray] | None:
