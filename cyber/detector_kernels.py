@@ -104,14 +104,15 @@ def is_spike(a: float, b: float, c: float, ratio: float, floor: float) -> bool:
 @njit(cache=True)
 def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, forecast: np.ndarray,
                  temporal: np.ndarray, has_forecast: bool, z: float, floor: float, flag_sign: np.ndarray,
-                 history: np.ndarray, head: int, filled: int, ratio: float, step: tuple, error: tuple,
-                 temporal_error: tuple) -> tuple[np.ndarray, np.ndarray, float]:
+                 history: np.ndarray, head: int, filled: int, ratio: float, count_returns: bool, step: tuple,
+                 error: tuple, temporal_error: tuple) -> tuple[np.ndarray, np.ndarray, float]:
     """Steps 3-6 per slot, in one pass: the estimate (forecast where its record beats the last trusted value,
     else that value), the bound (infinite for a trend that persists or for a return to the track, see
     :func:`is_spike`), decision and replacement (:func:`cyber.screening.clean`), then the bookkeeping --
     each flagged deviation's sign (the next iteration's trend test), the last error of a slot found to have
     been a spike taken out of its rings, this iteration's errors of the others pushed (of the last trusted
-    value, and once there is a forecast, of the fused and of the temporal forecast). ``step``, ``error`` and
+    value, and once there is a forecast, of the fused and of the temporal forecast; with ``count_returns``, a
+    spike's last-value error is replaced by the de-spiked track's two half steps). ``step``, ``error`` and
     ``temporal_error`` are (ring, count, sigma) of those scales; ``history`` is the window (time, slot), a
     ring whose newest observation sits before ``head``. Returns the cleaned values, the flags and the summed
     absolute deviation from the estimate."""
@@ -147,6 +148,12 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
         flag_sign[s] = sign if flagged[i] else 0
         if back:
             retract_one(step[0], step[1], step[2], s)
+            if count_returns:
+                # the de-spiked track steps half the jump, twice: else an attack every other iteration would
+                # leave the slot without a scale for ever
+                half = 0.5 * abs(x - history[(head - 2) % length, s])
+                push_one(step[0], step[1], s, half)
+                push_one(step[0], step[1], s, half)
             if has_forecast:
                 retract_one(error[0], error[1], error[2], s)
                 retract_one(temporal_error[0], temporal_error[1], temporal_error[2], s)
@@ -166,5 +173,5 @@ def warm_up() -> None:
     ring = (np.zeros((1, 3)), np.zeros(1, dtype=np.int64), np.zeros(1))
     ring_scales(ring[0], flat, ring[2])
     ring_push(ring[0], ring[1], flat, values)
-    screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, np.zeros((3, 1)), 0, 0, 3.0,
+    screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, np.zeros((3, 1)), 0, 0, 3.0, True,
                  ring, ring, ring)

@@ -51,6 +51,7 @@ def build_detector(name: str, instance: MarketInstance, settings: AdmmSettings,
             return NoDetector()
         split = build_splitting(instance, settings)
         if name in ("tensor", "tensor-no-physics"):
+            opts.setdefault("zigzag", settings.relaxation > 1.0)  # over-relaxed iterates go out and back
             return TensorDetector(instance, split, physics=name == "tensor", **opts)
         if name in STATISTICS:
             return WindowScreen(split, name, **opts)

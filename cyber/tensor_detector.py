@@ -23,7 +23,10 @@ received, cleaned (flagged values replaced). At every iteration:
 6. *hindsight*: a missed injection shows itself one iteration later, when the value after it returns to the
    track. It is then taken out of the history (replaced by the midpoint of its neighbours) and its error out
    of the scales, and the return is not flagged -- otherwise an attack every few iterations teaches the
-   forecast its pattern and widens the threshold until nothing is caught;
+   forecast its pattern and widens the threshold until nothing is caught. The last-value scale counts the
+   de-spiked track's two half steps instead, or an attack every other iteration would leave its slot without a
+   scale for ever; not when the ADMM over-relaxes (``zigzag``): its own iterates then go out and back, and
+   pairs of half steps would shrink the scale until honest values are flagged;
 7. *limits*: a voltage outside its sender's limits (known to every neighbour; the sender's own update keeps
    its voltage within them) is flagged whatever its history and replaced by the receiver's own copy of it
    (available from the first iteration, before the history is), and every voltage kept within them.
@@ -119,7 +122,7 @@ class TensorDetector:
 
     def __init__(self, instance: MarketInstance, split: Splitting, *, physics: bool = True, window: int = 30,
                  model: TuckerArimaModel | None = None, alpha: float = 0.1, floor: float = 1e-5,
-                 refit_every: int = 10, memory: int = 9, min_history: int = 12) -> None:
+                 refit_every: int = 10, memory: int = 9, min_history: int = 12, zigzag: bool = False) -> None:
         self.name = "tensor" if physics else "tensor-no-physics"
         self.model = model or TuckerArimaModel()
         if not self.model.d + self.model.tau + self.model.p <= min_history <= window:
@@ -127,6 +130,7 @@ class TensorDetector:
         if not 0 < alpha < 1 or floor < 0 or refit_every < 1 or memory < 1:
             raise ValueError("tensor detector: alpha in (0, 1), floor >= 0, refit_every and memory >= 1")
         self.physics = physics
+        self.zigzag = zigzag
         self.min_history, self.refit_every = min_history, refit_every
         self.z, self.floor = float(norm.ppf(1 - alpha / 2)), floor
         self.slots = SlotMap.of(split, LOCAL_FIELDS)
@@ -235,7 +239,7 @@ class TensorDetector:
             cleaned, flagged, total = kernels.screen_slots(
                 flat, received, trusted, forecast, temporal, self.has_forecast,
                 self.z, self.floor, flag_sign, w.data.reshape(w.length, -1), w.head, w.filled, DESPIKE_RATIO,
-                self.step.rings(), self.error.rings(), self.temporal_error.rings())
+                not self.zigzag, self.step.rings(), self.error.rings(), self.temporal_error.rings())
             self._error_sum += (total, len(received))
         else:
             cleaned, flagged = received, np.zeros(len(received), dtype=bool)

@@ -59,8 +59,8 @@ def _retract(ring: np.ndarray, count: np.ndarray, sigma: np.ndarray, flat: np.nd
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 10**6), st.booleans(), st.integers(0, 3))
-def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled):
+@given(st.integers(0, 10**6), st.booleans(), st.integers(0, 3), st.booleans())
+def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, count_returns):
     rng, _, flat = _state(seed)
     received, trusted, forecast, temporal = (rng.normal(1.0, 1e-3, n) for n in (flat.size, SLOTS, SLOTS, SLOTS))
     flag_sign = rng.integers(-1, 2, SLOTS).astype(np.int8)
@@ -71,7 +71,8 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled):
     ours_sign = flag_sign.copy()
 
     cleaned, flagged, total = kernels.screen_slots(flat, received, trusted, forecast, temporal, has_forecast, z,
-                                                   floor, ours_sign, history, head, filled, ratio, *copies)
+                                                   floor, ours_sign, history, head, filled, ratio, count_returns,
+                                                   *copies)
 
     step, error, temporal_error = rings
     step_sigma, forecast_sigma = step[2], error[2]
@@ -97,5 +98,9 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled):
         _retract(ring, count, sigma, flat[back])
         ring[flat[kept], count[flat[kept]] % K] = np.abs(received[kept] - source[kept])
         count[flat[kept]] += 1
+    ring, count, _ = step  # a spike taken back: the de-spiked track's two half steps count instead
+    for _ in range(2 if count_returns else 0):
+        ring[flat[back], count[flat[back]] % K] = 0.5 * np.abs(received[back] - a[back])
+        count[flat[back]] += 1
     for ours, ref in zip(copies, rings, strict=True):
         assert all(np.array_equal(a, b) for a, b in zip(ours, ref, strict=True))

@@ -98,3 +98,16 @@ def test_gross_injections_are_caught_before_the_window_holds_a_forecast():
                                CyberSetup(attacks=(attack,), detector="tensor"))
     hits = run.truth.merge(run.flags, on=["iteration", "kind", "field", "channel"])
     assert set(run.truth["iteration"]) == {7, 10} and len(hits) == len(run.truth)
+
+
+def test_an_injection_every_other_iteration_still_leaves_the_slot_a_scale():
+    """Each injection returns to the track one iteration later: its error is taken back, and the de-spiked
+    track's two half steps count instead. When the return's step did not count either, the attacked slot never
+    gathered the errors for a scale -- nothing was flagged (TPR 0.003) and the clearing did not converge in 6000
+    iterations."""
+    inst = build_instance(feeder("case15da"), interval="2016-06-21T12:00", seed=0)
+    attack = AttackSpec("static-fdi", agents=(2,), fields=("P", "Q"), delta=0.05, period=2, start=2, seed=1)
+    run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=1500,
+                                                  relaxation=default_relaxation((attack,), "tensor")),
+                               CyberSetup(attacks=(attack,), detector="tensor"))
+    assert run.admm.result.info["converged"] and run.confusion["tpr"] > 0.2
