@@ -91,6 +91,14 @@ def test_unknown_detectors_and_options_are_refused(inst):
     assert set(DETECTORS) >= {"none", "tensor", "tensor-no-physics", "median"}
 
 
+def test_the_tensor_detector_expects_a_zigzag_only_from_an_over_relaxed_admm(inst):
+    """Over-relaxed, the ADMM's own iterates go out and back, so such pairs must not shrink the scales."""
+    over, plain = (AdmmSettings(projection="local", relaxation=r) for r in (1.8, 1.0))
+    assert build_detector("tensor", inst, over).zigzag
+    assert not build_detector("tensor", inst, plain).zigzag
+    assert not build_detector("tensor", inst, over, {"zigzag": False}).zigzag
+
+
 def test_without_attacks_the_tensor_detector_keeps_the_optimum(inst):
     ref = solve_clearing(inst)
     run = solve_resilient_admm(inst, setup=CyberSetup(detector="tensor"))
