@@ -128,8 +128,8 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
         estimate = f if use_forecast else last
         deviation = x - estimate
         sign = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
-        back = filled >= 2 and is_spike(history[(head - 2) % length, s], history[(head - 1) % length, s], x,
-                                        ratio, floor)
+        before, newest = history[(head - 2) % length, s], history[(head - 1) % length, s]
+        back = filled >= 2 and is_spike(before, newest, x, ratio, floor)
         # a deviation the same way as last iteration's flagged one is the iterates moving on, not an injection
         # (Byzantine values come and go, an ADMM trend persists); a value back on the track the last one left
         # was honest and the last one a missed spike -- the estimate and the rings would blame the return
@@ -151,7 +151,7 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
             if count_returns:
                 # the de-spiked track steps half the jump, twice: else an attack every other iteration would
                 # leave the slot without a scale for ever
-                half = 0.5 * abs(x - history[(head - 2) % length, s])
+                half = 0.5 * abs(x - before)
                 push_one(step[0], step[1], s, half)
                 push_one(step[0], step[1], s, half)
             if has_forecast:
