@@ -165,6 +165,26 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
     return cleaned, flagged, total
 
 
+@njit(cache=True)
+def fuse(agent: np.ndarray, flat: np.ndarray, forecast: np.ndarray, sigma: np.ndarray, physics_sigma: np.ndarray,
+         target: np.ndarray) -> None:
+    """Posterior mean of every agent's slots ``flat`` (raveled) given that their sum is ``target[agent] +
+    noise``: ``forecast += var * (target - sum forecast) / (sum var + physics_sigma^2)`` in place, with
+    ``var = sigma^2`` per slot -- only where both sources have a track record (finite, positive total; a slot
+    without one, infinite variance, is left alone)."""
+    n = target.size
+    total, predicted = np.zeros(n), np.zeros(n)
+    for i in range(flat.size):
+        total[agent[i]] += sigma[flat[i]] ** 2
+        predicted[agent[i]] += forecast[flat[i]]
+    for a in range(n):
+        total[a] += physics_sigma[a] ** 2
+    for i in range(flat.size):
+        a, var = agent[i], sigma[flat[i]] ** 2
+        if np.isfinite(total[a]) and total[a] > 0 and np.isfinite(var):
+            forecast[flat[i]] += var * ((target[a] - predicted[a]) / total[a])
+
+
 def warm_up() -> None:
     """Load (or compile) every kernel for the argument types the detector passes, so that a timed run does not
     pay for it: the first call in a process costs a few hundred milliseconds."""
@@ -175,3 +195,4 @@ def warm_up() -> None:
     ring_push(ring[0], ring[1], flat, values)
     screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, np.zeros((3, 1)), 0, 0, 3.0, True,
                  ring, ring, ring)
+    fuse(flat, flat, values, values, values, values)

@@ -110,23 +110,39 @@ def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale
                  u2: np.ndarray, cores: np.ndarray, bound: float) -> None:
     """Slide every member's cores by one iteration under fixed scales and factors: ``recent`` holds the last
     ``tau + d`` columns; the oldest core is dropped, the newest computed (in place). A scaled difference
-    beyond ``bound`` -- a channel that was flat at the fit and moves now -- counts as ``bound``."""
+    beyond ``bound`` -- a channel that was flat at the fit and moves now -- counts as ``bound``. Scalar loops:
+    the products are a few dozen flops, less than what a matrix product call costs."""
     r1, r2 = cores.shape[2], cores.shape[3]
     last = cores.shape[1] - 1
+    row = np.empty(tau + d)
+    projected = np.empty((r1, tau))  # U1^T X of the newest slice
     for b in range(recent.shape[0]):
-        w = widths[b]
-        diff = _differenced(recent[b, :w], d)
-        for c in range(w):
-            for j in range(diff.shape[1]):
-                diff[c, j] = min(max(diff[c, j] / scale[b, c], -bound), bound)
         for t in range(last):
-            cores[b, t] = cores[b, t + 1]
-        cores[b, last] = (np.ascontiguousarray(u1[b, :w, :r1].T) @ diff) @ np.ascontiguousarray(u2[b, :, :r2])
+            for i in range(r1):
+                for k in range(r2):
+                    cores[b, t, i, k] = cores[b, t + 1, i, k]
+        projected[:] = 0.0
+        for c in range(widths[b]):
+            row[:] = recent[b, c]
+            for order in range(d):
+                for j in range(tau + d - 1 - order):
+                    row[j] = row[j + 1] - row[j]
+            for j in range(tau):
+                x = min(max(row[j] / scale[b, c], -bound), bound)
+                for i in range(r1):
+                    projected[i, j] += u1[b, c, i] * x
+        for i in range(r1):
+            for k in range(r2):
+                acc = 0.0
+                for j in range(tau):
+                    acc += projected[i, j] * u2[b, j, k]
+                cores[b, last, i, k] = acc
 
 
 @njit(cache=True)
-def _ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
-    """Yule-Walker AR(p) coefficients of one member's cores (T', r1, r2) (step 5; with the ridge)."""
+def ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
+    """Yule-Walker AR(p) coefficients of one member's cores (T', r1, r2) (step 5; with the ridge), by the
+    Levinson-Durbin recursion: the system is Toeplitz, so p steps replace a general solve."""
     t_count = cores.shape[0]
     flat = cores.reshape(t_count, -1)
     gamma = np.zeros(p + 1)
@@ -136,12 +152,19 @@ def _ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
             for k in range(flat.shape[1]):
                 acc += flat[t, k] * flat[t - h, k]
         gamma[h] = acc / t_count
-    toeplitz = np.empty((p, p))
-    for i in range(p):
-        for j in range(p):
-            toeplitz[i, j] = gamma[abs(i - j)]
-        toeplitz[i, i] += RIDGE * gamma[0] + TINY
-    return np.linalg.solve(toeplitz, gamma[1:])
+    alpha, previous = np.zeros(p), np.zeros(p)
+    error = gamma[0] + RIDGE * gamma[0] + TINY  # the ridge sits on the diagonal: on gamma(0) of the matrix only
+    for k in range(p):
+        acc = gamma[k + 1]
+        for j in range(k):
+            acc -= previous[j] * gamma[k - j]
+        reflection = acc / error
+        for j in range(k):
+            alpha[j] = previous[j] - reflection * previous[k - 1 - j]
+        alpha[k] = reflection
+        error *= 1.0 - reflection * reflection
+        previous[:k + 1] = alpha[:k + 1]
+    return alpha
 
 
 @njit(cache=True)
@@ -153,18 +176,23 @@ def predict_batch(recent: np.ndarray, widths: np.ndarray, d: int, p: int, binomi
     term only."""
     b_count, m, length = recent.shape
     out = np.zeros((b_count, m))
-    t_count = cores.shape[1]
+    t_count, r1, r2 = cores.shape[1], cores.shape[2], cores.shape[3]
     tau = u2.shape[1]
+    last_delay = np.empty(r1)  # (sum_i alpha_i G_T-i) u2[tau - 1]: the next slice's last column, in U1's basis
     for b in range(b_count):
         for c in range(m):
             for k in range(1, d + 1):
                 out[b, c] -= binomial[k] * recent[b, c, length - k]
-        alpha = _ar_coefficients(cores[b], p)
-        nxt = np.zeros(cores.shape[2:])
-        for i in range(p):
-            nxt += alpha[i] * cores[b, t_count - 1 - i]
-        last_delay = nxt @ u2[b, tau - 1]
-        w = widths[b]
-        for c in range(w):
-            out[b, c] += min(max(u1[b, c] @ last_delay, -bound), bound) * scale[b, c]
+        alpha = ar_coefficients(cores[b], p)
+        for i in range(r1):
+            acc = 0.0
+            for lag in range(p):
+                for k in range(r2):
+                    acc += alpha[lag] * cores[b, t_count - 1 - lag, i, k] * u2[b, tau - 1, k]
+            last_delay[i] = acc
+        for c in range(widths[b]):
+            acc = 0.0
+            for i in range(r1):
+                acc += u1[b, c, i] * last_delay[i]
+            out[b, c] += min(max(acc, -bound), bound) * scale[b, c]
     return out

@@ -151,8 +151,9 @@ class TensorDetector:
         self._physics_slots = {name: (self.slots.agent[kind, name], self.slots.position[kind, name])
                                for name, kind in kinds.items()}
         self._physics_rows = {name: np.unique(agent) for name, (agent, _) in self._physics_slots.items()}
+        self._physics_flat = {name: self.slots.flat(kind, name) for name, kind in kinds.items()}
         received = np.unique(np.concatenate([self.slots.flat(*key) for key in self.slots.agent if key[0] != LOCAL]))
-        fused = np.unique(np.concatenate([self.slots.flat(kind, name) for name, kind in kinds.items()]))
+        fused = np.unique(np.concatenate(list(self._physics_flat.values())))
         self.error = ErrorScale((n, m), memory, received)  # of the final estimate: the threshold
         # of the temporal forecast: the fusion weight of the slots the equalities tie, the only ones whose scale
         # is refreshed (the screening pass writes every received slot's ring; the others are never read)
@@ -263,17 +264,9 @@ class TensorDetector:
     def _fuse(self, name: str, target: np.ndarray) -> None:
         """Posterior mean of an agent's received slots of equality ``name`` given ``their sum = target + noise``
         (weighted least squares with the temporal and the physics error scales as standard deviations)."""
-        index = self._physics_slots[name]
-        agent = index[0]
-        if agent.size == 0:
-            return
-        n = self.slots.n_agents
-        f = self.forecast[index]
-        var = self.temporal_error.sigma[index] ** 2
-        total = np.bincount(agent, var, minlength=n) + self.physics_error[name].sigma ** 2
-        known = np.isfinite(total) & (total > 0)  # fuse only once both sources have a track record
-        gain = np.where(known, (target - np.bincount(agent, f, minlength=n)) / np.where(known, total, 1.0), 0.0)
-        self.forecast[index] = f + np.where(np.isfinite(var), var, 0.0) * gain[agent]
+        agent, _ = self._physics_slots[name]
+        kernels.fuse(agent, self._physics_flat[name], self._raveled[1], self.temporal_error.rings()[2],
+                     self.physics_error[name].sigma, target)
         self._equalities[name] = target
 
     def _learn_physics_error(self) -> None:

@@ -104,3 +104,29 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, co
         count[flat[back]] += 1
     for ours, ref in zip(copies, rings, strict=True):
         assert all(np.array_equal(a, b) for a, b in zip(ours, ref, strict=True))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6))
+def test_fuse_is_the_weighted_least_squares_posterior_mean(seed):
+    """The compiled fusion against the numpy expression it replaces: slots with no record (infinite sigma) and
+    agents whose equality has none are left alone."""
+    rng = np.random.default_rng(seed)
+    n, width = 6, 5
+    agent = np.repeat(np.arange(n), rng.integers(1, 4, n))
+    position = np.concatenate([rng.permutation(width)[:k] for k in np.bincount(agent, minlength=n)])
+    flat = agent * width + position
+    forecast = rng.normal(size=n * width)
+    sigma = np.where(rng.random(n * width) < 0.2, np.inf, rng.random(n * width))
+    physics = np.where(rng.random(n) < 0.2, np.inf, rng.random(n))
+    target = rng.normal(size=n)
+    f, var = forecast[flat], sigma[flat] ** 2
+    total = np.bincount(agent, var, minlength=n) + physics**2
+    known = np.isfinite(total) & (total > 0)
+    gain = np.where(known, (target - np.bincount(agent, f, minlength=n)) / np.where(known, total, 1.0), 0.0)
+    expected = forecast.copy()
+    expected[flat] = f + np.where(np.isfinite(var), var, 0.0) * gain[agent]
+    before = forecast.copy()
+    kernels.fuse(agent, flat, forecast, sigma, physics, target)
+    assert np.array_equal(forecast, expected)
+    assert np.array_equal(forecast == before, expected == before)  # the same slots moved, and only those

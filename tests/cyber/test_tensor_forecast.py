@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cyber.forecast_kernels import ar_coefficients
 from cyber.tensor_forecast import (
     TuckerArimaModel,
     embed,
@@ -16,6 +17,7 @@ from cyber.tensor_forecast import (
     forecast_reference,
     predict,
     step_bound,
+    yule_walker,
 )
 
 
@@ -139,3 +141,12 @@ def test_a_refit_at_other_widths_leaves_nothing_of_the_start_beyond_them():
     assert not again.u1[0, 2:].any() and not again.u1[0, :, 2:].any()
     slid = extend(again, series, model, narrow)
     assert not slid.cores[..., 2:, :].any()  # the rank on 2 channels is 2: no core from a stale factor column
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), p=st.integers(1, 6))
+def test_levinson_recursion_solves_the_yule_walker_system(seed, p):
+    """The compiled AR fit (Levinson-Durbin on the Toeplitz system) against a general solve of it."""
+    rng = np.random.default_rng(seed)
+    cores = np.cumsum(rng.standard_normal((26, 4, 2)), axis=0) * 10.0 ** rng.uniform(-6, 2)
+    assert np.allclose(ar_coefficients(cores, p), yule_walker(cores[None], p)[0], rtol=1e-8, atol=1e-10)
