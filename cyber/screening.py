@@ -136,12 +136,15 @@ class ScreeningTransport:
         self.wall_s += time.perf_counter() - start
         self.screened_by_kind[arrived.kind] = (self.screened_by_kind.get(arrived.kind, 0)
                                                + len(arrived) * len(arrived.fields))
+        flagged = 0
         for name, flags in verdict.flagged.items():
+            if not flags.any():  # the common case: nothing to record
+                continue
             rows = np.flatnonzero(flags)
-            self.per_iteration[arrived.iteration] = self.per_iteration.get(arrived.iteration, 0) + rows.size
-            if rows.size:
-                self.records.append((arrived.iteration, arrived.phase, arrived.kind, name, arrived.channel[rows],
-                                     arrived.sender[rows], arrived.receiver[rows]))
+            flagged += rows.size
+            self.records.append((arrived.iteration, arrived.phase, arrived.kind, name, arrived.channel[rows],
+                                 arrived.sender[rows], arrived.receiver[rows]))
+        self.per_iteration[arrived.iteration] = self.per_iteration.get(arrived.iteration, 0) + flagged
         return arrived.with_fields(**verdict.values).subset(~verdict.rejected)
 
     @property

@@ -168,7 +168,7 @@ class TensorDetector:
         self._rows: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
         #: per iteration: mean absolute error of the estimate on every screened field (the paper's Fig. 8a)
         self.prediction_error: dict[int, float] = {}
-        self._error_sum = np.zeros(2)
+        self._error_sum, self._error_count = 0.0, 0
 
     def screen(self, batch: MessageBatch) -> Verdict:
         if batch.kind == LOCAL:
@@ -198,9 +198,9 @@ class TensorDetector:
 
     def _start_iteration(self, local: MessageBatch) -> None:
         """Close the last iteration's observation into the window and forecast this one's."""
-        if self._error_sum[1]:
-            self.prediction_error[self.iteration] = float(self._error_sum[0] / self._error_sum[1])
-        self._error_sum[:] = 0.0
+        if self._error_count:
+            self.prediction_error[self.iteration] = self._error_sum / self._error_count
+        self._error_sum, self._error_count = 0.0, 0
         if self.iteration >= 0:
             self._learn_physics_error()
             self.window.append(self.current)
@@ -241,7 +241,8 @@ class TensorDetector:
                 flat, received, trusted, forecast, temporal, self.has_forecast,
                 self.z, self.floor, flag_sign, w.data.reshape(w.length, -1), w.head, w.filled, DESPIKE_RATIO,
                 not self.zigzag, self.step.rings(), self.error.rings(), self.temporal_error.rings())
-            self._error_sum += (total, len(received))
+            self._error_sum += total
+            self._error_count += len(received)
         else:
             cleaned, flagged = received, np.zeros(len(received), dtype=bool)
         if limits is not None:
