@@ -104,12 +104,16 @@ def is_spike(a: float, b: float, c: float, ratio: float, floor: float) -> bool:
 @njit(cache=True)
 def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, forecast: np.ndarray,
                  temporal: np.ndarray, has_forecast: bool, z: float, floor: float, flag_sign: np.ndarray,
-                 history: np.ndarray, head: int, filled: int, ratio: float, count_returns: bool, step: tuple,
-                 error: tuple, temporal_error: tuple) -> tuple[np.ndarray, np.ndarray, float]:
+                 last_deviation: np.ndarray, return_share: float, history: np.ndarray, head: int, filled: int,
+                 ratio: float, count_returns: bool, step: tuple, error: tuple,
+                 temporal_error: tuple) -> tuple[np.ndarray, np.ndarray, float]:
     """Steps 3-6 per slot, in one pass: the estimate (forecast where its record beats the last trusted value,
     else that value), the bound (infinite for a trend that persists or for a return to the track, see
-    :func:`is_spike`), decision and replacement (:func:`cyber.screening.clean`), then the bookkeeping --
-    each flagged deviation's sign (the next iteration's trend test), the last error of a slot found to have
+    :func:`is_spike`, unless the last value deviated from its estimate less than ``return_share`` of this
+    one's deviation -- the last one was then honest and this one is the injection -- with the track not
+    turning before it), decision and replacement (:func:`cyber.screening.clean`), then the bookkeeping --
+    each flagged deviation's sign (the next iteration's trend test) and every deviation (``last_deviation``,
+    its return test), the last error of a slot found to have
     been a spike taken out of its rings, this iteration's errors of the others pushed (of the last trusted
     value, and once there is a forecast, of the fused and of the temporal forecast; with ``count_returns``, a
     spike's last-value error is replaced by the de-spiked track's two half steps). ``step``, ``error`` and
@@ -129,10 +133,15 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
         deviation = x - estimate
         sign = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
         before, newest = history[(head - 2) % length, s], history[(head - 1) % length, s]
+        # a value back on the track the last one left was honest and the last one a missed spike -- the
+        # estimate and the rings would blame the return; unless the last value matched its estimate and this
+        # one does not: this one is then the injection, landed near the value before the last (but not where
+        # the track turned before the last value: the iterates ringing, whose every turn looks like a spike)
         back = filled >= 2 and is_spike(before, newest, x, ratio, floor)
+        if back and last_deviation[s] < return_share * abs(deviation):
+            back = filled < 3 or (before - history[(head - 3) % length, s]) * (newest - before) < 0
         # a deviation the same way as last iteration's flagged one is the iterates moving on, not an injection
-        # (Byzantine values come and go, an ADMM trend persists); a value back on the track the last one left
-        # was honest and the last one a missed spike -- the estimate and the rings would blame the return
+        # (Byzantine values come and go, an ADMM trend persists)
         if (flag_sign[s] != 0 and sign == flag_sign[s]) or back:
             bound = np.inf
         else:
@@ -146,6 +155,7 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
             cleaned[i] = x
         total += abs(deviation)
         flag_sign[s] = sign if flagged[i] else 0
+        last_deviation[s] = abs(deviation)
         if back:
             retract_one(step[0], step[1], step[2], s)
             if count_returns:
@@ -193,6 +203,6 @@ def warm_up() -> None:
     ring = (np.zeros((1, 3)), np.zeros(1, dtype=np.int64), np.zeros(1))
     ring_scales(ring[0], flat, ring[2])
     ring_push(ring[0], ring[1], flat, values)
-    screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, np.zeros((3, 1)), 0, 0, 3.0, True,
-                 ring, ring, ring)
+    screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, values, 0.25, np.zeros((3, 1)), 0, 0,
+                 3.0, True, ring, ring, ring)
     fuse(flat, flat, values, values, values, values)

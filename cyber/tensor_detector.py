@@ -26,7 +26,11 @@ received, cleaned (flagged values replaced). At every iteration:
    forecast its pattern and widens the threshold until nothing is caught. The last-value scale counts the
    de-spiked track's two half steps instead, or an attack every other iteration would leave its slot without a
    scale for ever; not when the ADMM over-relaxes (``zigzag``): its own iterates then go out and back, and
-   pairs of half steps would shrink the scale until honest values are flagged;
+   pairs of half steps would shrink the scale until honest values are flagged. The same geometry fits an
+   honest value followed by an injection that lands near the value before it, and the two are told apart by
+   their estimates: a missed injection deviated from its estimate about as much as its return does, an honest
+   value that its estimate predicted did not (:data:`RETURN_SHARE`) -- then the new value is screened, unless
+   the track had turned the step before (the iterates ringing, whose every turn looks like a spike);
 7. *limits*: a voltage outside its sender's limits (known to every neighbour; the sender's own update keeps
    its voltage within them) is flagged whatever its history and replaced by the receiver's own copy of it
    (available from the first iteration, before the history is), and every voltage kept within them.
@@ -48,6 +52,9 @@ from market.instance import MarketInstance
 from market.messages import MessageBatch
 
 DESPIKE_RATIO = 3.0
+#: A value back on the track after a spike is the return of a missed injection only if the spike had deviated
+#: from its own estimate by at least this share of what the value deviates now (else see step 6)
+RETURN_SHARE = 0.25
 LIMIT_TOLERANCE = 1e-9  # p.u.^2: an honest voltage sits on its limit to round-off
 
 
@@ -140,6 +147,7 @@ class TensorDetector:
         self.current = np.zeros((n, m))  # this iteration's cleaned observation, completed as batches arrive
         self.trusted = np.zeros((n, m))  # the last iteration's: the fallback (18)
         self.flag_sign = np.zeros((n, m), dtype=np.int8)  # sign of last iteration's flagged deviation, else 0
+        self.last_deviation = np.full(n * m, np.inf)  # last iteration's |value - estimate|, raveled
         self.temporal = np.zeros((n, m))  # this iteration's temporal forecast
         self.forecast = np.zeros((n, m))  # ... fused with the physics: valid once ``has_forecast``
         self.has_forecast = False
@@ -239,7 +247,8 @@ class TensorDetector:
             w = self.window
             cleaned, flagged, total = kernels.screen_slots(
                 flat, received, trusted, forecast, temporal, self.has_forecast,
-                self.z, self.floor, flag_sign, w.data.reshape(w.length, -1), w.head, w.filled, DESPIKE_RATIO,
+                self.z, self.floor, flag_sign, self.last_deviation, RETURN_SHARE, w.data.reshape(w.length, -1),
+                w.head, w.filled, DESPIKE_RATIO,
                 not self.zigzag, self.step.rings(), self.error.rings(), self.temporal_error.rings())
             self._error_sum += total
             self._error_count += len(received)

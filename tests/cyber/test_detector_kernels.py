@@ -64,15 +64,16 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, co
     rng, _, flat = _state(seed)
     received, trusted, forecast, temporal = (rng.normal(1.0, 1e-3, n) for n in (flat.size, SLOTS, SLOTS, SLOTS))
     flag_sign = rng.integers(-1, 2, SLOTS).astype(np.int8)
+    last_deviation = rng.exponential(1e-3, SLOTS)
     history, head = rng.normal(1.0, 1e-3, (LENGTH, SLOTS)), int(rng.integers(0, LENGTH))
-    z, floor, ratio = 1.64, 1e-5, 3.0
+    z, floor, ratio, share = 1.64, 1e-5, 3.0, 0.25
     rings = [(rng.random((SLOTS, K)), rng.integers(0, 20, SLOTS), rng.exponential(1e-3, SLOTS)) for _ in range(3)]
     copies = [tuple(a.copy() for a in ring) for ring in rings]
-    ours_sign = flag_sign.copy()
+    ours_sign, ours_deviation = flag_sign.copy(), last_deviation.copy()
 
     cleaned, flagged, total = kernels.screen_slots(flat, received, trusted, forecast, temporal, has_forecast, z,
-                                                   floor, ours_sign, history, head, filled, ratio, count_returns,
-                                                   *copies)
+                                                   floor, ours_sign, ours_deviation, share, history, head, filled,
+                                                   ratio, count_returns, *copies)
 
     step, error, temporal_error = rings
     step_sigma, forecast_sigma = step[2], error[2]
@@ -84,12 +85,16 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, co
     trend = (flag_sign[flat] != 0) & (sign == flag_sign[flat])
     a, b = history[(head - 2) % LENGTH, flat], history[(head - 1) % LENGTH, flat]
     spike = np.abs(b - 0.5 * (a + received)) > ratio * 0.5 * np.abs(received - a) + floor
-    back = spike if filled >= 2 else np.zeros(flat.size, dtype=bool)
+    honest_last = last_deviation[flat] < share * np.abs(received - estimate)  # the last value was predicted
+    turned = (a - history[(head - 3) % LENGTH, flat]) * (b - a) < 0
+    back = spike & (~honest_last | turned | (filled < 3)) if filled >= 2 else np.zeros(flat.size, dtype=bool)
     bound = np.where(trend | back, np.inf, z * np.where(use, sf, step_sigma[flat]) + floor)
     ref_cleaned, ref_flagged = clean(received, estimate, bound)
     assert np.array_equal(cleaned, ref_cleaned) and np.array_equal(flagged, ref_flagged)
     assert np.isclose(total, np.abs(received - estimate).sum(), rtol=1e-12)
     assert np.array_equal(ours_sign[flat], np.where(flagged, sign, 0))
+    assert np.array_equal(ours_deviation[flat], np.abs(received - estimate))
+    assert np.array_equal(np.delete(ours_deviation, flat), np.delete(last_deviation, flat))
 
     kept = ~back
     scales = [(step, trusted[flat])] + ([(error, forecast[flat]), (temporal_error, temporal[flat])]
@@ -130,3 +135,27 @@ def test_fuse_is_the_weighted_least_squares_posterior_mean(seed):
     kernels.fuse(agent, flat, forecast, sigma, physics, target)
     assert np.array_equal(forecast, expected)
     assert np.array_equal(forecast == before, expected == before)  # the same slots moved, and only those
+
+
+def _screen_one(track: list[float], x: float, forecast: float, last_deviation: float) -> bool:
+    """Screen ``x`` on one slot whose window holds ``track`` (oldest first), its forecast well proven (error
+    scale 1e-4) and its steps of 0.01: whether it is flagged."""
+    history = np.array(track)[:, None]
+    ring = (np.full((1, K), 1e-4), np.full(1, K), np.full(1, 1e-4 * kernels.MAD_TO_SIGMA))
+    step = (np.full((1, K), 0.01), np.full(1, K), np.full(1, 0.01 * kernels.MAD_TO_SIGMA))
+    _, flagged, _ = kernels.screen_slots(
+        np.zeros(1, dtype=np.int64), np.array([x]), np.array([track[-1]]), np.array([forecast]),
+        np.array([forecast]), True, 1.64, 1e-5, np.zeros(1, dtype=np.int8), np.array([last_deviation]), 0.25,
+        history, 0, len(track), 3.0, True, step, ring, tuple(a.copy() for a in ring))
+    return bool(flagged[0])
+
+
+def test_an_injection_landing_where_the_track_was_is_flagged_not_taken_for_a_return():
+    """The same geometry -- the last value off the line through its neighbours -- read three ways."""
+    ramp = [0.00, 0.01, 0.02]
+    # the last value was predicted (deviation 1e-4) and the new one lands on the one before it: an injection
+    assert _screen_one(ramp, 0.01, forecast=0.03, last_deviation=1e-4)
+    # the last value was itself a missed injection (off its estimate by 0.06) and this is the track again
+    assert not _screen_one([0.00, 0.01, 0.08], 0.03, forecast=0.04, last_deviation=0.06)
+    # the track turned before the last value: the iterates ring, and a turn back is no evidence
+    assert not _screen_one([0.02, 0.00, 0.02], 0.00, forecast=0.03, last_deviation=1e-4)
