@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cyber.attacks import ATTACK_KINDS, KNOWN_FIELDS, AttackSpec
 from cyber.errors import CyberError
 from cyber.network import ChannelSpec
-from cyber.resilient_admm import DETECTORS, Timing, default_relaxation
+from cyber.resilient_admm import DETECTORS, CyberSetup, Timing, check_projection, default_relaxation
 from market.admm.driver import PROJECTIONS, AdmmSettings
 from market.instance import InstanceOptions
 from physical.catalog import load_feeder
@@ -167,19 +167,19 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: {problems}") from exc
     if scenario.method == "centralized" and (scenario.attacks or scenario.detector.name != "none"):
         raise ScenarioError(f"{path}: field method: attacks and detectors need method = \"admm\"")
-    sweeps = scenario.admm.projection == "sweep" or (scenario.study is not None
-                                                      and "sweep" in scenario.study.projections)
-    if sweeps and scenario.detector.name != "none":
-        raise ScenarioError(f"{path}: field admm.projection: detector {scenario.detector.name} screens the "
-                            "messages of the local splitting; expected \"local\"")
-    if sweeps and scenario.network.mode == "async":
-        raise ScenarioError(f"{path}: field admm.projection: a sweep needs every hop's message before the next "
-                            "(network.mode = \"sync\"); expected \"local\" with asynchronous rounds")
     try:
-        scenario.attack_specs()
+        setup = CyberSetup(attacks=scenario.attack_specs(), detector=scenario.detector.name,
+                           timing=scenario.network.timing())
         scenario.network.channel()
     except CyberError as exc:
         raise ScenarioError(f"{path}: {exc}") from exc
+    studied = scenario.study.projections if scenario.study is not None else []
+    for field, projection in [("admm.projection", scenario.admm.projection)] + [("study.projections", p)
+                                                                                  for p in studied]:
+        try:
+            check_projection(projection, setup)
+        except CyberError as exc:
+            raise ScenarioError(f"{path}: field {field}: {exc}") from exc
     try:
         n_buses = load_feeder(scenario.case).n_buses
     except FeederError as exc:

@@ -115,8 +115,10 @@ class CyberSetup:
     timing: Timing | None = None
 
 
-def _check_projection(settings: AdmmSettings, cyber: CyberSetup) -> None:
-    if settings.projection == "local":
+def check_projection(projection: str, cyber: CyberSetup) -> None:
+    """Refuse what the sweep splitting cannot carry: correlated attacks and detectors (both act on the local
+    splitting's one-hop messages) and asynchronous rounds."""
+    if projection == "local":
         return
     correlated = [a.kind for a in cyber.attacks if a.kind in ("static-fdi", "dynamic-noise")]
     if correlated:
@@ -207,7 +209,7 @@ class CommLayer:
 def build_screening(instance: MarketInstance, settings: AdmmSettings, setup: CyberSetup,
                     inner: Transport) -> ScreeningTransport:
     """Every receiving agent's detector, screening what ``inner`` delivers."""
-    _check_projection(settings, setup)
+    check_projection(settings.projection, setup)
     return ScreeningTransport(build_detector(setup.detector, instance, settings, setup.detector_options), inner)
 
 

@@ -50,6 +50,12 @@ def test_bundled_scenarios_follow_the_schema(path):
     ("[detector]\nname = \"oracle\"", "field detector.name"),
     ("intervals = 0", "field intervals"),
     ("intervals = [", "not valid TOML"),
+    ("[admm]\nprojection = \"sweep\"\n[[attacks]]\nkind = \"static-fdi\"\nagents = [2]\nfields = [\"P\"]",
+     "field admm.projection: attack static-fdi"),
+    ("[admm]\nprojection = \"sweep\"\n[detector]\nname = \"tensor\"", "field admm.projection: detector tensor"),
+    ("[admm]\nprojection = \"sweep\"\n[network]\nmode = \"async\"", "field admm.projection: asynchronous"),
+    ("[study]\nlatency_ms = [1.0]\nprojections = [\"local\", \"sweep\"]\n[detector]\nname = \"median\"",
+     "field study.projections: detector median"),
 ])
 def test_broken_scenarios_name_file_and_field_and_write_nothing(tmp_path, capsys, text, field):
     path = scenario_file(tmp_path, text)
