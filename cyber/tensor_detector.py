@@ -147,12 +147,13 @@ class TensorDetector:
         self.current = np.zeros((n, m))  # this iteration's cleaned observation, completed as batches arrive
         self.trusted = np.zeros((n, m))  # the last iteration's: the fallback (18)
         self.flag_sign = np.zeros((n, m), dtype=np.int8)  # sign of last iteration's flagged deviation, else 0
-        self.last_deviation = np.full(n * m, np.inf)  # last iteration's |value - estimate|, raveled
+        self.last_deviation = np.full((n, m), np.inf)  # last iteration's |value - estimate|: the return test
         self.temporal = np.zeros((n, m))  # this iteration's temporal forecast
         self.forecast = np.zeros((n, m))  # ... fused with the physics: valid once ``has_forecast``
         self.has_forecast = False
         # the state the screening kernel reads and writes, raveled once (every array above is updated in place)
-        self._raveled = tuple(a.reshape(-1) for a in (self.trusted, self.forecast, self.temporal, self.flag_sign))
+        self._raveled = tuple(a.reshape(-1) for a in (self.trusted, self.forecast, self.temporal, self.flag_sign,
+                                                      self.last_deviation))
         self._equalities: dict[str, np.ndarray] = {}  # this iteration's right-hand sides, by physics scale
         # the received slots each equality ties: children's flows to the balance, the parent's voltage to w
         kinds = {"P": self.flow_kind, "Q": self.flow_kind, "v": self.voltage_kind}
@@ -243,11 +244,11 @@ class TensorDetector:
         """Decision and replacement at raveled slots ``flat``: against the estimate from the history (steps
         3-6), then, for voltages, against the sender's limits (step 7)."""
         if screen:
-            trusted, forecast, temporal, flag_sign = self._raveled
+            trusted, forecast, temporal, flag_sign, last_deviation = self._raveled
             w = self.window
             cleaned, flagged, total = kernels.screen_slots(
                 flat, received, trusted, forecast, temporal, self.has_forecast,
-                self.z, self.floor, flag_sign, self.last_deviation, RETURN_SHARE, w.data.reshape(w.length, -1),
+                self.z, self.floor, flag_sign, last_deviation, RETURN_SHARE, w.data.reshape(w.length, -1),
                 w.head, w.filled, DESPIKE_RATIO,
                 not self.zigzag, self.step.rings(), self.error.rings(), self.temporal_error.rings())
             self._error_sum += total
