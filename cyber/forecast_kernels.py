@@ -114,7 +114,6 @@ def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale
     the products are a few dozen flops, less than what a matrix product call costs."""
     r1, r2 = cores.shape[2], cores.shape[3]
     last = cores.shape[1] - 1
-    row = np.empty(tau + d)
     projected = np.empty((r1, tau))  # U1^T X of the newest slice
     for b in range(recent.shape[0]):
         for t in range(last):
@@ -122,13 +121,11 @@ def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale
                 for k in range(r2):
                     cores[b, t, i, k] = cores[b, t + 1, i, k]
         projected[:] = 0.0
-        for c in range(widths[b]):
-            row[:] = recent[b, c]
-            for order in range(d):
-                for j in range(tau + d - 1 - order):
-                    row[j] = row[j + 1] - row[j]
+        w = widths[b]
+        diff = _differenced(recent[b, :w], d)
+        for c in range(w):
             for j in range(tau):
-                x = min(max(row[j] / scale[b, c], -bound), bound)
+                x = min(max(diff[c, j] / scale[b, c], -bound), bound)
                 for i in range(r1):
                     projected[i, j] += u1[b, c, i] * x
         for i in range(r1):
