@@ -276,7 +276,7 @@ class TensorDetector:
         """Posterior mean of an agent's received slots of equality ``name`` given ``their sum = target + noise``
         (weighted least squares with the temporal and the physics error scales as standard deviations)."""
         agent, _ = self._physics_slots[name]
-        kernels.fuse(agent, self._physics_flat[name], self._raveled[1], self.temporal_error.rings()[2],
+        kernels.fuse(agent, self._physics_flat[name], self.forecast.reshape(-1), self.temporal_error.rings()[2],
                      self.physics_error[name].sigma, target)
         self._equalities[name] = target
 
