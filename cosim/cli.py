@@ -1,49 +1,95 @@
 """``cosim`` command line.
 
-Exit codes: 0 a clearing with a dispatch was written; 1 bad input (message on stderr, nothing written);
-2 the clearing has no dispatch (infeasible or solver failure): the folder holds instance.json and a
-summary.json that says why -- for ``cosim run``, an interval still clearing a quarter hour after the last
-tick (nothing written); 3 the ADMM did not converge within --max-iter: the folder holds instance.json,
-summary.json (converged false) and iterations.csv, but no dispatch.
+Exit codes: 0 a clearing with a dispatch was written; 1 bad input (a one-line message on stderr names the option,
+file or field; nothing is written); 2 the clearing has no dispatch (infeasible or solver failure): the folder
+holds instance.json and a summary.json that says why -- for ``cosim run``, an interval still clearing a quarter
+hour after the last tick (nothing written); 3 the ADMM did not converge within --max-iter: the folder holds
+instance.json, summary.json (converged false) and iterations.csv, but no dispatch; 4 the AC power flow of the
+dispatch did not converge: the clearing is written whole, without AC figures (summary.json: ac_converged false);
+70 an internal error (a bug: the message says so; ``COSIM_DEBUG=1`` shows the traceback); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 
 from market.errors import InstanceError
 
-EXIT_OK, EXIT_INPUT, EXIT_NO_SOLUTION, EXIT_NOT_CONVERGED = 0, 1, 2, 3
+EXIT_OK, EXIT_INPUT, EXIT_NO_SOLUTION, EXIT_NOT_CONVERGED, EXIT_AC_DIVERGED = 0, 1, 2, 3, 4
+EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
+#: Every exit code ``cosim`` documents (the fuzz tests hold it to these).
+EXIT_CODES = (EXIT_OK, EXIT_INPUT, EXIT_NO_SOLUTION, EXIT_NOT_CONVERGED, EXIT_AC_DIVERGED)
+
+
+class UsageError(ValueError):
+    """Options that contradict each other or would be silently ignored."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with bad usage as bad input (exit 1), not argparse's own exit 2 (our "no dispatch")."""
+
+    def error(self, message: str):
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _count(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def _range(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from exc
-    return lo, hi
+    values = _floats(text)
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}")
+    return values[0], values[1]
 
 
 def _floats(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
+        return tuple(_number(v) for v in text.split(","))
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers, got {text!r}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cosim", description=__doc__.split("\n")[0])
+    from physical.profiles import DEFAULT_INTERVAL
+
+    parser = _Parser(prog="cosim", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     clear = sub.add_parser("clear", help="clear one 15-minute P2P market and validate it with AC power flow")
     source = clear.add_mutually_exclusive_group(required=True)
     source.add_argument("--case", help="MATPOWER feeder name (e.g. case15da) or path to a .m file")
     source.add_argument("--instance", type=Path, help="re-solve a saved instance.json")
-    clear.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-    clear.add_argument("--interval", default="2016-06-21T12:00",
-                       help="quarter hour of the 2016 profile year: ISO time or index (default summer noon)")
+    # instance options default to None so that an option --instance would ignore can be refused
+    clear.add_argument("--seed", type=_count(0), help="seed of every random draw (default 0; with --instance, the "
+                       "seed of the attacks, the instance's own by default)")
+    clear.add_argument("--interval", help="quarter hour of the 2016 profile year: ISO time (local, no time zone) or "
+                       f"index (default {DEFAULT_INTERVAL})")
     clear.add_argument("--method", default="centralized", choices=["centralized", "admm"],
                        help="centralized SOCP (cvxpy + Clarabel) or the fully distributed ADMM")
     admm = clear.add_argument_group("ADMM (with --method admm)")
@@ -51,34 +97,30 @@ def build_parser() -> argparse.ArgumentParser:
     admm.add_argument("--projection", choices=["sweep", "local"],
                       help="y-update: sweep (the whole feeder per iteration, 2 x (depth - 1) hops) or local "
                            "(the paper's one-hop groups); default sweep, or local with --attack or --detector")
-    admm.add_argument("--rho", type=float, default=defaults.rho, help=f"penalty (default {defaults.rho:g})")
-    admm.add_argument("--tol-primal", type=float, help="primal residual tolerance (default {:g} with the sweep, "
+    admm.add_argument("--rho", type=_number, help=f"penalty (default {defaults.rho:g})")
+    admm.add_argument("--tol-primal", type=_number, help="primal residual tolerance (default {:g} with the sweep, "
                       "{:g} with the local splitting)".format(tolerances["sweep"][0], tolerances["local"][0]))
-    admm.add_argument("--tol-dual", type=float, help="dual residual tolerance (default {:g} with the sweep, "
+    admm.add_argument("--tol-dual", type=_number, help="dual residual tolerance (default {:g} with the sweep, "
                       "{:g} with the local splitting)".format(tolerances["sweep"][1], tolerances["local"][1]))
-    admm.add_argument("--max-iter", type=int, default=defaults.max_iter,
-                      help=f"iteration limit (default {defaults.max_iter})")
+    admm.add_argument("--max-iter", type=_count(1), help=f"iteration limit (default {defaults.max_iter})")
     admm.add_argument("--residual-balancing", action="store_true", help="adapt rho to balance the residuals")
-    admm.add_argument("--relaxation", type=float, help=f"over-relaxation in (0, 2) (default {defaults.relaxation:g}, "
-                      "or 1 with --attack or --detector: forecasts and missed injections are not extrapolated)")
+    admm.add_argument("--relaxation", type=_number, help=f"over-relaxation in (0, 2) (default "
+                      f"{defaults.relaxation:g}, or 1 with --attack or --detector: forecasts and missed injections "
+                      "are not extrapolated)")
     _add_cyber_arguments(clear)
-    clear.add_argument("--partners", choices=["all", "nearest"], default="all",
-                       help="trading partners: all buyers x all sellers, or the k electrically nearest")
-    clear.add_argument("--k", type=int, default=3, help="partners per buyer with --partners nearest")
-    clear.add_argument("--vmin", type=float, default=0.9, help="lower voltage limit, p.u. (default 0.9)")
-    clear.add_argument("--vmax", type=float, default=1.1, help="upper voltage limit, p.u. (default 1.1)")
-    clear.add_argument("--pv-share", type=float, default=0.5, help="share of loaded buses with PV")
-    clear.add_argument("--pv-ratio", type=_range, default=(0.5, 2.0), help="PV capacity / nominal load range")
-    clear.add_argument("--wind-share", type=float, default=0.15, help="share of loaded buses with wind")
-    clear.add_argument("--out", type=Path, required=True, help="results folder (written whole or not at all)")
-    clear.add_argument("--force", action="store_true", help="replace a non-empty results folder")
-    clear.add_argument("--quiet", action="store_true", help="do not print the summary")
+    clear.add_argument("--partners", choices=["all", "nearest"],
+                       help="trading partners: all buyers x all sellers (default), or the k electrically nearest")
+    clear.add_argument("--k", type=_count(1), help="partners per buyer with --partners nearest (default 3)")
+    clear.add_argument("--vmin", type=_number, help="lower voltage limit, p.u. (default 0.9)")
+    clear.add_argument("--vmax", type=_number, help="upper voltage limit, p.u. (default 1.1)")
+    clear.add_argument("--pv-share", type=_number, help="share of loaded buses with PV (default 0.5)")
+    clear.add_argument("--pv-ratio", type=_range, help="PV capacity / nominal load range (default 0.5,2)")
+    clear.add_argument("--wind-share", type=_number, help="share of loaded buses with wind (default 0.15)")
+    _add_output_arguments(clear, "do not print the summary")
 
     run = sub.add_parser("run", help="co-simulate a scenario file (mosaik: profiles, market, grid)")
     run.add_argument("scenario", type=Path, help="scenario TOML file (see scenarios/)")
-    run.add_argument("--out", type=Path, required=True, help="results folder (written whole or not at all)")
-    run.add_argument("--force", action="store_true", help="replace a non-empty results folder")
-    run.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    _add_output_arguments(run, "no progress bar, no summary")
 
     sweep = sub.add_parser("sweep", help="sweep latency x loss x attack x Byzantine share on Dask")
     sweep.add_argument("scenario", type=Path, help="scenario TOML file: the base of every point")
@@ -88,16 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--byzantine-share", type=_floats, default=(0.1,),
                        help="share of prosumers that are Byzantine in attacked points, e.g. 0.1,0.2")
     sweep.add_argument("--scheduler", help="address of a Dask scheduler (default: a local cluster)")
-    sweep.add_argument("--workers", type=int, default=2, help="workers of the local cluster (default 2)")
-    sweep.add_argument("--out", type=Path, required=True, help="results folder (written whole or not at all)")
-    sweep.add_argument("--force", action="store_true", help="replace a non-empty results folder")
-    sweep.add_argument("--quiet", action="store_true", help="do not print the table")
+    sweep.add_argument("--workers", type=_count(1), default=2, help="workers of the local cluster (default 2)")
+    _add_output_arguments(sweep, "do not print the table")
 
     reproduce = sub.add_parser("reproduce", help="regenerate docs/reproduction.md (seed 001's tables, figures)")
     reproduce.add_argument("--out", type=Path, default=Path("docs"), help="folder of the report (default docs)")
 
     sub.add_parser("cases", help="list the radial MATPOWER feeders that load")
     return parser
+
+
+def _add_output_arguments(command: argparse.ArgumentParser, quiet: str) -> None:
+    command.add_argument("--out", type=Path, required=True, help="results folder (written whole or not at all)")
+    command.add_argument("--force", action="store_true",
+                         help="replace a results folder that cosim wrote (nothing else is ever replaced)")
+    command.add_argument("--quiet", action="store_true", help=quiet)
 
 
 def _add_cyber_arguments(clear: argparse.ArgumentParser) -> None:
@@ -107,38 +154,62 @@ def _add_cyber_arguments(clear: argparse.ArgumentParser) -> None:
     spec = AttackSpec("scale", agents=(1,))
     cyber = clear.add_argument_group("cyber layer (with --method admm)")
     cyber.add_argument("--attack", choices=ATTACK_KINDS, help="Byzantine behaviour of the --byzantine agents")
-    cyber.add_argument("--byzantine", type=int, nargs="+", metavar="BUS", help="bus numbers of Byzantine agents")
-    cyber.add_argument("--attack-start", type=int, default=spec.start, help="first attacked iteration")
-    cyber.add_argument("--attack-period", type=int, default=spec.period, help="iterations between injections")
-    cyber.add_argument("--attack-fields", default="P",
-                       help="comma-separated message fields to falsify: P, Q, v, t (default P)")
-    cyber.add_argument("--delta", type=float, default=spec.delta, help="static-fdi deviation, p.u.")
-    cyber.add_argument("--sigma", type=float, default=spec.sigma, help="dynamic-noise standard deviation, p.u.")
-    cyber.add_argument("--factor", type=float, default=spec.factor, help="scale attack factor")
-    cyber.add_argument("--lag", type=int, default=spec.lag, help="replay attack lag, iterations")
+    cyber.add_argument("--byzantine", type=_count(1), nargs="+", metavar="BUS",
+                       help="bus numbers of Byzantine agents")
+    # attack parameters default to None so that one given without --attack is refused, not ignored
+    cyber.add_argument("--attack-start", type=_count(1), help=f"first attacked iteration (default {spec.start})")
+    cyber.add_argument("--attack-period", type=_count(1),
+                       help=f"iterations between injections (default {spec.period})")
+    cyber.add_argument("--attack-fields", help="comma-separated message fields to falsify: P, Q, v, t (default P)")
+    cyber.add_argument("--delta", type=_number, help=f"static-fdi deviation, p.u. (default {spec.delta:g})")
+    cyber.add_argument("--sigma", type=_number,
+                       help=f"dynamic-noise standard deviation, p.u. (default {spec.sigma:g})")
+    cyber.add_argument("--factor", type=_number, help=f"scale attack factor (default {spec.factor:g})")
+    cyber.add_argument("--lag", type=_count(1), help=f"replay attack lag, iterations (default {spec.lag})")
     cyber.add_argument("--detector", choices=DETECTORS, default="none", help="detector every agent runs")
-    cyber.add_argument("--alpha", type=float, help="detector's nominal false-alarm rate (default 0.1)")
+    cyber.add_argument("--alpha", type=_number, help="detector's nominal false-alarm rate (default 0.1)")
 
 
-def _cyber_setup(args: argparse.Namespace):
+def _given(args: argparse.Namespace, *names: str) -> list[str]:
+    """The options among ``names`` (dest names) that the command line set."""
+    return ["--" + n.replace("_", "-") for n in names if getattr(args, n) not in (None, False)]
+
+
+def _refuse(given: list[str], why: str) -> None:
+    if given:
+        raise UsageError(f"{', '.join(given)}: {why}")
+
+
+def _cyber_setup(args: argparse.Namespace, seed: int):
     """The attack and detector the options ask for, or None when they ask for neither."""
     from cyber.attacks import AttackSpec
-    from cyber.errors import CyberError
     from cyber.resilient_admm import CyberSetup
 
+    parameters = _given(args, "attack_start", "attack_period", "attack_fields", "delta", "sigma", "factor", "lag")
+    if args.attack is None:
+        _refuse(parameters, "attack parameters need --attack")
+    if args.detector == "none":
+        _refuse(_given(args, "alpha"), "the detector's false-alarm rate needs --detector")
     if args.attack is None and args.byzantine is None and args.detector == "none":
         return None
     if args.method != "admm":
-        raise CyberError("--attack, --byzantine and --detector act on the distributed market: use --method admm")
+        raise UsageError("--attack, --byzantine and --detector act on the distributed market: use --method admm")
     if (args.attack is None) != (args.byzantine is None):
-        raise CyberError("--attack and --byzantine go together: which behaviour, and which agents")
+        raise UsageError("--attack and --byzantine go together: which behaviour, and which agents")
     attacks = ()
     if args.attack is not None:
-        attacks = (AttackSpec(args.attack, agents=tuple(args.byzantine), start=args.attack_start,
-                              period=args.attack_period, fields=tuple(f.strip() for f in args.attack_fields.split(",")),
-                              delta=args.delta, sigma=args.sigma, factor=args.factor, lag=args.lag, seed=args.seed),)
+        spec = AttackSpec(args.attack, agents=tuple(args.byzantine), seed=seed)
+        fields = spec.fields if args.attack_fields is None else tuple(f.strip() for f in args.attack_fields.split(","))
+        attacks = (AttackSpec(args.attack, agents=spec.agents, start=_or(args.attack_start, spec.start),
+                              period=_or(args.attack_period, spec.period), fields=fields,
+                              delta=_or(args.delta, spec.delta), sigma=_or(args.sigma, spec.sigma),
+                              factor=_or(args.factor, spec.factor), lag=_or(args.lag, spec.lag), seed=seed),)
     options = {} if args.alpha is None else {"alpha": args.alpha}
     return CyberSetup(attacks=attacks, detector=args.detector, detector_options=options)
+
+
+def _or(value, default):
+    return default if value is None else value
 
 
 def _admm_defaults():
@@ -150,29 +221,50 @@ def _admm_defaults():
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or bad usage (1, see _Parser)
+        return exc.code
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("cosim: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if isinstance(exc, _input_errors()):
+            print(f"cosim: error: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+        if os.environ.get("COSIM_DEBUG"):
+            raise
+        print(f"cosim: internal error ({type(exc).__name__}: {exc}); this is a bug in cosim, nothing was written. "
+              "Run again with COSIM_DEBUG=1 for the traceback and please report it.", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    """Every error type that means bad input (imported late: the CLI starts before the libraries load)."""
     from cosim.results import ResultsError
     from cosim.scenario import ScenarioError
     from cosim.sweep import SweepError
     from cyber.errors import CyberError
     from physical.errors import FeederError
 
-    try:
-        if args.command == "cases":
-            return _cases()
-        if args.command == "run":
-            return _run(args)
-        if args.command == "sweep":
-            return _sweep(args)
-        if args.command == "reproduce":
-            from cosim.reproduction import write_report
+    return FeederError, InstanceError, ResultsError, CyberError, ScenarioError, SweepError, UsageError
 
-            print(f"report in {write_report(args.out)}")
-            return EXIT_OK
-        return _clear(args)
-    except (FeederError, InstanceError, ResultsError, CyberError, ScenarioError, SweepError) as exc:
-        print(f"cosim: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "cases":
+        return _cases()
+    if args.command == "run":
+        return _run(args)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "reproduce":
+        from cosim.reproduction import write_report
+
+        print(f"report in {write_report(args.out)}")
+        return EXIT_OK
+    return _clear(args)
 
 
 def _cases() -> int:
@@ -209,17 +301,17 @@ def _sweep(args: argparse.Namespace) -> int:
     from cosim.results import check_target, write_results
     from cosim.scenario import ScenarioError, load_scenario
     from cosim.scenario_run import flat_table
-    from cosim.sweep import SweepGrid, run_sweep
-    from cyber.attacks import ATTACK_KINDS
+    from cosim.sweep import SweepError, SweepGrid, run_sweep
 
     check_target(args.out, args.force)
+    if not all(0 < share <= 1 for share in args.byzantine_share):
+        raise SweepError(f"--byzantine-share {','.join(map(str, args.byzantine_share))}: expected shares in (0, 1] "
+                         "(the attack-free points are in the sweep anyway)")
+    grid = SweepGrid(args.latency_ms, args.loss, tuple(a.strip() for a in args.attacks.split(",")),
+                     (0.0, *args.byzantine_share))
     scenario = load_scenario(args.scenario)
-    attacks = tuple(a.strip() for a in args.attacks.split(","))
-    bad = [a for a in attacks if a != "none" and a not in ATTACK_KINDS]
-    if bad or scenario.method != "admm":
-        raise ScenarioError(f"--attacks {bad}: expected none or {ATTACK_KINDS}" if bad else
-                            f"{args.scenario}: a sweep varies the network of the ADMM: method must be admm")
-    grid = SweepGrid(args.latency_ms, args.loss, attacks, (0.0, *args.byzantine_share))
+    if scenario.method != "admm":
+        raise ScenarioError(f"{args.scenario}: field method: a sweep varies the network of the ADMM, expected admm")
     table = flat_table(run_sweep(scenario, grid, args.scheduler, args.workers))
     table["setting"] = table["attack"] + " x" + table["byzantine_share"].astype(str)
     files = {"sweep.csv": table, "scenario.toml": args.scenario.read_text(),
@@ -236,31 +328,37 @@ def _sweep(args: argparse.Namespace) -> int:
 def _clear(args: argparse.Namespace) -> int:
     from cosim.clearing_run import clear, iteration_table, summary, tables
     from cosim.results import check_target, write_results
-    from cyber.resilient_admm import default_projection, default_relaxation
-    from market.admm.driver import AdmmSettings
     from market.instance import InstanceOptions, build_instance, load_instance
     from market.result import Status
     from physical.catalog import load_feeder
+    from physical.profiles import DEFAULT_INTERVAL
 
     check_target(args.out, args.force)
-    cyber = _cyber_setup(args)
-    projection = args.projection or (default_projection(cyber.attacks, cyber.detector) if cyber else "sweep")
-    relaxation = default_relaxation(cyber.attacks, cyber.detector) if cyber else AdmmSettings.relaxation
-    try:
-        admm = AdmmSettings(projection=projection, rho=args.rho, tol_primal=args.tol_primal, tol_dual=args.tol_dual,
-                            max_iter=args.max_iter, residual_balancing=args.residual_balancing,
-                            relaxation=args.relaxation or relaxation)
-    except ValueError as exc:
-        raise InstanceError(f"ADMM options: {exc}") from exc
+    options = ("interval", "partners", "k", "vmin", "vmax", "pv_share", "pv_ratio", "wind_share")
+    if args.instance is not None:
+        _refuse(_given(args, *options), "--instance re-solves a saved instance: its interval and options are in "
+                                        "the file")
+        _refuse(_given(args, "seed") if args.attack is None else [],
+                "--instance re-solves a saved instance: its seed is in the file (--seed seeds only attacks)")
+    if args.partners != "nearest":
+        _refuse(_given(args, "k"), "the number of partners per buyer needs --partners nearest")
+    if args.method != "admm":
+        _refuse(_given(args, "projection", "rho", "tol_primal", "tol_dual", "max_iter", "residual_balancing",
+                       "relaxation"), "ADMM options act on the distributed market: use --method admm")
     if args.instance is not None:
         instance = load_instance(args.instance)
     else:
-        options = InstanceOptions(partners=args.partners, k_nearest=args.k, vmin_pu=args.vmin,
-                                  vmax_pu=args.vmax, pv_share=args.pv_share, pv_ratio=args.pv_ratio,
-                                  wind_share=args.wind_share)
-        instance = build_instance(load_feeder(args.case), interval=args.interval, seed=args.seed,
-                                  options=options)
-    run = clear(instance, args.method, admm, cyber)
+        defaults = InstanceOptions()
+        options = InstanceOptions(partners=_or(args.partners, defaults.partners),
+                                  k_nearest=_or(args.k, defaults.k_nearest), vmin_pu=_or(args.vmin, defaults.vmin_pu),
+                                  vmax_pu=_or(args.vmax, defaults.vmax_pu),
+                                  pv_share=_or(args.pv_share, defaults.pv_share),
+                                  pv_ratio=_or(args.pv_ratio, defaults.pv_ratio),
+                                  wind_share=_or(args.wind_share, defaults.wind_share))
+        instance = build_instance(load_feeder(args.case), interval=_or(args.interval, DEFAULT_INTERVAL),
+                                  seed=_or(args.seed, 0), options=options)
+    cyber = _cyber_setup(args, _or(args.seed, instance.seed))
+    run = clear(instance, args.method, _admm_settings(args, cyber), cyber)
     head = summary(run)
     files: dict = {"instance.json": instance.to_json(), "summary.json": head}
     if run.history is not None:
@@ -270,9 +368,26 @@ def _clear(args: argparse.Namespace) -> int:
     write_results(args.out, files, force=args.force)
     if not args.quiet:
         _print_summary(head, args.out)
-    if run.result.status.has_solution:
-        return EXIT_OK
-    return EXIT_NOT_CONVERGED if run.result.status is Status.NOT_CONVERGED else EXIT_NO_SOLUTION
+    if not run.result.status.has_solution:
+        return EXIT_NOT_CONVERGED if run.result.status is Status.NOT_CONVERGED else EXIT_NO_SOLUTION
+    return EXIT_OK if run.validation.converged else EXIT_AC_DIVERGED
+
+
+def _admm_settings(args: argparse.Namespace, cyber):
+    """The ADMM settings the options ask for, the splitting and relaxation by default after the cyber setup."""
+    from cyber.resilient_admm import default_projection, default_relaxation
+    from market.admm.driver import AdmmSettings
+
+    defaults = AdmmSettings()
+    projection = args.projection or (default_projection(cyber.attacks, cyber.detector) if cyber else "sweep")
+    relaxation = default_relaxation(cyber.attacks, cyber.detector) if cyber else defaults.relaxation
+    try:
+        return AdmmSettings(projection=projection, rho=_or(args.rho, defaults.rho), tol_primal=args.tol_primal,
+                            tol_dual=args.tol_dual, max_iter=_or(args.max_iter, defaults.max_iter),
+                            residual_balancing=args.residual_balancing,
+                            relaxation=_or(args.relaxation, relaxation))
+    except ValueError as exc:
+        raise UsageError(f"ADMM options: {exc}") from exc
 
 
 def _print_summary(s: dict, out: Path) -> None:
@@ -288,9 +403,9 @@ def _print_summary(s: dict, out: Path) -> None:
         print(f"  {s['n_buyers']} buyers, {s['n_sellers']} sellers, {s['n_trades']} partner pairs; "
               f"P2P traded {s['traded_kw']:.1f} kW, substation P0 {s['p0_kw']:.1f} kW, "
               f"losses {s['losses_kw']:.2f} kW")
-        print(f"  objective {s['objective']:.2f} ct; relaxation gap {s['max_relaxation_gap']:.1e}; "
-              f"AC check: max |V_socp - V_ac| {s['max_vm_mismatch_pu']:.1e} p.u., "
-              f"{s['voltage_violations']} voltage violations")
+        ac = (f"max |V_socp - V_ac| {s['max_vm_mismatch_pu']:.1e} p.u., {s['voltage_violations']} voltage "
+              "violations" if s.get("ac_converged") else "the AC power flow of this dispatch did not converge")
+        print(f"  objective {s['objective']:.2f} ct; relaxation gap {s['max_relaxation_gap']:.1e}; AC check: {ac}")
     if "detector" in s:
         print(f"  attack {s['attack']} by agents {s['byzantine']}, detector {s['detector']}: TPR {s['tpr']:.3f}, "
               f"FPR {s['fpr']:.4f} ({s['tp']} of {s['tp'] + s['fn']} corrupted fields flagged), "

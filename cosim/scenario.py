@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cyber.attacks import ATTACK_KINDS, KNOWN_FIELDS, AttackSpec
 from cyber.errors import CyberError
@@ -22,6 +22,7 @@ from market.admm.driver import PROJECTIONS, AdmmSettings
 from market.instance import InstanceOptions
 from physical.catalog import load_feeder
 from physical.errors import FeederError
+from physical.profiles import DEFAULT_INTERVAL, YEAR_INTERVALS, interval_index
 
 
 class ScenarioError(ValueError):
@@ -129,9 +130,9 @@ class StudySection(_Strict):
 class Scenario(_Strict):
     name: str
     case: str
-    seed: int = 0
-    start: str = "2016-06-21T12:00"
-    intervals: int = Field(1, ge=1, le=35136)
+    seed: int = Field(0, ge=0)
+    start: str = DEFAULT_INTERVAL
+    intervals: int = Field(1, ge=1, le=YEAR_INTERVALS)
     method: Literal["centralized", "admm"] = "admm"
     market: MarketSection = MarketSection()
     admm: AdmmSection = AdmmSection()
@@ -140,6 +141,23 @@ class Scenario(_Strict):
     detector: DetectorSection = DetectorSection()
     study: StudySection | None = None
 
+    @field_validator("start")
+    @classmethod
+    def _in_profile_year(cls, start: str) -> str:
+        try:
+            interval_index(start)
+        except FeederError as exc:
+            raise ValueError(str(exc)) from exc
+        return start
+
+    @model_validator(mode="after")
+    def _intervals_in_profile_year(self) -> Scenario:
+        first = interval_index(self.start)
+        if first + self.intervals > YEAR_INTERVALS:
+            raise ValueError(f"field intervals: {self.intervals} quarter hours from {self.start} run past the end of "
+                             f"the profile year 2016 (at most {YEAR_INTERVALS - first} from there)")
+        return self
+
     def attack_specs(self) -> tuple[AttackSpec, ...]:
         return tuple(a.spec(self.seed + k) for k, a in enumerate(self.attacks))
 
@@ -147,6 +165,13 @@ class Scenario(_Strict):
         """The ADMM settings of this scenario (relaxation by default after its attacks, detector and network
         timing mode)."""
         return self.admm.settings(default_relaxation(self.attack_specs(), self.detector.name, self.network.mode))
+
+
+def _problem(error: dict) -> str:
+    """One pydantic error as "field a.b: what was expected" (a check across fields names its field itself)."""
+    message = error["msg"].removeprefix("Value error, ")
+    field = ".".join(str(p) for p in error["loc"])
+    return f"field {field}: {message}" if field else message
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -162,8 +187,7 @@ def load_scenario(path: Path) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"field {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}"
-                             for e in exc.errors())
+        problems = "; ".join(_problem(e) for e in exc.errors())
         raise ScenarioError(f"{path}: {problems}") from exc
     if scenario.method == "centralized" and (scenario.attacks or scenario.detector.name != "none"):
         raise ScenarioError(f"{path}: field method: attacks and detectors need method = \"admm\"")

@@ -44,7 +44,9 @@ def summarize(scenario: Scenario, run: CosimRun, wall_s: float) -> dict:
     t = run.intervals
     out = {"scenario": scenario.name, "case": scenario.case, "seed": scenario.seed, "start": scenario.start,
            "intervals": len(t), "method": scenario.method, "wall_s": wall_s,
-           "fallbacks": int(t["fallback"].sum()), "voltage_violations": int(t["voltage_violations"].sum()),
+           "fallbacks": int(t["fallback"].sum()),
+           "voltage_violations": int(pd.to_numeric(t["voltage_violations"]).sum()),
+           "ac_not_converged": int(t["ac_converged"].eq(False).sum()) if "ac_converged" in t else 0,
            "max_vm_mismatch_pu": _max(t, "max_vm_mismatch_pu"), "traded_kwh": float(t["traded_kw"].sum() / 4)}
     if scenario.method == "admm":
         out |= {"converged": int(t["converged"].sum()), "deadline_missed": int(t["deadline_missed"].sum()),

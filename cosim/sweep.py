@@ -9,6 +9,7 @@ an address to scale out.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,12 +22,31 @@ from physical.catalog import load_feeder
 from physical.profiles import interval_index
 
 
+class SweepError(ValueError):
+    """The sweep cannot run as asked (a grid value out of range, no workers, no scheduler at the address)."""
+
+
 @dataclass(frozen=True)
 class SweepGrid:
+    """The grid's axes; every value is checked here, before any point reaches a worker."""
+
     latency_ms: tuple[float, ...] = (1.0,)
     loss: tuple[float, ...] = (0.0,)
     attacks: tuple[str, ...] = ("none",)
     byzantine_share: tuple[float, ...] = (0.0,)
+
+    def __post_init__(self) -> None:
+        from cyber.attacks import ATTACK_KINDS
+
+        checks = [("latency-ms", self.latency_ms, lambda v: 0 <= v < math.inf, "latencies >= 0"),
+                  ("loss", self.loss, lambda v: 0 <= v < 1, "loss rates in [0, 1)"),
+                  ("byzantine-share", self.byzantine_share, lambda v: 0 <= v <= 1, "shares in [0, 1]"),
+                  ("attacks", self.attacks, lambda v: v == "none" or v in ATTACK_KINDS,
+                   f"none or one of {', '.join(ATTACK_KINDS)}")]
+        for option, values, ok, expected in checks:
+            bad = [v for v in values if not ok(v)]
+            if bad or not values:
+                raise SweepError(f"--{option} {','.join(map(str, values))}: expected {expected}")
 
     def points(self) -> list[dict]:
         combos = itertools.product(self.latency_ms, self.loss, self.attacks, self.byzantine_share)
@@ -61,10 +81,6 @@ def run_point(scenario_data: dict, point: dict) -> dict:
     if not clearing.fallback:
         row |= validate(clearing.instance, clearing.run.result)[0].summary()
     return row
-
-
-class SweepError(ValueError):
-    """The sweep cannot run as asked (no workers, no scheduler at the address)."""
 
 
 def run_sweep(scenario: Scenario, grid: SweepGrid, scheduler: str | None = None, workers: int = 2,

@@ -305,6 +305,9 @@ def load_instance(path: str | Path) -> MarketInstance:
         raise InstanceError(f"{p}: cannot read instance file ({exc.strerror})") from exc
     except json.JSONDecodeError as exc:
         raise InstanceError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    except UnicodeDecodeError as exc:
+        raise InstanceError(f"{p}: not a text file (byte {exc.start} is not UTF-8); expected an instance.json "
+                            "written by cosim") from exc
     if not isinstance(data, dict):
         raise InstanceError(f"{p}: expected a JSON object at the top level")
     return instance_from_dict(data, str(p))

@@ -26,6 +26,10 @@ SIMBENCH_DATA_DIR = Path(simbench.__file__).parent / "networks" / "1-complete_da
 YEAR_START = datetime(2016, 1, 1)
 INTERVAL = timedelta(minutes=15)
 INTERVALS_PER_DAY = 96
+#: Quarter hours in the profile year (2016 is a leap year).
+YEAR_INTERVALS = INTERVALS_PER_DAY * 366
+#: The quarter hour a clearing takes when none is named: summer noon, when PV makes sellers of many prosumers.
+DEFAULT_INTERVAL = "2016-06-21T12:00"
 _LOAD_COLUMN = re.compile(r"^((?:H0|G\d|L\d|BL|WB)-\w+)_pload$")
 _RES_COLUMN = re.compile(r"^(PV\d+|WP\d+)$")
 
@@ -83,17 +87,21 @@ def _write_cache(cache: Path) -> None:
 
 
 def interval_index(when: str | int) -> int:
-    """Quarter-hour index in the profile year from an index or an ISO time (``2016-06-21T12:00``)."""
-    n = INTERVALS_PER_DAY * 366
+    """Quarter-hour index in the profile year from an index or an ISO time (``2016-06-21T12:00``); a time
+    between quarter hours falls in the one it belongs to (12:07 is the 12:00 quarter hour)."""
+    n = YEAR_INTERVALS
     if isinstance(when, int) or (isinstance(when, str) and when.isdigit()):
         index = int(when)
     else:
         try:
             stamp = datetime.fromisoformat(when)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise FeederError(f"interval {when!r}: expected an index 0..{n - 1} or an ISO time in 2016, "
                               "e.g. 2016-06-21T12:00") from exc
-        index = int((stamp - YEAR_START) / INTERVAL)
+        if stamp.tzinfo is not None:
+            raise FeederError(f"interval {when!r}: expected a local time without a time zone (the profiles are "
+                              "in the grid's local time), e.g. 2016-06-21T12:00")
+        index = (stamp - YEAR_START) // INTERVAL
     if not 0 <= index < n:
         raise FeederError(f"interval {when!r} is outside the profile year 2016 (index 0..{n - 1})")
     return index

@@ -205,7 +205,7 @@ def test_async_rounds_clear_with_stale_data_under_relaxation(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--workers", "0"], "at least one worker"),
+    (["--workers", "0"], "--workers: expected an integer >= 1"),
     (["--scheduler", "tcp://127.0.0.1:9"], "no Dask scheduler answers"),
 ])
 def test_sweep_without_a_cluster_is_a_clear_error(tmp_path, capsys, extra, message):
