@@ -123,12 +123,13 @@ def summary(run: ClearingRun) -> dict:
         out.update(run.validation.summary())
         out["ac_wall_s"] = run.ac_wall_s
     if run.cyber is not None and run.screening is not None:
-        out.update(cyber_summary(run.cyber, run.screening))
+        out.update(cyber_summary(run.cyber, run.screening, len(inst.agents)))
     return out
 
 
-def cyber_summary(setup: CyberSetup, screened: ResilientRun) -> dict:
-    """Attack, detector and the detector's score on the corrupted message fields."""
+def cyber_summary(setup: CyberSetup, screened: ResilientRun, n_agents: int) -> dict:
+    """Attack, detector, the detector's score on the corrupted message fields and its cost."""
+    per_agent_iteration, per_field = screened.detector_cost_us(n_agents)
     return {
         "attack": ",".join(a.kind for a in setup.attacks) or "none",
         "byzantine": sorted({b for a in setup.attacks for b in a.agents}),
@@ -137,6 +138,8 @@ def cyber_summary(setup: CyberSetup, screened: ResilientRun) -> dict:
         "tpr_by_kind": screened.tpr_by_kind(),
         "fpr_by_kind": screened.fpr_by_kind(),
         "detector_wall_s": screened.detector_wall_s,
+        "detector_us_per_agent_iteration": per_agent_iteration,
+        "detector_us_per_field": per_field,
     }
 
 

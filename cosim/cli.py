@@ -409,7 +409,8 @@ def _print_summary(s: dict, out: Path) -> None:
     if "detector" in s:
         print(f"  attack {s['attack']} by agents {s['byzantine']}, detector {s['detector']}: TPR {s['tpr']:.3f}, "
               f"FPR {s['fpr']:.4f} ({s['tp']} of {s['tp'] + s['fn']} corrupted fields flagged), "
-              f"detector time {s['detector_wall_s']:.2f} s")
+              f"detector time {s['detector_wall_s']:.2f} s ({s['detector_us_per_agent_iteration']:.1f} us per agent "
+              "and iteration)")
     print(f"  results in {out}")
 
 

@@ -144,6 +144,10 @@ def test_attacked_clearing_reports_the_detector_score(tmp_path):
     assert summary["attack"] == "static-fdi" and summary["byzantine"] == [2] and summary["detector"] == "tensor"
     assert summary["tp"] + summary["fn"] > 0 and summary["detector_wall_s"] > 0
     assert summary["tpr"] == pytest.approx(summary["tp"] / (summary["tp"] + summary["fn"]))
+    steps = summary["n_agents"] * summary["iterations"]
+    assert summary["detector_us_per_agent_iteration"] == pytest.approx(summary["detector_wall_s"] * 1e6 / steps)
+    fields = summary["tp"] + summary["fp"] + summary["fn"] + summary["tn"]
+    assert summary["detector_us_per_field"] == pytest.approx(summary["detector_wall_s"] * 1e6 / fields)
     history = pd.read_csv(out / "iterations.csv")
     assert history["attacked"].sum() == summary["tp"] + summary["fn"]
     assert history["flagged"].sum() == summary["tp"] + summary["fp"]
