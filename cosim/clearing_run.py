@@ -130,12 +130,16 @@ def summary(run: ClearingRun) -> dict:
 def cyber_summary(setup: CyberSetup, screened: ResilientRun, n_agents: int) -> dict:
     """Attack, detector, the detector's score on the corrupted message fields and its cost."""
     per_agent_iteration, per_field = screened.detector_cost_us(n_agents)
+    caught, detectable = screened.detectable_caught()
     return {
         "attack": ",".join(a.kind for a in setup.attacks) or "none",
         "byzantine": sorted({b for a in setup.attacks for b in a.agents}),
         "detector": setup.detector,
         **{k: (int(v) if k in ("tp", "fp", "fn", "tn") else float(v)) for k, v in screened.confusion.items()},
         "tpr_by_kind": screened.tpr_by_kind(),
+        "detectable": detectable,
+        "tp_detectable": caught,
+        "tpr_detectable": caught / detectable if detectable else float("nan"),
         "fpr_by_kind": screened.fpr_by_kind(),
         "detector_wall_s": screened.detector_wall_s,
         "detector_us_per_agent_iteration": per_agent_iteration,

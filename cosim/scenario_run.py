@@ -57,7 +57,9 @@ def summarize(scenario: Scenario, run: CosimRun, wall_s: float) -> dict:
                 "attack": scenario.attacks[0].kind if scenario.attacks else "none",
                 "detector": scenario.detector.name}
         tp, fp, fn, tn = (int(t[k].sum()) for k in ("tp", "fp", "fn", "tn"))
+        seen, caught = int(t["detectable"].sum()), int(t["tp_detectable"].sum())
         out |= {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "tpr": tp / (tp + fn) if tp + fn else None,
+                "detectable": seen, "tpr_detectable": caught / seen if seen else None,
                 "fpr": fp / (fp + tn) if fp + tn else None, "detector_wall_s": float(t["detector_wall_s"].sum()),
                 "detector_us_per_agent_iteration": _per_agent_iteration(t, "detector_wall_s")}
     return out

@@ -20,9 +20,10 @@ import pandas as pd
 
 from cyber import tensor_detector
 from cyber.attacks import AttackSpec, ByzantineTransport
+from cyber.detectability import HonestHistory, detected_of_detectable, oracle_flags
 from cyber.errors import CyberError
 from cyber.network import CommNetwork, NetworkTransport
-from cyber.screening import Detector, NoDetector, ScreeningTransport, fpr_by_kind, score, tpr_by_kind
+from cyber.screening import NOMINAL_ALPHA, Detector, NoDetector, ScreeningTransport, fpr_by_kind, score, tpr_by_kind
 from cyber.tensor_detector import TensorDetector
 from cyber.timing import TimedTransport
 from cyber.window_screen import STATISTICS, WindowScreen
@@ -156,6 +157,11 @@ class ResilientRun:
     def fpr_by_kind(self) -> dict[str, float]:
         return fpr_by_kind(self.flags, self.truth, self.screened_by_kind)
 
+    def detectable_caught(self) -> tuple[int, int]:
+        """How many of the injections an oracle with the honest history flags (:mod:`cyber.detectability`)
+        the detectors flagged, and of how many."""
+        return detected_of_detectable(self.flags, self.truth)
+
     def detector_cost_us(self, n_agents: int) -> tuple[float, float]:
         """The detectors' wall time in microseconds per agent and iteration, and per screened message field: a
         cost that compares across feeders and run lengths, where a ratio to the ADMM's own (4 us) step does not."""
@@ -189,9 +195,12 @@ class CommLayer:
         elif setup.network is not None:
             self.network = NetworkTransport(setup.network)
         self.attackers = ByzantineTransport(instance, list(setup.attacks), self.network)
+        # what the channels would have carried, for the oracle that scores which injections were detectable
+        self.honest = HonestHistory(self.attackers) if setup.attacks else None
+        self.alpha = float(setup.detector_options.get("alpha", NOMINAL_ALPHA))
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
-        return self.attackers.deliver(batch)
+        return (self.honest or self.attackers).deliver(batch)
 
     @property
     def now_ms(self) -> float:
@@ -204,8 +213,10 @@ class CommLayer:
 
     def report(self) -> dict:
         """At the end of the clearing: the attackers' record and what the network did, in simulated time."""
-        out = {"truth": self.attackers.ground_truth(), "clearing_ms": float("nan"), "deadline_missed": False,
-               "messages": {}}
+        truth = self.attackers.ground_truth()
+        if self.honest is not None:
+            truth = truth.assign(detectable=oracle_flags(truth, self.honest, self.alpha))
+        out = {"truth": truth, "clearing_ms": float("nan"), "deadline_missed": False, "messages": {}}
         if isinstance(self.network, TimedTransport):
             out["clearing_ms"] = self.network.finish()
             out["deadline_missed"] = self.stop() is not None

@@ -164,6 +164,8 @@ class ScreeningTransport:
 
 
 KEY = ["iteration", "kind", "field", "channel"]
+#: The detectors' nominal false-alarm rate when none is asked for.
+NOMINAL_ALPHA = 0.1
 
 
 def score(flags: pd.DataFrame, truth: pd.DataFrame, screened: int) -> dict[str, float]:
