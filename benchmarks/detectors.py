@@ -8,8 +8,8 @@ Two tables:
    without a detector and with each detector; wall-time ratio and detector time per agent and iteration;
 2. *defence*: one Byzantine agent (the first prosumer with a parent and children) running static FDI and
    dynamic noise on P and Q; per detector: converged, iterations, optimality gap against the attack-free
-   centralized optimum, TPR (overall and per message kind) and FPR on the corrupted message fields,
-   detector time.
+   centralized optimum, TPR (overall, per message kind, and on the injections an oracle with the honest history
+   flags: :mod:`cyber.detectability`) and FPR on the corrupted message fields, detector time.
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ def defence(instance, reference: float, max_iter: int) -> None:
             res, c = run.admm.result, run.confusion
             gap = abs(res.objective - reference) / abs(reference)
             by_kind = " ".join(f"{k} {v:5.3f}" for k, v in run.tpr_by_kind().items())
+            caught, detectable = run.detectable_caught()
             print(f"  {kind:14} agent {byzantine:3} {name:18} conv {str(res.info['converged']):5} "
                   f"iters {res.info['iterations']:5}  gap {gap:8.1e}  TPR {c['tpr']:5.3f} ({by_kind})  "
+                  f"TPR on detectable {caught / max(detectable, 1):5.3f} ({detectable} of {c['tp'] + c['fn']})  "
                   f"FPR {c['fpr']:6.4f}  detector {run.detector_wall_s:6.2f} s")
 
 

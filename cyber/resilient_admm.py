@@ -228,8 +228,10 @@ class CommLayer:
 
 def build_screening(instance: MarketInstance, settings: AdmmSettings, setup: CyberSetup,
                     inner: Transport) -> ScreeningTransport:
-    """Every receiving agent's detector, screening what ``inner`` delivers."""
+    """Every receiving agent's detector, screening what ``inner`` delivers. The compiled kernels are loaded
+    first, so that the detectors' wall time is their work, not the process's first loading of them."""
     check_projection(settings.projection, setup)
+    warm_up()
     return ScreeningTransport(build_detector(setup.detector, instance, settings, setup.detector_options), inner)
 
 
