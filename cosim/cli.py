@@ -97,7 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", type=Path, default=Path("docs"), help="folder of the report (default docs)")
 
     sub.add_parser("cases", help="list the radial MATPOWER feeders that load")
+    _add_online_parser(sub)
     return parser
+
+
+def _add_online_parser(sub) -> None:
+    from cosim.online_cli import add_parser
+
+    add_parser(sub)
 
 
 def _add_cyber_arguments(clear: argparse.ArgumentParser) -> None:
@@ -164,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "online":
+            return _online(args)
         if args.command == "reproduce":
             from cosim.reproduction import write_report
 
@@ -173,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     except (FeederError, InstanceError, ResultsError, CyberError, ScenarioError, SweepError) as exc:
         print(f"cosim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+
+
+def _online(args: argparse.Namespace) -> int:
+    from cosim.online_cli import run
+
+    return run(args)
 
 
 def _cases() -> int:

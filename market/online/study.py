@@ -56,6 +56,7 @@ class OnlineStudy:
     bound_ct: float | None  # online <= offline + bound (Lyapunov controllers only)
     gate_binding: int
     terminal_value: np.ndarray  # cent/kWh per unit
+    bus: np.ndarray  # each unit's bus
     soc_min_kwh: np.ndarray
     soc_max_kwh: np.ndarray
     wall_s: float
@@ -128,7 +129,7 @@ def run_study(instances: Sequence[MarketInstance], controller: str, V: float | N
         offline_step = offline.soc_kwh[:, 1:] - offline.soc_kwh[:, :-1]
         bound = performance_bound(params, queue, offline_step) + run.terminal_ct - offline.terminal_ct
     return OnlineStudy(controller, run, offline, float(no_storage_cost_ct), params, queue, bound, gate_binding, w,
-                       arr.soc_min, arr.soc_max, time.perf_counter() - start)
+                       arr.bus, arr.soc_min, arr.soc_max, time.perf_counter() - start)
 
 
 def no_storage_cost(instances: Sequence[MarketInstance]) -> float:
