@@ -84,8 +84,7 @@ def terminal_value(instances: Sequence[MarketInstance]) -> np.ndarray:
 
 def price_range(instances: Sequence[MarketInstance]) -> tuple[float, float]:
     """``(p_min, p_max)`` of the Lyapunov thresholds (see :mod:`market.online.lyapunov`)."""
-    return (min(inst.options.feed_in_price for inst in instances),
-            PRICE_MARGIN * max(inst.retail_price for inst in instances))
+    return 0.0, PRICE_MARGIN * max(inst.retail_price for inst in instances)
 
 
 def run_study(instances: Sequence[MarketInstance], controller: str, V: float | None = None,
