@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from market.errors import InstanceError
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = run_job(job)
     except SlotError as exc:
-        print(f"cosim: error: {exc}")
+        print(f"cosim: error: {exc}", file=sys.stderr)
         return EXIT_NO_SOLUTION
     files = result_files(job, outcome)
     write_results(args.out, files, force=args.force)

@@ -100,7 +100,7 @@ def summary(job: OnlineJob, out: OnlineOutcome) -> dict:
         "tariff": job.options.tariff,
         "storage_share": job.options.storage_share,
         "units": int(s.run.soc_kwh.shape[0]),
-        "capacity_kwh": float(s.soc_max_kwh.sum() - s.soc_min_kwh.sum()),
+        "soc_window_kwh": float(s.soc_max_kwh.sum() - s.soc_min_kwh.sum()),
         "V": p.V if p else None,
         "v_max": p.v_max if p else None,
         "p_min": p.p_min if p else None,

@@ -64,7 +64,7 @@ from market.problem.storage import StorageArrays
 
 VARIANTS = ("modified", "standard")
 #: p_max over the highest retail price: a buyer's marginal price is its retail price plus the marginal
-#: losses of delivering it (measured on case33bw/case85 days: below 1.2, see docs/online_storage.md).
+#: losses of delivering it. Whether prices stayed in range is checked in every interval (``gate_binding``).
 PRICE_MARGIN = 1.25
 
 
