@@ -1,7 +1,8 @@
 """``cosim online``: an online storage controller over consecutive quarter hours, against the offline optimum.
 
 Kept apart from :mod:`cosim.cli`, which only registers the subcommand (:func:`add_parser`) and dispatches to
-:func:`run`; errors follow the CLI's pattern (bad input: a message naming the option, exit 1, nothing written).
+:func:`run`; errors follow the CLI's pattern (bad input: a message naming the option, exit 1, nothing written;
+an interval, or the offline horizon, without a solution: exit 2, nothing written).
 """
 
 from __future__ import annotations
