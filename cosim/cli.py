@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", type=Path, default=Path("docs"), help="folder of the report (default docs)")
 
     sub.add_parser("cases", help="list the radial MATPOWER feeders that load")
+    _add_online_parser(sub)
     return parser
 
 
@@ -145,6 +146,12 @@ def _add_output_arguments(command: argparse.ArgumentParser, quiet: str) -> None:
     command.add_argument("--force", action="store_true",
                          help="replace a results folder that cosim wrote (nothing else is ever replaced)")
     command.add_argument("--quiet", action="store_true", help=quiet)
+
+
+def _add_online_parser(sub) -> None:
+    from cosim.online_cli import add_parser
+
+    add_parser(sub)
 
 
 def _add_cyber_arguments(clear: argparse.ArgumentParser) -> None:
@@ -259,12 +266,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "online":
+        return _online(args)
     if args.command == "reproduce":
         from cosim.reproduction import write_report
 
         print(f"report in {write_report(args.out)}")
         return EXIT_OK
     return _clear(args)
+
+
+def _online(args: argparse.Namespace) -> int:
+    from cosim.online_cli import run
+
+    return run(args)
 
 
 def _cases() -> int:

@@ -76,3 +76,33 @@ def clearing_time(table: pd.DataFrame, x: str, xlabel: str, by: tuple[str, ...] 
     if right.get_lines():
         right.legend(loc="upper right", fontsize=6)
     return png(fig)
+
+
+def soc_trajectories(soc: pd.DataFrame, soc_min: object, soc_max: object) -> bytes:
+    """Stored energy of every unit (at most 12 shown) as a share of its window, over the intervals."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for unit, g in list(soc.groupby("unit"))[:12]:
+        lo, hi = soc_min[unit], soc_max[unit]
+        ax.plot(g["interval"], (g["soc_kwh"] - lo) / (hi - lo), lw=1, label=f"bus {g['bus'].iloc[0]}")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.axhline(1, color="k", lw=0.5)
+    return _labelled(fig, ax, "interval", "SoC within its window (0 = min, 1 = max)")
+
+
+def cumulative_cost(intervals: pd.DataFrame, controller: str) -> bytes:
+    """Cumulative market cost of the controller against the offline optimum (cent)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.plot(intervals["interval"], intervals["cost_ct"].cumsum(), label=controller)
+    ax.plot(intervals["interval"], intervals["offline_cost_ct"].cumsum(), "--", label="offline optimum")
+    return _labelled(fig, ax, "interval", "cumulative market cost (ct)")
+
+
+def v_sweep(sweep: pd.DataFrame) -> bytes:
+    """Captured storage value against the weight V, and the cost bound on the right axis."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.plot(sweep["V"], sweep["captured_value"], "o-", label="captured value")
+    right = ax.twinx()
+    right.plot(sweep["V"], sweep["bound_ct"], "x--", color="C1", label="bound (ct)")
+    right.set_ylabel("online - offline bound (ct)")
+    right.legend(loc="upper right", fontsize=7)
+    return _labelled(fig, ax, "V (kWh^2/ct)", "captured storage value")

@@ -26,11 +26,19 @@ from pathlib import Path
 import numpy as np
 
 from market.errors import InstanceError
+from market.tariff import TARIFFS, min_factor, tariff_factor
+from physical.errors import FeederError
 from physical.feeder import Feeder
 from physical.profiles import assign_profiles, interval_index, interval_start
+from physical.storage import StorageUnit, assign_storage, validate_storage
 
 ROLES = ("buyer", "seller", "passive")
-SCHEMA_VERSION = 1
+#: 2 adds ``storage`` (units at prosumer buses) and the ``tariff`` and ``storage_*`` options; version 1 files
+#: (no storage, flat tariff) still load.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+#: Storage draws come from their own stream of the seed, so that adding storage changes no other draw.
+STORAGE_STREAM = 18
 #: Net injections smaller than this (kW) make a bus a passive power-flow participant.
 PASSIVE_THRESHOLD_KW = 1e-6
 
@@ -60,6 +68,13 @@ class InstanceOptions:
     vmin_pu: float | None = 0.9  # voltage limits for every bus; None: the case file's VMIN/VMAX
     vmax_pu: float | None = 1.1
     dt_h: float = 0.25
+    tariff: str = "flat"  # retail tariff: "flat" or "tou" (market/tariff.py)
+    storage_share: float = 0.0  # share of loaded buses with a battery
+    storage_power_ratio: tuple[float, float] = (0.5, 1.0)  # rated kW / max(peak load, PV + wind capacity)
+    storage_hours: float = 2.0  # capacity kWh / rated kW
+    storage_efficiency: float = 0.95  # one-way (charge and discharge) efficiency
+    storage_soc_range: tuple[float, float] = (0.1, 0.9)  # SoC window, share of capacity
+    storage_soc0: float = 0.5  # SoC at the start of a run, share of capacity
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -68,15 +83,24 @@ class InstanceOptions:
                 lo, hi = value
                 if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
                     raise InstanceError(f"option {f.name}: expected a range 0 <= low <= high, got {value}")
-        for name in ("pv_share", "wind_share"):
+        for name in ("pv_share", "wind_share", "storage_share", "storage_soc0"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InstanceError(f"option {name}: expected a share between 0 and 1, got {getattr(self, name)}")
         if self.partners not in ("all", "nearest"):
             raise InstanceError(f"option partners: expected 'all' or 'nearest', got {self.partners!r}")
         if self.k_nearest < 1:
             raise InstanceError(f"option k_nearest: expected >= 1, got {self.k_nearest}")
-        if not 0 <= self.feed_in_price <= self.retail_price:
-            raise InstanceError("options feed_in_price/retail_price: expected 0 <= feed-in <= retail")
+        if self.tariff not in TARIFFS:
+            raise InstanceError(f"option tariff: expected one of {TARIFFS}, got {self.tariff!r}")
+        if not 0 <= self.feed_in_price <= self.retail_price * min_factor(self.tariff):
+            raise InstanceError("options feed_in_price/retail_price: expected 0 <= feed-in <= the lowest retail "
+                                f"price of the {self.tariff} tariff")
+        if not (self.storage_hours > 0 and 0 < self.storage_efficiency <= 1):
+            raise InstanceError("options storage_hours and storage_efficiency: expected hours > 0 and an "
+                                "efficiency in (0, 1]")
+        lo, hi = self.storage_soc_range
+        if not (hi <= 1 and lo <= self.storage_soc0 <= hi):
+            raise InstanceError("options storage_soc_range/storage_soc0: expected 0 <= low <= soc0 <= high <= 1")
         if self.loss_price <= 0 or self.dt_h <= 0:
             raise InstanceError("options loss_price and dt_h must be positive")
 
@@ -118,6 +142,12 @@ class MarketInstance:
     interval: int
     vmin_pu: np.ndarray = field(repr=False)
     vmax_pu: np.ndarray = field(repr=False)
+    storage: tuple[StorageUnit, ...] = ()
+
+    @property
+    def retail_price(self) -> float:
+        """The utility's retail price in this quarter hour (cent/kWh), after the tariff's factor."""
+        return self.options.retail_price * tariff_factor(self.options.tariff, self.interval, self.options.dt_h)
 
     @property
     def case(self) -> str:
@@ -151,6 +181,7 @@ class MarketInstance:
             "vmax_pu": self.vmax_pu.tolist(),
             "agents": [asdict(a) for a in self.agents],
             "trades": [asdict(t) for t in self.trades],
+            "storage": [asdict(u) for u in self.storage],
         }
 
     def to_json(self) -> str:
@@ -183,8 +214,13 @@ def build_instance(feeder: Feeder, *, interval: int | str, seed: int,
     vmin = np.full(feeder.n_buses, opts.vmin_pu) if opts.vmin_pu is not None else feeder.vmin_pu.copy()
     vmax = np.full(feeder.n_buses, opts.vmax_pu) if opts.vmax_pu is not None else feeder.vmax_pu.copy()
     vmin[0] = vmax[0] = 1.0
+    storage = assign_storage(profiles.load_peak_mw, profiles.pv_mw + profiles.wind_mw,
+                             np.random.default_rng((int(seed), STORAGE_STREAM)), share=opts.storage_share,
+                             power_ratio=opts.storage_power_ratio, hours=opts.storage_hours,
+                             efficiency=opts.storage_efficiency, soc_range=opts.storage_soc_range,
+                             soc0=opts.storage_soc0)
     instance = MarketInstance(feeder, tuple(agents), _partners(feeder, agents, opts), opts, int(seed), index,
-                              vmin, vmax)
+                              vmin, vmax, storage)
     validate_instance(instance)
     return instance
 
@@ -234,6 +270,10 @@ def validate_instance(instance: MarketInstance, where: str = "instance") -> None
             raise InstanceError(f"{where}: field {name}: expected {n} positive values")
     if np.any(instance.vmin_pu > instance.vmax_pu):
         raise InstanceError(f"{where}: fields vmin_pu/vmax_pu: expected vmin <= vmax at every bus")
+    try:
+        validate_storage(instance.storage, n, f"{where}: field storage")
+    except FeederError as exc:
+        raise InstanceError(str(exc)) from exc
 
 
 def instance_from_dict(data: dict, where: str = "instance") -> MarketInstance:
@@ -244,8 +284,9 @@ def instance_from_dict(data: dict, where: str = "instance") -> MarketInstance:
         return mapping[key]
 
     try:
-        if need(data, "schema_version", "") != SCHEMA_VERSION:
-            raise InstanceError(f"{where}: field schema_version: expected {SCHEMA_VERSION}")
+        version = need(data, "schema_version", "")
+        if version not in READABLE_VERSIONS:
+            raise InstanceError(f"{where}: field schema_version: expected one of {READABLE_VERSIONS}, got {version!r}")
         fd = need(data, "feeder", "")
         arrays = {k: np.asarray(need(fd, k, "feeder."), dtype=float) for k in
                   ("r_pu", "x_pu", "pd_mw", "qd_mvar", "vmin_pu", "vmax_pu")}
@@ -268,10 +309,11 @@ def instance_from_dict(data: dict, where: str = "instance") -> MarketInstance:
             raise InstanceError(f"{where}: {exc}") from exc
         agents = tuple(Agent(**a) for a in need(data, "agents", ""))
         trades = tuple(Trade(**t) for t in need(data, "trades", ""))
+        storage = tuple(StorageUnit(**u) for u in (need(data, "storage", "") if version >= 2 else ()))
         instance = MarketInstance(feeder, agents, trades, opts, int(need(data, "seed", "")),
                                   int(need(data, "interval", "")),
                                   np.asarray(need(data, "vmin_pu", ""), dtype=float),
-                                  np.asarray(need(data, "vmax_pu", ""), dtype=float))
+                                  np.asarray(need(data, "vmax_pu", ""), dtype=float), storage)
     except InstanceError:
         raise
     except (TypeError, ValueError) as exc:

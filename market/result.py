@@ -47,3 +47,35 @@ class ClearingResult:
     wall_s: float = 0.0
     message: str = ""
     info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class StorageRun:
+    """A run of quarter hours with batteries, whichever controller produced it (offline optimum or online).
+
+    ``clearings[t]`` is interval t's clearing (bus injections include the batteries); unit arrays are
+    (units, intervals): ``charge_kw``/``discharge_kw`` per interval, ``soc_kwh`` at the interval starts and
+    after the last one (intervals + 1 columns). ``market_cost_ct`` sums the clearings' objectives;
+    ``terminal_ct = -terminal_value x (E_end - E_start)`` summed over units charges the run for the stored
+    energy it leaves behind (or credits it for energy added), so that a run that drains its batteries at the
+    end does not look cheaper than one that keeps them; ``cost_ct`` is their sum.
+    """
+
+    controller: str
+    status: Status
+    clearings: tuple[ClearingResult, ...]
+    soc_kwh: np.ndarray
+    charge_kw: np.ndarray
+    discharge_kw: np.ndarray
+    market_cost_ct: float
+    terminal_ct: float
+    wall_s: float
+    message: str = ""
+
+    @property
+    def cost_ct(self) -> float:
+        return self.market_cost_ct + self.terminal_ct
+
+    @property
+    def slot_costs_ct(self) -> np.ndarray:
+        return np.array([c.objective for c in self.clearings])

@@ -3,6 +3,13 @@
 Everything is in per unit of the feeder's base power; :class:`MarketArrays` turns an instance's kW and
 cent/kWh figures into p.u. coefficients once (``kappa`` = kWh per p.u.-interval), so the cost of an agent is
 the same number whether evaluated here, in the cvxpy model or in a closed-form ADMM update.
+
+Storage (``s``: each agent's battery output, discharge minus charge, p.u.; zero without a unit) sits behind the
+meter: the bus injection ``p`` is what the agent trades, and its own consumption (buyers) or generation
+(sellers) is ``p - s``, what its cost is in. The agent keeps its role in the interval: a buyer's battery
+serves its own load and may charge from the grid but never exports (``-p >= 0``), a seller's battery charges
+from its own surplus and may sell more (``p >= 0``). Batteries convert at unity power factor: a buyer's
+curtailment keeps its load's power factor on ``p - s``.
 """
 
 from __future__ import annotations
@@ -75,7 +82,7 @@ def market_arrays(instance: MarketInstance) -> MarketArrays:
         trade_seller=ts,
         trade_lin=np.array([t.fee for t in instance.trades]) * kappa,
         trade_quad=o.trade_a * kappa**2,
-        uc_price=np.where(buyer, o.retail_price, np.where(seller, -o.feed_in_price, 0.0)) * kappa,
+        uc_price=np.where(buyer, instance.retail_price, np.where(seller, -o.feed_in_price, 0.0)) * kappa,
         loss_weight=o.loss_price * kappa * _loss_impedance(f.r_pu[lines], f.x_pu[lines], o.reactive_loss_weight),
         buy_matrix=sp.csr_matrix((np.ones(m), (tb, cols)), shape=(n, m)),
         sell_matrix=sp.csr_matrix((np.ones(m), (ts, cols)), shape=(n, m)),
@@ -99,27 +106,34 @@ def traded_energy(arr: MarketArrays, p):
     return cp.multiply(arr.sign, p) if isinstance(p, cp.Expression) else arr.sign * p
 
 
-def constraint_energy_balance(arr: MarketArrays, p, q, t, t0) -> list[cp.Constraint]:
-    """(1n)-(1o) with utility trades ``t0``, bounds on curtailment and the reactive model."""
+def constraint_energy_balance(arr: MarketArrays, p, q, t, t0, s=None) -> list[cp.Constraint]:
+    """(1n)-(1o) with utility trades ``t0``, bounds on curtailment and the reactive model; with storage output
+    ``s`` the bounds and the reactive model act on the agent's own quantity ``p - s`` and the role on ``p``."""
+    own = p if s is None else p - s
     cons = [
         p == arr.sell_matrix @ t - arr.buy_matrix @ t + cp.multiply(arr.sign, t0),
-        q == arr.q_hat + cp.multiply(arr.q_slope, p - arr.p_hat),
-        traded_energy(arr, p) >= 0,
-        traded_energy(arr, p) <= arr.e_max,
+        q == arr.q_hat + cp.multiply(arr.q_slope, own - arr.p_hat),
+        traded_energy(arr, own) >= 0,
+        traded_energy(arr, own) <= arr.e_max,
         t >= 0,
         t0 >= 0,
     ]
+    if s is not None:
+        cons.append(traded_energy(arr, p) >= 0)
     if arr.passive.any():
         cons.append(t0[np.flatnonzero(arr.passive)] == 0)
+        if s is not None:  # a passive agent has neither surplus nor demand: its battery idles
+            cons.append(own[np.flatnonzero(arr.passive)] == 0)
     return cons
 
 
-def welfare_cost(arr: MarketArrays, p, t, t0, l):
-    """Objective (1a) in cent: prosumer costs, trading fees, utility trades and priced losses.
+def welfare_cost(arr: MarketArrays, p, t, t0, l, s=None):
+    """Objective (1a) in cent: prosumer costs, trading fees, utility trades and priced losses; with storage
+    output ``s`` the prosumer costs are in the own quantity ``p - s``.
 
     Works on cvxpy expressions (for the SOCP) and on numpy arrays (to evaluate any iterate).
     """
-    e = traded_energy(arr, p)
+    e = traded_energy(arr, p if s is None else p - s)
     if isinstance(p, cp.Expression):
         cost = (cp.sum(cp.multiply(arr.quad, cp.square(e))) + arr.lin @ e + arr.const.sum()
                 + arr.uc_price @ t0 + arr.loss_weight @ l)

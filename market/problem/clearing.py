@@ -49,6 +49,7 @@ class ClearingModel:
     vars: dict[str, cp.Variable]
     ops: TreeOperators
     arrays: MarketArrays
+    storage_output: cp.Expression | None = None  # the agents' battery output s (p.u.), if any
 
 
 def _variables(n: int, m: int) -> dict[str, cp.Variable]:
@@ -56,8 +57,13 @@ def _variables(n: int, m: int) -> dict[str, cp.Variable]:
             (("v", n), ("P", n), ("Q", n), ("l", n), ("p", n), ("q", n), ("t", m), ("t0", n))}
 
 
-def build_clearing(instance: MarketInstance, *, elastic: bool = False) -> ClearingModel:
+def build_clearing(instance: MarketInstance, *, elastic: bool = False,
+                   storage_output: cp.Expression | None = None) -> ClearingModel:
     """The SOCP (1a)-(1o): welfare objective, trading balance, DistFlow with losses, SOC relaxation.
+
+    ``storage_output``, an expression of the agents' battery output (discharge minus charge, p.u., one entry
+    per agent), puts batteries behind the meters (see :mod:`market.formulation.trading`); the caller owns its
+    variables and their limits (:mod:`market.problem.storage`).
 
     With ``elastic`` the voltage and thermal limits get non-negative slacks (variables ``s_vmin``,
     ``s_vmax``, ``s_imax``) and the objective becomes their sum: the feasibility problem that locates the
@@ -70,7 +76,7 @@ def build_clearing(instance: MarketInstance, *, elastic: bool = False) -> Cleari
     lines = slice(1, None)
     vmin2, vmax2 = instance.vmin_pu[lines] ** 2, instance.vmax_pu[lines] ** 2
     lmax = instance.feeder.imax_pu[lines] ** 2
-    cons = (constraint_energy_balance(arr, x["p"], x["q"], x["t"], x["t0"])
+    cons = (constraint_energy_balance(arr, x["p"], x["q"], x["t"], x["t0"], storage_output)
             + constraint_power_balance(ops, x["p"], x["q"], x["P"], x["Q"], x["l"])
             + constraint_voltage_drop(ops, x["v"], x["P"], x["Q"], x["l"])
             + constraint_soc(ops, x["v"], x["P"], x["Q"], x["l"]))
@@ -86,19 +92,15 @@ def build_clearing(instance: MarketInstance, *, elastic: bool = False) -> Cleari
             cons.append(x["l"][rated] <= lmax[rated])
     else:
         cons += constraint_limits(x["v"], x["l"], vmin2, vmax2, lmax)
-        objective = cp.Minimize(welfare_cost(arr, x["p"], x["t"], x["t0"], x["l"]))
-    return ClearingModel(cp.Problem(objective, cons), x, ops, arr)
+        objective = cp.Minimize(welfare_cost(arr, x["p"], x["t"], x["t0"], x["l"], storage_output))
+    return ClearingModel(cp.Problem(objective, cons), x, ops, arr, storage_output)
 
 
 def solve_clearing(instance: MarketInstance) -> ClearingResult:
     """Solve the centralized clearing; an infeasible instance says which constraint family failed."""
     start = time.perf_counter()
     model = build_clearing(instance)
-    status = _solve(model, SOLVER_OPTIONS)
-    if status is Status.INACCURATE:
-        status = _certify(model)
-    elif status is Status.ERROR:  # Clarabel gives up near the tight targets on some infeasible problems
-        status = _solve(model, CERTIFY_OPTIONS)
+    status = solve_model(model.problem)
     if not status.has_solution:
         message = (diagnose_infeasibility(instance) if status is Status.INFEASIBLE
                    else f"Clarabel failed (status {model.problem.status})")
@@ -108,27 +110,39 @@ def solve_clearing(instance: MarketInstance) -> ClearingResult:
                            time.perf_counter() - start)
 
 
-def _solve(model: ClearingModel, options: dict) -> Status:
+def solve_model(problem: cp.Problem) -> Status:
+    """Solve a built problem in place with the clearing's solver settings, an AlmostSolved point certified as
+    in :data:`SOLVER_OPTIONS`; multi-period and online problems built from clearing pieces solve through here."""
+    status = _solve(problem, SOLVER_OPTIONS)
+    if status is Status.INACCURATE:
+        status = _certify(problem)
+    elif status is Status.ERROR:
+        status = _solve(problem, CERTIFY_OPTIONS)
+    return status
+
+
+def _solve(problem: cp.Problem, options: dict) -> Status:
     """Solve in place; a solver failure is a status, not an exception."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # cvxpy warns on inaccurate solutions; we report them
-            model.problem.solve(solver=cp.CLARABEL, **options)
+            problem.solve(solver=cp.CLARABEL, **options)
     except cp.SolverError:
         return Status.ERROR
-    return _STATUS.get(model.problem.status, Status.ERROR)
+    return _STATUS.get(problem.status, Status.ERROR)
 
 
-def _certify(model: ClearingModel) -> Status:
+def _certify(problem: cp.Problem) -> Status:
     """Accept an AlmostSolved point if a looser solve certifies its objective (see ``SOLVER_OPTIONS``)."""
-    point = {k: v.value.copy() for k, v in model.vars.items()}
-    objective = model.problem.value
-    violation = max(float(np.max(c.violation(), initial=0.0)) for c in model.problem.constraints)
-    certified = _solve(model, CERTIFY_OPTIONS)
-    agrees = abs(objective - model.problem.value) <= 1e-6 * max(1.0, abs(model.problem.value))
+    variables = problem.variables()
+    point = [v.value.copy() for v in variables]
+    objective = problem.value
+    violation = max(float(np.max(c.violation(), initial=0.0)) for c in problem.constraints)
+    certified = _solve(problem, CERTIFY_OPTIONS)
+    agrees = abs(objective - problem.value) <= 1e-6 * max(1.0, abs(problem.value))
     if certified is Status.OPTIMAL and agrees and violation <= FEASIBILITY_TOL:
-        for k, v in model.vars.items():
-            v.value = point[k]
+        for v, value in zip(variables, point, strict=True):
+            v.value = value
         return Status.OPTIMAL
     return certified
 
@@ -143,7 +157,7 @@ def assemble_result(method: str, status: Status, instance: MarketInstance, ops: 
     return ClearingResult(
         method=method,
         status=status,
-        objective=welfare_cost(arr, x["p"], x["t"], x["t0"], x["l"]),
+        objective=welfare_cost(arr, x["p"], x["t"], x["t0"], x["l"], x.get("s")),
         p=np.r_[p0, x["p"]],
         q=np.r_[q0, x["q"]],
         v=v_all,
