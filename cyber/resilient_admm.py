@@ -64,7 +64,8 @@ def build_detector(name: str, instance: MarketInstance, settings: AdmmSettings,
 class Timing:
     """ADMM in simulated time (:mod:`cyber.timing`): rounds wait for messages (``sync``, at most
     ``timeout_ms``) or not (``async``); a clearing still running after ``deadline_ms`` is stopped. With
-    ``retransmit`` the exchanges are acknowledged and lost messages sent again (:mod:`cyber.retransmission`)."""
+    ``retransmit`` the exchanges of synchronous rounds are acknowledged and lost messages sent again
+    (:mod:`cyber.retransmission`); ``False`` is the network as it was, a lost message simply missing."""
 
     mode: str = "sync"
     timeout_ms: float = 100.0

@@ -13,7 +13,10 @@ other (the sweep splitting's levels, :attr:`~market.messages.MessageBatch.stage`
   when every copy sent within the timeout was lost or late.
 - ``async``: nobody waits; a round lasts ``compute_ms``, and a message is used in the first round that ends
   after it arrived -- possibly several iterations late. Of several values arriving together on a channel the
-  most recently sent is kept, and a value older than one already used is dropped.
+  most recently sent is kept, and a value older than one already used is dropped. Asynchronous rounds are not
+  retransmitted: every channel carries the sender's newest value each iteration, which supersedes a copy of the
+  last one before a retransmission timeout (a round trip or more) would send it, as long as an iteration
+  (two rounds) is shorter than a round trip.
 
 The clock (``clock_ms``) is the simulated time since the clearing started.
 """
