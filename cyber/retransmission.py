@@ -48,7 +48,7 @@ def retransmission_timeout_ms(out: ChannelSpec, back: ChannelSpec, n_fields: int
 
 
 @dataclass(frozen=True)
-class Exchange:
+class ArqOutcome:
     """What acknowledged exchanges of a batch did within their horizon, per message and in total.
 
     ``arrival_ms``: when the first copy arrived, after the send (``inf`` if none did); ``copies``: how many
@@ -80,7 +80,7 @@ class Retransmitter:
             result[k] = self._timeout[key]
         return result
 
-    def send(self, batch: MessageBatch, horizon_ms: float) -> Exchange:
+    def send(self, batch: MessageBatch, horizon_ms: float) -> ArqOutcome:
         """Send every message of ``batch`` and retransmit it while unacknowledged, until ``horizon_ms`` after
         the send (when the receiver stops waiting); copies and acknowledgements are drawn attempt by attempt,
         so the draws are reproducible."""
@@ -110,7 +110,7 @@ class Retransmitter:
                 ok = ~ack.lost
                 acked[got[ok]] = np.minimum(acked[got[ok]], when[ok] + ack.delay_ms[ok])
             at = at + timeout
-        return Exchange(arrival, copies, lost, acks)
+        return ArqOutcome(arrival, copies, lost, acks)
 
 
 def _acknowledgements(batch: MessageBatch) -> MessageBatch:

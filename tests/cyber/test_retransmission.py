@@ -75,3 +75,15 @@ def test_the_same_seed_gives_the_same_exchanges(inst):
     spec = ChannelSpec(mean_ms=10.0, jitter_ms=50.0, loss=0.2)
     a, b = (Retransmitter(build_network(inst, spec, seed=9)).send(batch_of(500), 150.0) for _ in range(2))
     assert np.array_equal(a.arrival_ms, b.arrival_ms) and np.array_equal(a.copies, b.copies)
+
+
+def test_each_channel_has_the_timeout_of_its_own_round_trip(inst):
+    """A lossy channel 2 -> 1 among lossless ones: messages over it and their acknowledgements over 1 -> 2,
+    or messages over 1 -> 2 and their acknowledgements over it, are retransmitted after 20 + 5 ms; the others
+    never."""
+    net = build_network(inst, ChannelSpec(mean_ms=5.0), {(2, 1): ChannelSpec(mean_ms=20.0, loss=0.2)}, seed=1)
+    batch = MessageBatch("flow", "x", 1, np.array([2, 1, 3]), np.array([1, 2, 2]), np.arange(3), {"P": np.zeros(3)})
+    arq = Retransmitter(net)
+    ack = MessageBatch("ack", "x", 1, batch.receiver, batch.sender, batch.channel)
+    timeouts = arq.timeouts_ms(net.spec_index(batch), net.spec_index(ack), 1)
+    assert timeouts.tolist() == [pytest.approx(25.0), pytest.approx(25.0), np.inf]
