@@ -76,13 +76,14 @@ class NetworkSection(_Strict):
     timeout_ms: float = Field(Timing.timeout_ms, gt=0)
     compute_ms: float = Field(Timing.compute_ms, ge=0)
     deadline_s: float = Field(Timing.deadline_ms / 1e3, gt=0, le=900.0)
+    retransmit: bool = Timing.retransmit  # acknowledged exchanges, lost messages sent again
 
     def channel(self) -> ChannelSpec:
         return ChannelSpec(self.latency, mean_ms=self.mean_ms, std_ms=self.std_ms, jitter_ms=self.jitter_ms,
                            loss=self.loss, bandwidth_kbps=self.bandwidth_kbps)
 
     def timing(self) -> Timing:
-        return Timing(self.mode, self.timeout_ms, self.compute_ms, self.deadline_s * 1e3)
+        return Timing(self.mode, self.timeout_ms, self.compute_ms, self.deadline_s * 1e3, self.retransmit)
 
 
 class AttackSection(_Strict):

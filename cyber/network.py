@@ -101,16 +101,24 @@ class CommNetwork:
                 raise CyberError(f"channel {sender}->{receiver}: the two agents are neither neighbours "
                                  "nor trading partners")
 
+    @property
+    def specs(self) -> list[ChannelSpec]:
+        """The channel classes :meth:`spec_index` points into."""
+        return self._specs
+
     def channel(self, sender: int, receiver: int) -> ChannelSpec:
         return self.overrides.get((sender, receiver), self.default)
 
     def transmit(self, batch: MessageBatch) -> Delivery:
         """Losses and delays of every message in ``batch``, drawn channel class by channel class."""
-        n = len(batch)
+        return self.draw(self.spec_index(batch), HEADER_BITS + FIELD_BITS * len(batch.fields))
+
+    def draw(self, which: np.ndarray, bits: int) -> Delivery:
+        """Losses and delays of messages of ``bits`` bits on channels of the classes ``which``
+        (:meth:`spec_index`), drawn class by class."""
+        n = len(which)
         lost = np.zeros(n, dtype=bool)
         delay = np.zeros(n)
-        bits = HEADER_BITS + FIELD_BITS * len(batch.fields)
-        which = self._spec_index(batch)
         for k, spec in enumerate(self._specs):
             rows = np.flatnonzero(which == k)
             if rows.size == 0:
@@ -122,7 +130,7 @@ class CommNetwork:
                 lost[rows] = self.rng.random(rows.size) < spec.loss
         return Delivery(lost, delay)
 
-    def _spec_index(self, batch: MessageBatch) -> np.ndarray:
+    def spec_index(self, batch: MessageBatch) -> np.ndarray:
         """Index into ``_specs`` of every message's channel; batches repeat, so the answer is cached."""
         key = batch.sender.tobytes() + b"|" + batch.receiver.tobytes()
         if key not in self._index_cache:

@@ -65,12 +65,15 @@ def build_detector(name: str, instance: MarketInstance, settings: AdmmSettings,
 @dataclass(frozen=True)
 class Timing:
     """ADMM in simulated time (:mod:`cyber.timing`): rounds wait for messages (``sync``, at most
-    ``timeout_ms``) or not (``async``); a clearing still running after ``deadline_ms`` is stopped."""
+    ``timeout_ms``) or not (``async``); a clearing still running after ``deadline_ms`` is stopped. With
+    ``retransmit`` the exchanges of synchronous rounds are acknowledged and lost messages sent again
+    (:mod:`cyber.retransmission`); ``False`` is the network as it was, a lost message simply missing."""
 
     mode: str = "sync"
     timeout_ms: float = 100.0
     compute_ms: float = 1.0
     deadline_ms: float = 600_000.0
+    retransmit: bool = True
 
 
 #: Over-relaxation when messages are attacked or screened: none. A replaced value is a forecast and a missed
@@ -190,7 +193,7 @@ class CommLayer:
         self.deadline_ms = float("inf")
         if setup.network is not None and setup.timing is not None:
             t = setup.timing
-            self.network = TimedTransport(setup.network, t.mode, t.timeout_ms, t.compute_ms)
+            self.network = TimedTransport(setup.network, t.mode, t.timeout_ms, t.compute_ms, t.retransmit)
             self.deadline_ms = t.deadline_ms
         elif setup.network is not None:
             self.network = NetworkTransport(setup.network)
@@ -222,7 +225,9 @@ class CommLayer:
             out["deadline_missed"] = self.stop() is not None
         if isinstance(self.network, TimedTransport | NetworkTransport):
             out["messages"] = {"sent": self.network.sent, "lost": self.network.lost,
-                               "late": getattr(self.network, "late", 0)}
+                               "late": getattr(self.network, "late", 0),
+                               "retransmitted": getattr(self.network, "retransmitted", 0),
+                               "acks": getattr(self.network, "acks", 0)}
         return out
 
 

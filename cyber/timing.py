@@ -7,22 +7,29 @@ other (the sweep splitting's levels, :attr:`~market.messages.MessageBatch.stage`
 
 - ``sync``: every receiver waits for all its messages, but at most ``timeout_ms``; a message lost or later
   than that is not used (the receiver keeps its last value: stale data). A round lasts ``compute_ms`` plus
-  the longest delivery, or the timeout when something did not come.
+  the longest delivery, or the timeout when something did not come. With ``retransmit`` every message is
+  acknowledged and sent again while unacknowledged (:mod:`cyber.retransmission`) until the receiver stops
+  waiting: a round then lasts until the first copy of its slowest message arrived, and misses a message only
+  when every copy sent within the timeout was lost or late.
 - ``async``: nobody waits; a round lasts ``compute_ms``, and a message is used in the first round that ends
   after it arrived -- possibly several iterations late. Of several values arriving together on a channel the
-  most recently sent is kept, and a value older than one already used is dropped.
+  most recently sent is kept, and a value older than one already used is dropped. Asynchronous rounds are not
+  retransmitted: every channel carries the sender's newest value each iteration, which supersedes a copy of the
+  last one before a retransmission timeout (a round trip or more) would send it, as long as an iteration
+  (two rounds) is shorter than a round trip.
 
 The clock (``clock_ms``) is the simulated time since the clearing started.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from cyber.errors import CyberError
 from cyber.network import CommNetwork
+from cyber.retransmission import Retransmitter
 from market.messages import MessageBatch
 
 MODES = ("sync", "async")
@@ -30,24 +37,38 @@ MODES = ("sync", "async")
 
 @dataclass
 class _InFlight:
-    """Messages of one kind on their way: arrival time, send iteration and the rows themselves."""
+    """Messages of one kind on their way, in the order they were sent: the rows of their batches with each
+    row's send iteration and arrival time."""
 
-    arrival_ms: list[np.ndarray] = field(default_factory=list)
-    batches: list[MessageBatch] = field(default_factory=list)
+    rows: MessageBatch
+    iteration: np.ndarray
+    arrival_ms: np.ndarray
+
+    def extend(self, rows: MessageBatch, arrival_ms: np.ndarray) -> _InFlight:
+        merged = MessageBatch(rows.kind, rows.phase, rows.iteration, np.r_[self.rows.sender, rows.sender],
+                              np.r_[self.rows.receiver, rows.receiver], np.r_[self.rows.channel, rows.channel],
+                              {k: np.r_[v, rows.fields[k]] for k, v in self.rows.fields.items()}, rows.stage)
+        return _InFlight(merged, np.r_[self.iteration, np.full(len(rows), rows.iteration)],
+                         np.r_[self.arrival_ms, arrival_ms])
+
+    def take(self, rows: np.ndarray) -> _InFlight:
+        return _InFlight(self.rows.subset(rows), self.iteration[rows], self.arrival_ms[rows])
 
 
 class TimedTransport:
-    """Delivers over ``network`` in simulated time; counts sent, lost and late messages."""
+    """Delivers over ``network`` in simulated time; counts messages sent, lost and late, and with
+    ``retransmit`` the retransmitted copies (``lost`` then counts copies) and the acknowledgements."""
 
     def __init__(self, network: CommNetwork, mode: str = "sync", timeout_ms: float = 100.0,
-                 compute_ms: float = 1.0) -> None:
+                 compute_ms: float = 1.0, retransmit: bool = False) -> None:
         if mode not in MODES:
             raise CyberError(f"ADMM timing mode: expected one of {MODES}, got {mode!r}")
         if not (timeout_ms > 0 and compute_ms >= 0):
             raise CyberError("ADMM timing: timeout_ms must be positive and compute_ms non-negative")
         self.network, self.mode, self.timeout_ms, self.compute_ms = network, mode, timeout_ms, compute_ms
         self.clock_ms = 0.0
-        self.sent = self.lost = self.late = 0
+        self.sent = self.lost = self.late = self.retransmitted = self.acks = 0
+        self._arq = Retransmitter(network) if retransmit else None
         self._round: tuple[int, str, int] | None = None
         self._round_ms = 0.0
         self._in_flight: dict[str, _InFlight] = {}
@@ -55,6 +76,8 @@ class TimedTransport:
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
         self._enter_round((batch.iteration, batch.phase, batch.stage))
+        if self._arq is not None and self.mode == "sync":
+            return self._acknowledged(batch)
         outcome = self.network.transmit(batch)
         self.sent += len(batch)
         self.lost += int(outcome.lost.sum())
@@ -66,6 +89,19 @@ class TimedTransport:
             return batch.subset(on_time)
         self._round_ms = self.compute_ms
         return self._release(batch, outcome.lost, self.clock_ms + self.compute_ms + outcome.delay_ms)
+
+    def _acknowledged(self, batch: MessageBatch) -> MessageBatch:
+        """Sync with retransmissions: copies until acknowledged or the receiver stops waiting."""
+        sent = self._arq.send(batch, self.timeout_ms)
+        self.sent += len(batch)
+        self.retransmitted += int(sent.copies.sum()) - len(batch)
+        self.lost += sent.lost
+        self.acks += sent.acks
+        on_time = sent.arrival_ms <= self.timeout_ms
+        self.late += int((np.isfinite(sent.arrival_ms) & ~on_time).sum())
+        waited = self.timeout_ms if not on_time.all() else float(sent.arrival_ms.max(initial=0.0))
+        self._round_ms = max(self._round_ms, self.compute_ms + waited)
+        return batch.subset(on_time)
 
     @property
     def now_ms(self) -> float:
@@ -84,38 +120,18 @@ class TimedTransport:
 
     def _release(self, batch: MessageBatch, lost: np.ndarray, arrival: np.ndarray) -> MessageBatch:
         """Async: queue this batch, hand over everything of its kind that has arrived by the round's end."""
-        queue = self._in_flight.setdefault(batch.kind, _InFlight())
         kept = ~lost
-        queue.batches.append(batch.subset(kept))
-        queue.arrival_ms.append(arrival[kept])
-        end = self.clock_ms + self.compute_ms
-        ready, waiting = [], _InFlight()
-        for rows, when in zip(queue.batches, queue.arrival_ms, strict=True):
-            now = when <= end
-            ready.append(rows.subset(now))
-            if not now.all():
-                waiting.batches.append(rows.subset(~now))
-                waiting.arrival_ms.append(when[~now])
-        self._in_flight[batch.kind] = waiting
+        sent = _InFlight(batch.subset(kept), np.full(int(kept.sum()), batch.iteration), arrival[kept])
+        queue = self._in_flight[batch.kind].extend(sent.rows, sent.arrival_ms) if batch.kind in self._in_flight \
+            else sent
+        now = queue.arrival_ms <= self.clock_ms + self.compute_ms
+        ready, self._in_flight[batch.kind] = queue.take(now), queue.take(~now)
         used = self._used.setdefault(batch.kind, np.full(int(batch.channel.max(initial=-1)) + 1, -1))
-        out = []
-        for rows in ready:  # oldest sends first, so the newest value on a channel is stored last
-            fresh = rows.iteration >= used[rows.channel]
-            if rows.iteration < batch.iteration:
-                self.late += int(fresh.sum())
-            out.append(rows.subset(fresh))
-            used[rows.channel[fresh]] = rows.iteration
-        return _concatenate(batch, out)
-
-
-def _concatenate(like: MessageBatch, parts: list[MessageBatch]) -> MessageBatch:
-    """One batch of the rows of ``parts``; where a channel occurs twice the later part's row is kept."""
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return like.subset(np.zeros(len(like), dtype=bool))
-    merged = MessageBatch(like.kind, like.phase, like.iteration, np.concatenate([p.sender for p in parts]),
-                          np.concatenate([p.receiver for p in parts]), np.concatenate([p.channel for p in parts]),
-                          {name: np.concatenate([p.fields[name] for p in parts]) for name in like.fields},
-                          like.stage)
-    _, last = np.unique(merged.channel[::-1], return_index=True)
-    return merged.subset(np.sort(len(merged) - 1 - last))
+        # rows are in send order, so a row is fresh unless a newer value on its channel was used before
+        fresh = ready.iteration >= used[ready.rows.channel]
+        self.late += int((fresh & (ready.iteration < batch.iteration)).sum())
+        np.maximum.at(used, ready.rows.channel[fresh], ready.iteration[fresh])
+        out = ready.rows.subset(fresh)
+        # of several values on a channel the newest (sent last) is kept
+        _, last = np.unique(out.channel[::-1], return_index=True)
+        return out.subset(np.sort(len(out) - 1 - last))

@@ -37,13 +37,14 @@ def scenario_file(tmp_path: Path, text: str, seed: int = 1) -> Path:
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
 def test_bundled_scenarios_follow_the_schema(path):
     scenario = load_scenario(path)
-    assert scenario.case in ("case15da", "case85")
+    assert scenario.case in ("case15da", "case33bw", "case85")
 
 
 @pytest.mark.parametrize("text, field", [
     ("colour = 3", "field colour: Extra inputs are not permitted"),
     ("[network]\nmean_ms = -1", "field network.mean_ms"),
     ("[network]\nmode = \"lazy\"", "field network.mode"),
+    ("[network]\nretransmit = \"maybe\"", "field network.retransmit"),
     ("[[attacks]]\nkind = \"teleport\"\nagents = [2]", "field attacks.0.kind"),
     ("[[attacks]]\nkind = \"static-fdi\"\nagents = []", "field attacks.0.agents"),
     ("[[attacks]]\nkind = \"static-fdi\"\nagents = [2]\nfields = [\"t\"]", "falsifies the flows"),
@@ -95,9 +96,10 @@ def test_comm_and_detector_simulators_reproduce_the_in_process_cyber_layer(tmp_p
     cosim = run_world(scenario)
     direct = clear_interval(scenario, feeder("case15da"), interval_index(scenario.start))
     row, want = cosim.intervals.iloc[0], direct.record()
-    for key in ("iterations", "objective", "clearing_ms", "tp", "fp", "fn", "messages_sent", "messages_lost"):
+    for key in ("iterations", "objective", "clearing_ms", "tp", "fp", "fn", "messages_sent", "messages_lost",
+                "messages_retransmitted", "messages_acks"):
         assert row[key] == want[key], key
-    assert row["tp"] > 0 and row["messages_lost"] > 0
+    assert row["tp"] > 0 and row["messages_lost"] > 0 and row["messages_retransmitted"] > 0
     assert np.array_equal(cosim.iterations["primal_residual"], direct.run.history["primal_residual"])
 
 
