@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from cyber.cross_layer import CrossLayerCheck, cross_layer_check
 from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm
 from market.admm.driver import AdmmRun, AdmmSettings, solve_admm
 from market.instance import MarketInstance
@@ -36,16 +37,19 @@ class ClearingRun:
     cyber: CyberSetup | None = None
     screening: ResilientRun | None = None
     admm: AdmmRun | None = None  # the distributed run itself (its final states start the next clearing)
+    cross_layer: CrossLayerCheck | None = None  # the reports against the metered AC state (local splitting)
 
 
 def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
           cyber: CyberSetup | None = None) -> ClearingRun:
-    """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow."""
+    """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow and check the
+    distributed market's reports against that metered state (:mod:`cyber.cross_layer`)."""
     run = clear_market(instance, method, admm, cyber)
     if not run.result.status.has_solution:
         return run
     validation, wall = validate(instance, run.result)
-    return replace(run, validation=validation, ac_wall_s=wall)
+    checked = cross_layer_check(instance, run.admm, validation.ac) if run.admm is not None else None
+    return replace(run, validation=validation, ac_wall_s=wall, cross_layer=checked)
 
 
 def clear_market(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
@@ -124,6 +128,10 @@ def summary(run: ClearingRun) -> dict:
         out["ac_wall_s"] = run.ac_wall_s
     if run.cyber is not None and run.screening is not None:
         out.update(cyber_summary(run.cyber, run.screening))
+    out["cross_layer_checked"] = run.cross_layer is not None
+    out["suspected_agents"] = []
+    if run.cross_layer is not None:
+        out.update(run.cross_layer.summary(inst.feeder.base_mva))
     return out
 
 
