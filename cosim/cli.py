@@ -107,36 +107,55 @@ def _add_cyber_arguments(clear: argparse.ArgumentParser) -> None:
     spec = AttackSpec("scale", agents=(1,))
     cyber = clear.add_argument_group("cyber layer (with --method admm)")
     cyber.add_argument("--attack", choices=ATTACK_KINDS, help="Byzantine behaviour of the --byzantine agents")
-    cyber.add_argument("--byzantine", type=int, nargs="+", metavar="BUS", help="bus numbers of Byzantine agents")
+    who = cyber.add_mutually_exclusive_group()
+    who.add_argument("--byzantine", type=int, nargs="+", metavar="BUS", help="bus numbers of Byzantine agents")
+    who.add_argument("--byzantine-share", type=float, metavar="SHARE",
+                     help="share of the prosumers that collude, drawn with --seed (instead of --byzantine)")
     cyber.add_argument("--attack-start", type=int, default=spec.start, help="first attacked iteration")
-    cyber.add_argument("--attack-period", type=int, default=spec.period, help="iterations between injections")
+    cyber.add_argument("--attack-period", type=int,
+                       help="iterations between injections (default 5; stealthy drifts in every one)")
     cyber.add_argument("--attack-fields", default="P",
                        help="comma-separated message fields to falsify: P, Q, v, t (default P)")
     cyber.add_argument("--delta", type=float, default=spec.delta, help="static-fdi deviation, p.u.")
     cyber.add_argument("--sigma", type=float, default=spec.sigma, help="dynamic-noise standard deviation, p.u.")
     cyber.add_argument("--factor", type=float, default=spec.factor, help="scale attack factor")
     cyber.add_argument("--lag", type=int, default=spec.lag, help="replay attack lag, iterations")
+    cyber.add_argument("--drift", type=float, default=spec.drift,
+                       help="stealthy: share of the receiver's acceptance band moved per iteration (up to --delta)")
     cyber.add_argument("--detector", choices=DETECTORS, default="none", help="detector every agent runs")
     cyber.add_argument("--alpha", type=float, help="detector's nominal false-alarm rate (default 0.1)")
 
 
 def _cyber_setup(args: argparse.Namespace):
     """The attack and detector the options ask for, or None when they ask for neither."""
-    from cyber.attacks import AttackSpec
+    from cyber.attacks import AttackSpec, byzantine_agents
     from cyber.errors import CyberError
     from cyber.resilient_admm import CyberSetup
 
-    if args.attack is None and args.byzantine is None and args.detector == "none":
+    chosen = args.byzantine is not None or args.byzantine_share is not None
+    if args.attack is None and not chosen and args.detector == "none":
         return None
     if args.method != "admm":
         raise CyberError("--attack, --byzantine and --detector act on the distributed market: use --method admm")
-    if (args.attack is None) != (args.byzantine is None):
-        raise CyberError("--attack and --byzantine go together: which behaviour, and which agents")
+    if (args.attack is None) == chosen:
+        raise CyberError("--attack and --byzantine (or --byzantine-share) go together: which behaviour, and which "
+                         "agents")
     attacks = ()
     if args.attack is not None:
-        attacks = (AttackSpec(args.attack, agents=tuple(args.byzantine), start=args.attack_start,
+        agents = args.byzantine
+        if args.byzantine_share is not None:
+            from market.instance import load_instance
+            from physical.catalog import load_feeder
+
+            feeder = load_feeder(args.case) if args.instance is None else load_instance(args.instance).feeder
+            try:
+                agents = byzantine_agents(args.seed, feeder.n_buses, args.byzantine_share)
+            except CyberError as exc:
+                raise CyberError(f"--byzantine-share {args.byzantine_share}: expected a share in (0, 1]") from exc
+        attacks = (AttackSpec(args.attack, agents=tuple(agents), start=args.attack_start,
                               period=args.attack_period, fields=tuple(f.strip() for f in args.attack_fields.split(",")),
-                              delta=args.delta, sigma=args.sigma, factor=args.factor, lag=args.lag, seed=args.seed),)
+                              delta=args.delta, sigma=args.sigma, factor=args.factor, lag=args.lag, seed=args.seed,
+                              drift=args.drift, **({} if args.alpha is None else {"alpha": args.alpha})),)
     options = {} if args.alpha is None else {"alpha": args.alpha}
     return CyberSetup(attacks=attacks, detector=args.detector, detector_options=options)
 

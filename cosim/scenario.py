@@ -88,7 +88,7 @@ class AttackSection(_Strict):
     kind: Literal[ATTACK_KINDS]  # type: ignore[valid-type]
     agents: list[int] = Field(min_length=1)
     start: int = Field(1, ge=1)
-    period: int = Field(5, ge=1)
+    period: int | None = Field(None, ge=1)  # None: the kind's default (5; stealthy: 1)
     fields: list[Literal[KNOWN_FIELDS]] = ["P"]  # type: ignore[valid-type]
     delta: float = 0.05
     sigma: float = Field(0.01, ge=0)
@@ -96,10 +96,13 @@ class AttackSection(_Strict):
     high: float = 1.0
     factor: float = -3.0
     lag: int = Field(10, ge=1)
+    drift: float = Field(0.5, gt=0)
 
-    def spec(self, seed: int) -> AttackSpec:
+    def spec(self, seed: int, alpha: float | None = None) -> AttackSpec:
+        """The behaviour; ``alpha``: the detector's false-alarm rate, which a stealthy attacker knows."""
         return AttackSpec(self.kind, tuple(self.agents), self.start, self.period, tuple(self.fields), self.delta,
-                          self.sigma, self.low, self.high, self.factor, self.lag, seed)
+                          self.sigma, self.low, self.high, self.factor, self.lag, seed, self.drift,
+                          **({} if alpha is None else {"alpha": alpha}))
 
 
 class DetectorSection(_Strict):
@@ -141,7 +144,7 @@ class Scenario(_Strict):
     study: StudySection | None = None
 
     def attack_specs(self) -> tuple[AttackSpec, ...]:
-        return tuple(a.spec(self.seed + k) for k, a in enumerate(self.attacks))
+        return tuple(a.spec(self.seed + k, self.detector.alpha) for k, a in enumerate(self.attacks))
 
     def admm_settings(self) -> AdmmSettings:
         """The ADMM settings of this scenario (relaxation by default after its attacks, detector and network

@@ -11,12 +11,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from cosim.clearing_run import validate
 from cosim.interval import clear_interval
 from cosim.scenario import AttackSection, Scenario
+from cyber.attacks import CORRELATED_KINDS, byzantine_agents
 from physical.catalog import load_feeder
 from physical.profiles import interval_index
 
@@ -34,19 +34,12 @@ class SweepGrid:
                 if (c == "none") == (d == 0.0)]  # an attack needs Byzantine agents and vice versa
 
 
-def byzantine_agents(scenario: Scenario, n_buses: int, share: float) -> list[int]:
-    """``share`` of the prosumers (at least one), drawn with the scenario's seed."""
-    count = max(1, round(share * (n_buses - 1)))
-    return sorted(int(b) for b in np.random.default_rng(scenario.seed).choice(np.arange(1, n_buses), count,
-                                                                               replace=False))
-
-
 def point_scenario(scenario: Scenario, point: dict, n_buses: int) -> Scenario:
     network = scenario.network.model_copy(update={"mean_ms": point["latency_ms"], "loss": point["loss"]})
     attacks = []
     if point["attack"] != "none":
-        agents = byzantine_agents(scenario, n_buses, point["byzantine_share"])
-        fields = ["P", "Q"] if point["attack"] in ("static-fdi", "dynamic-noise") else ["P"]
+        agents = byzantine_agents(scenario.seed, n_buses, point["byzantine_share"])
+        fields = ["P", "Q"] if point["attack"] in CORRELATED_KINDS else ["P"]
         attacks = [AttackSection(kind=point["attack"], agents=agents, fields=fields)]
     return scenario.model_copy(update={"network": network, "attacks": attacks, "intervals": 1, "study": None})
 

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from cyber import tensor_detector
-from cyber.attacks import AttackSpec, ByzantineTransport
+from cyber.attacks import CORRELATED_KINDS, AttackSpec, ByzantineTransport
 from cyber.errors import CyberError
 from cyber.network import CommNetwork, NetworkTransport
-from cyber.screening import Detector, NoDetector, ScreeningTransport, fpr_by_kind, score, tpr_by_kind
+from cyber.screening import Colluding, Detector, NoDetector, ScreeningTransport, fpr_by_kind, score, tpr_by_kind
 from cyber.tensor_detector import TensorDetector
 from cyber.timing import TimedTransport
 from cyber.window_screen import STATISTICS, WindowScreen
@@ -120,7 +120,7 @@ def check_projection(projection: str, cyber: CyberSetup) -> None:
     splitting's one-hop messages) and asynchronous rounds."""
     if projection == "local":
         return
-    correlated = [a.kind for a in cyber.attacks if a.kind in ("static-fdi", "dynamic-noise")]
+    correlated = [a.kind for a in cyber.attacks if a.kind in CORRELATED_KINDS]
     if correlated:
         raise CyberError(f"attack {correlated[0]}: falsifies the flows and voltages of the local splitting's "
                          "one-hop messages; the sweep's are subtree preferences and prices -- use projection local")
@@ -210,7 +210,11 @@ def build_screening(instance: MarketInstance, settings: AdmmSettings, setup: Cyb
                     inner: Transport) -> ScreeningTransport:
     """Every receiving agent's detector, screening what ``inner`` delivers."""
     check_projection(settings.projection, setup)
-    return ScreeningTransport(build_detector(setup.detector, instance, settings, setup.detector_options), inner)
+    detector = build_detector(setup.detector, instance, settings, setup.detector_options)
+    colluders = tuple(sorted({a for spec in setup.attacks if len(spec.agents) > 1 for a in spec.agents}))
+    if colluders and setup.detector != "none":
+        detector = Colluding(detector, colluders)
+    return ScreeningTransport(detector, inner)
 
 
 def screening_report(screening: ScreeningTransport) -> dict:
