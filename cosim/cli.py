@@ -107,10 +107,9 @@ def _add_cyber_arguments(clear: argparse.ArgumentParser) -> None:
     spec = AttackSpec("scale", agents=(1,))
     cyber = clear.add_argument_group("cyber layer (with --method admm)")
     cyber.add_argument("--attack", choices=ATTACK_KINDS, help="Byzantine behaviour of the --byzantine agents")
-    who = cyber.add_mutually_exclusive_group()
-    who.add_argument("--byzantine", type=int, nargs="+", metavar="BUS", help="bus numbers of Byzantine agents")
-    who.add_argument("--byzantine-share", type=float, metavar="SHARE",
-                     help="share of the prosumers that collude, drawn with --seed (instead of --byzantine)")
+    cyber.add_argument("--byzantine", type=int, nargs="+", metavar="BUS", help="bus numbers of Byzantine agents")
+    cyber.add_argument("--byzantine-share", type=float, metavar="SHARE",
+                       help="share of the prosumers that collude, drawn with --seed (instead of --byzantine)")
     cyber.add_argument("--attack-start", type=int, default=spec.start, help="first attacked iteration")
     cyber.add_argument("--attack-period", type=int,
                        help="iterations between injections (default 5; stealthy drifts in every one)")
@@ -132,6 +131,8 @@ def _cyber_setup(args: argparse.Namespace):
     from cyber.errors import CyberError
     from cyber.resilient_admm import CyberSetup
 
+    if args.byzantine is not None and args.byzantine_share is not None:
+        raise CyberError("--byzantine and --byzantine-share: name the agents or draw a share of them, not both")
     chosen = args.byzantine is not None or args.byzantine_share is not None
     if args.attack is None and not chosen and args.detector == "none":
         return None

@@ -17,6 +17,7 @@ from cosim.clearing_run import validate
 from cosim.interval import clear_interval
 from cosim.scenario import AttackSection, Scenario
 from cyber.attacks import CORRELATED_KINDS, byzantine_agents
+from cyber.cross_layer import cross_layer_check
 from physical.catalog import load_feeder
 from physical.profiles import interval_index
 
@@ -45,14 +46,18 @@ def point_scenario(scenario: Scenario, point: dict, n_buses: int) -> Scenario:
 
 
 def run_point(scenario_data: dict, point: dict) -> dict:
-    """One sweep point (runs on a Dask worker): the market record joined with the AC check."""
+    """One sweep point (runs on a Dask worker): the market record joined with the AC check and the agents the
+    cross-layer check suspects."""
     scenario = Scenario.model_validate(scenario_data)
     feeder = load_feeder(scenario.case)
     clearing = clear_interval(point_scenario(scenario, point, feeder.n_buses), feeder,
                               interval_index(scenario.start))
     row = {**point, **clearing.record()}
     if not clearing.fallback:
-        row |= validate(clearing.instance, clearing.run.result)[0].summary()
+        validation = validate(clearing.instance, clearing.run.result)[0]
+        check = (cross_layer_check(clearing.instance, clearing.run.admm, validation.ac)
+                 if clearing.run.admm is not None else None)
+        row |= validation.summary() | {"suspected_agents": list(check.suspected) if check is not None else []}
     return row
 
 

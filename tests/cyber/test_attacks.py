@@ -169,3 +169,23 @@ def test_byzantine_share_is_seeded():
     for share in (0.0, 1.5):
         with pytest.raises(CyberError, match="share"):
             byzantine_agents(0, 15, share)
+
+
+def test_colluders_accept_what_their_fellows_send_them():
+    """A detector that flags and zeroes everything: colluder-to-colluder rows pass untouched, the rest are
+    still screened, and an agent's own report is left to the detector."""
+    from cyber.screening import Colluding, Verdict
+
+    class Paranoid:
+        name = "paranoid"
+
+        def screen(self, batch):
+            n = len(batch)
+            return Verdict({f: np.zeros(n) for f in batch.fields}, {f: np.ones(n, dtype=bool) for f in batch.fields},
+                           np.zeros(n, dtype=bool))
+
+    batch = MessageBatch("flow", "x", 3, np.array([2, 3, 4, 3]), np.array([3, 2, 3, 5]), np.arange(4),
+                         {"P": np.array([1.0, 2.0, 3.0, 4.0])})
+    verdict = Colluding(Paranoid(), (2, 3)).screen(batch)
+    assert verdict.values["P"].tolist() == [1.0, 2.0, 0.0, 0.0]
+    assert verdict.flagged["P"].tolist() == [False, False, True, True]
