@@ -119,9 +119,14 @@ class CrossLayerCheck:
 
 def subtree_matrix(feeder: Feeder) -> np.ndarray:
     """``S[k, i] = 1`` when bus ``i + 1`` lies in the subtree fed by line ``k + 1`` (itself included):
-    ``(I - C)^-1`` with ``C`` the child-sum operator of the DistFlow balance."""
+    ``(I - C)^-1`` with ``C`` the child-sum operator of the DistFlow balance, so that ``P = S (-p + r l)``."""
     child_sum = tree_operators(feeder).child_sum.toarray()
     return np.linalg.inv(np.eye(len(child_sum)) - child_sum).round()
+
+
+def implied_injections(feeder: Feeder, flows: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """The injections a set of line flows implies by the DistFlow balance (1j): ``p = C P - P + r l``."""
+    return tree_operators(feeder).child_sum @ flows - flows + losses
 
 
 def check_reports(feeder: Feeder, reports: MarketReports, ac: AcPowerFlow, meters: Meters) -> CrossLayerCheck:
@@ -135,13 +140,13 @@ def check_reports(feeder: Feeder, reports: MarketReports, ac: AcPowerFlow, meter
     for reported, own_loss, injection, flow, loss, slack in (
             (reports.P, r * reports.l, ac.bus_p_mw, ac.line_p_from_mw, ac.line_pl_mw, reports.slack_p),
             (reports.Q, x * reports.l, ac.bus_q_mvar, ac.line_q_from_mvar, ac.line_ql_mvar, reports.slack_q)):
-        p_implied = np.linalg.solve(S, -reported) + own_loss  # p~ = S^-1 (-P~) + r l
+        implied = implied_injections(feeder, reported, own_loss)
         true_inj, true_flow = injection[1:] / base, flow[1:] / base
         sd_inj = meters.relative * np.abs(true_inj) + meters.absolute_pu
         sd_flow = meters.relative * np.abs(np.nan_to_num(true_flow)) + meters.absolute_pu
         read_inj = true_inj + rng.normal(0.0, sd_inj)
         read_flow = true_flow + rng.normal(0.0, sd_flow)
-        z = np.r_[p_implied - read_inj,
+        z = np.r_[implied - read_inj,
                   (reported - read_flow - S @ (own_loss - loss[1:] / base))[metered]]
         H = np.vstack([np.eye(len(S)), -S[metered]])
         weight = 1.0 / np.r_[sd_inj, sd_flow[metered]] ** 2
@@ -149,9 +154,9 @@ def check_reports(feeder: Feeder, reports: MarketReports, ac: AcPowerFlow, meter
         cov = np.linalg.inv(normal)
         d = cov @ (H.T @ (weight * z))
         estimates.append((d, meters.z * np.sqrt(np.diag(cov)) + slack))
-    (dp, tp), (dq, tq) = estimates
-    suspected = np.flatnonzero((np.abs(dp) > tp) | (np.abs(dq) > tq)) + 1
-    return CrossLayerCheck(dp, dq, tp, tq, tuple(int(b) for b in suspected))
+    (dp, bound_p), (dq, bound_q) = estimates
+    suspected = np.flatnonzero((np.abs(dp) > bound_p) | (np.abs(dq) > bound_q)) + 1
+    return CrossLayerCheck(dp, dq, bound_p, bound_q, tuple(int(b) for b in suspected))
 
 
 def meters_of(instance: MarketInstance) -> Meters:
