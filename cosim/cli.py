@@ -315,6 +315,10 @@ def _print_summary(s: dict, out: Path) -> None:
         print(f"  attack {s['attack']} by agents {s['byzantine']}, detector {s['detector']}: TPR {s['tpr']:.3f}, "
               f"FPR {s['fpr']:.4f} ({s['tp']} of {s['tp'] + s['fn']} corrupted fields flagged), "
               f"detector time {s['detector_wall_s']:.2f} s")
+    if s["cross_layer_checked"]:
+        print(f"  cross-layer check against the metered AC state: suspected agents {s['suspected_agents'] or 'none'}"
+              f" (largest estimated misreport {s['max_misreport_kw']:.2f} kW, {s['max_misreport_ratio']:.2f} of its "
+              "threshold)")
     print(f"  results in {out}")
 
 
