@@ -12,9 +12,9 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cyber.attacks import ATTACK_KINDS, KNOWN_FIELDS, AttackSpec
+from cyber.attacks import ATTACK_KINDS, DEFAULT_PERIOD, KNOWN_FIELDS, AttackSpec
 from cyber.errors import CyberError
 from cyber.network import ChannelSpec
 from cyber.resilient_admm import DETECTORS, CyberSetup, Timing, check_projection, default_relaxation
@@ -88,7 +88,7 @@ class AttackSection(_Strict):
     kind: Literal[ATTACK_KINDS]  # type: ignore[valid-type]
     agents: list[int] = Field(min_length=1)
     start: int = Field(1, ge=1)
-    period: int | None = Field(None, ge=1)  # None: the kind's default (5; stealthy: 1)
+    period: int = Field(5, ge=1)  # unstated: the kind's default (5; stealthy: 1)
     fields: list[Literal[KNOWN_FIELDS]] = ["P"]  # type: ignore[valid-type]
     delta: float = 0.05
     sigma: float = Field(0.01, ge=0)
@@ -97,6 +97,14 @@ class AttackSection(_Strict):
     factor: float = -3.0
     lag: int = Field(10, ge=1)
     drift: float = Field(0.5, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_default_period(cls, data: object) -> object:
+        """An unstated period is the kind's (scenario.json shows it filled in)."""
+        if isinstance(data, dict) and "period" not in data and data.get("kind") in DEFAULT_PERIOD:
+            return {**data, "period": DEFAULT_PERIOD[data["kind"]]}
+        return data
 
     def spec(self, seed: int, alpha: float | None = None) -> AttackSpec:
         """The behaviour; ``alpha``: the detector's false-alarm rate, which a stealthy attacker knows."""

@@ -49,7 +49,8 @@ from market.messages import MessageBatch, Transport
 ATTACK_KINDS = ("static-fdi", "dynamic-noise", "random", "sign-flip", "scale", "replay", "stealthy")
 #: Attacks that falsify an agent's flows and its voltage together (the DistFlow voltage drop still holds)
 CORRELATED_KINDS = ("static-fdi", "dynamic-noise", "stealthy")
-#: Iterations between injections unless a spec says: the paper's 5, a stealthy drift's every one
+#: Iterations between injections unless a spec says: the paper's 5 (``DEFAULT_PERIOD.get(kind, 5)``), a
+#: stealthy drift's every one
 DEFAULT_PERIOD = {"stealthy": 1}
 #: Message fields an attack may falsify: flows, voltages, trades.
 KNOWN_FIELDS = ("P", "Q", "v", "t")
