@@ -19,14 +19,17 @@ cross-layer check then runs on its last iterate (:func:`cosim.clearing_run.last_
 
 Columns: converged, iterations, the market's optimality gap against the attack-free centralized optimum of
 the same instance, the lowest AC voltage and the largest SOCP-AC voltage mismatch, the detector's TPR, the
-Byzantine agents, those the cross-layer check names and those it names wrongly, and ``held``: the market
-within 0.1 % of the optimum, or every Byzantine agent named with nobody wrongly. A second table gives, per
-case and attack family, the largest gap over dates and seeds at each strength: what breaks first.
+Byzantine agents, those the cross-layer check names and those it names wrongly. A second table gives, per
+case and attack family, the largest gap over dates and seeds at each strength -- what breaks first -- and how
+many runs *held*: the market within 0.1 % of the optimum, or every Byzantine agent that reports a flow named
+(:func:`held`), nobody wrongly. ``--summarize CSV...`` prints that table from tables written with ``--out``
+(a long run split over several processes).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 import warnings
 
@@ -88,14 +91,12 @@ def measure(case: str, date: str, seed: int, max_iter: int) -> list[dict]:
         if check is not None:
             row |= {"named": sorted(set(check.suspected) & set(byzantine)),
                     "wrongly": sorted(set(check.suspected) - set(byzantine))}
-        named_all = bool(byzantine) and len(row["named"]) == len(byzantine) and not row["wrongly"]
-        row["held"] = (row["gap"] <= GAP and not row["wrongly"]) or named_all
         row["wall_s"] = time.perf_counter() - start
         rows.append(row)
         print(f"{case:8} {date} s{seed} {family:16} {strength:6g} conv {row['converged']!s:5} it {row['iterations']:5} "
               f"gap {row['gap']:8.1e} Vmin {row['min_vm_ac']:.4f} dV {row['vm_mismatch']:.1e} "
               f"TPR {row['tpr']:.3f} byz {len(byzantine):2} named {len(row['named']):2} wrongly {row['wrongly']} "
-              f"held {row['held']} ({row['wall_s']:.1f} s)", flush=True)
+              f"({row['wall_s']:.1f} s)", flush=True)
     return rows
 
 
@@ -105,8 +106,12 @@ def main() -> None:
     parser.add_argument("--dates", default="2016-06-21T12:00,2016-03-10T09:00")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--max-iter", type=int, default=4000)
-    parser.add_argument("--out", help="also write the table as CSV here")
+    parser.add_argument("--out", help="also write the table as CSV here (as it goes)")
+    parser.add_argument("--summarize", nargs="+", metavar="CSV", help="only summarize tables written with --out")
     args = parser.parse_args()
+    if args.summarize:
+        summarize(load_tables(args.summarize))
+        return
     warnings.simplefilter("ignore")
     warm_up()
     rows = []
@@ -116,18 +121,45 @@ def main() -> None:
                 rows += measure(case, date, seed, args.max_iter)
                 if args.out:  # as it goes: a long run leaves what it measured
                     pd.DataFrame(rows).to_csv(args.out, index=False)
-    table = pd.DataFrame(rows)
+    summarize(pd.DataFrame(rows))
+
+
+def held(row: pd.Series) -> bool:
+    """The market within 0.1 % of the optimum without a wrong accusation, or every Byzantine agent that
+    reports a flow named without one. An agent fed straight from the substation reports no flow (its line is
+    the feeder head, metered by the utility): its only falsified message is the voltage it sends its
+    children, shifted by ``2 (r + x) delta``, which no meter resolves."""
+    if row["wrongly"]:
+        return False
+    feeder = load_feeder(row["case"])
+    reporting = {a for a in row["byzantine"] if feeder.parent[a] > 0}
+    return bool(row["gap"] <= GAP) or (bool(reporting) and reporting <= set(row["named"]))
+
+
+def summarize(table: pd.DataFrame) -> None:
+    """What breaks first, per case, attack family and strength, over dates and seeds."""
+    table = table.assign(held=table.apply(held, axis=1))
     pd.set_option("display.width", 250)
-    print("\nwhat breaks first: largest gap over dates and seeds (and how many runs kept within 0.1 % or named "
-          "every Byzantine agent without a wrong accusation)")
+    print("\nwhat breaks first: largest gap over dates and seeds (held: runs within 0.1 % of the optimum, or with "
+          "every flow-reporting Byzantine agent named; no wrong accusation)")
     worst = table.groupby(["case", "attack", "strength"]).agg(
         max_gap=("gap", "max"), min_vm_ac=("min_vm_ac", "min"), max_vm_mismatch=("vm_mismatch", "max"),
-        mean_tpr=("tpr", "mean"), runs=("held", "size"), held=("held", "sum"),
-        unconverged=("converged", lambda c: int((~c).sum())),
-        wrong_accusations=("wrongly", lambda w: int(sum(len(x) for x in w))))
+        max_tpr=("tpr", "max"), runs=("held", "size"), held=("held", "sum"),
+        unconverged=("converged", lambda c: int((~c.astype(bool)).sum())),
+        named=("named", lambda n: int(sum(len(x) for x in n))),
+        byzantine=("byzantine", lambda b: int(sum(len(x) for x in b))),
+        wrongly=("wrongly", lambda w: int(sum(len(x) for x in w))))
     print(worst.to_string(float_format=lambda v: f"{v:.3g}"))
     print(f"\nheld in {int(table['held'].sum())} of {len(table)} runs; attack-free runs with an accusation: "
           f"{int(table[table['attack'] == 'none']['wrongly'].map(bool).sum())}")
+
+
+def load_tables(paths: list[str]) -> pd.DataFrame:
+    """Tables this benchmark wrote with --out (lists back from their text)."""
+    table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    for col in ("byzantine", "named", "wrongly"):
+        table[col] = table[col].map(ast.literal_eval)
+    return table
 
 
 if __name__ == "__main__":
