@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from cyber.cross_layer import CrossLayerCheck, cross_layer_check
 from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm
 from market.admm.driver import AdmmRun, AdmmSettings, solve_admm
 from market.instance import MarketInstance
 from market.problem.clearing import solve_clearing
-from market.result import ClearingResult
+from market.result import ClearingResult, Status
 from physical.ac_power_flow import AcValidation, validate_dispatch
+from physical.errors import FeederError
 from physical.profiles import interval_start
 
 if TYPE_CHECKING:
@@ -36,16 +38,32 @@ class ClearingRun:
     cyber: CyberSetup | None = None
     screening: ResilientRun | None = None
     admm: AdmmRun | None = None  # the distributed run itself (its final states start the next clearing)
+    cross_layer: CrossLayerCheck | None = None  # the reports against the metered AC state (local splitting)
 
 
 def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
           cyber: CyberSetup | None = None) -> ClearingRun:
-    """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow."""
+    """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow and check the
+    distributed market's reports against that metered state (:mod:`cyber.cross_layer`)."""
     run = clear_market(instance, method, admm, cyber)
     if not run.result.status.has_solution:
-        return run
+        return replace(run, cross_layer=last_iterate_check(run))
     validation, wall = validate(instance, run.result)
-    return replace(run, validation=validation, ac_wall_s=wall)
+    checked = cross_layer_check(instance, run.admm, validation.ac) if run.admm is not None else None
+    return replace(run, validation=validation, ac_wall_s=wall, cross_layer=checked)
+
+
+def last_iterate_check(run: ClearingRun) -> CrossLayerCheck | None:
+    """The cross-layer check of a distributed clearing that did not converge, on its last iterate: what the
+    agents would have done against what they reported -- an attacker whose misreport keeps the market from
+    clearing is still named. None without an iterate, or when the AC power flow of that iterate diverges."""
+    if run.admm is None or run.result.status is not Status.NOT_CONVERGED:
+        return None
+    try:
+        validation, _ = validate(run.instance, run.result)
+    except FeederError:
+        return None
+    return cross_layer_check(run.instance, run.admm, validation.ac)
 
 
 def clear_market(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
@@ -124,6 +142,10 @@ def summary(run: ClearingRun) -> dict:
         out["ac_wall_s"] = run.ac_wall_s
     if run.cyber is not None and run.screening is not None:
         out.update(cyber_summary(run.cyber, run.screening, len(inst.agents)))
+    out["cross_layer_checked"] = run.cross_layer is not None
+    out["suspected_agents"] = []
+    if run.cross_layer is not None:
+        out.update(run.cross_layer.summary(inst.feeder.base_mva))
     return out
 
 

@@ -163,16 +163,20 @@ def _add_cyber_arguments(clear: argparse.ArgumentParser) -> None:
     cyber.add_argument("--attack", choices=ATTACK_KINDS, help="Byzantine behaviour of the --byzantine agents")
     cyber.add_argument("--byzantine", type=_count(1), nargs="+", metavar="BUS",
                        help="bus numbers of Byzantine agents")
+    cyber.add_argument("--byzantine-share", type=_number, metavar="SHARE",
+                       help="share of the prosumers that collude, drawn with --seed (instead of --byzantine)")
     # attack parameters default to None so that one given without --attack is refused, not ignored
     cyber.add_argument("--attack-start", type=_count(1), help=f"first attacked iteration (default {spec.start})")
     cyber.add_argument("--attack-period", type=_count(1),
-                       help=f"iterations between injections (default {spec.period})")
+                       help=f"iterations between injections (default {spec.period}; stealthy drifts in every one)")
     cyber.add_argument("--attack-fields", help="comma-separated message fields to falsify: P, Q, v, t (default P)")
     cyber.add_argument("--delta", type=_number, help=f"static-fdi deviation, p.u. (default {spec.delta:g})")
     cyber.add_argument("--sigma", type=_number,
                        help=f"dynamic-noise standard deviation, p.u. (default {spec.sigma:g})")
     cyber.add_argument("--factor", type=_number, help=f"scale attack factor (default {spec.factor:g})")
     cyber.add_argument("--lag", type=_count(1), help=f"replay attack lag, iterations (default {spec.lag})")
+    cyber.add_argument("--drift", type=_number, help="stealthy: share of the receiver's acceptance band moved per "
+                       f"iteration, up to --delta (default {spec.drift:g})")
     cyber.add_argument("--detector", choices=DETECTORS, default="none", help="detector every agent runs")
     cyber.add_argument("--alpha", type=_number, help="detector's nominal false-alarm rate (default 0.1)")
 
@@ -187,30 +191,41 @@ def _refuse(given: list[str], why: str) -> None:
         raise UsageError(f"{', '.join(given)}: {why}")
 
 
-def _cyber_setup(args: argparse.Namespace, seed: int):
-    """The attack and detector the options ask for, or None when they ask for neither."""
-    from cyber.attacks import AttackSpec
+def _cyber_setup(args: argparse.Namespace, seed: int, n_buses: int):
+    """The attack and detector the options ask for, or None when they ask for neither (``seed`` draws the
+    attacks and a --byzantine-share of the ``n_buses - 1`` prosumers)."""
+    from cyber.attacks import AttackSpec, byzantine_agents
     from cyber.resilient_admm import CyberSetup
 
-    parameters = _given(args, "attack_start", "attack_period", "attack_fields", "delta", "sigma", "factor", "lag")
+    parameters = _given(args, "attack_start", "attack_period", "attack_fields", "delta", "sigma", "factor", "lag",
+                        "drift")
     if args.attack is None:
         _refuse(parameters, "attack parameters need --attack")
     if args.detector == "none":
         _refuse(_given(args, "alpha"), "the detector's false-alarm rate needs --detector")
-    if args.attack is None and args.byzantine is None and args.detector == "none":
+    if args.byzantine is not None and args.byzantine_share is not None:
+        raise UsageError("--byzantine and --byzantine-share: name the agents or draw a share of them, not both")
+    chosen = args.byzantine is not None or args.byzantine_share is not None
+    if args.attack is None and not chosen and args.detector == "none":
         return None
     if args.method != "admm":
         raise UsageError("--attack, --byzantine and --detector act on the distributed market: use --method admm")
-    if (args.attack is None) != (args.byzantine is None):
-        raise UsageError("--attack and --byzantine go together: which behaviour, and which agents")
+    if (args.attack is None) == chosen:
+        raise UsageError("--attack and --byzantine (or --byzantine-share) go together: which behaviour, and which "
+                         "agents")
     attacks = ()
     if args.attack is not None:
-        spec = AttackSpec(args.attack, agents=tuple(args.byzantine), seed=seed)
+        if args.byzantine_share is not None and not 0 < args.byzantine_share <= 1:
+            raise UsageError(f"--byzantine-share {args.byzantine_share:g}: expected a share in (0, 1]")
+        agents = (args.byzantine if args.byzantine_share is None
+                  else byzantine_agents(seed, n_buses, args.byzantine_share))
+        spec = AttackSpec(args.attack, agents=tuple(agents), seed=seed)
         fields = spec.fields if args.attack_fields is None else tuple(f.strip() for f in args.attack_fields.split(","))
         attacks = (AttackSpec(args.attack, agents=spec.agents, start=_or(args.attack_start, spec.start),
                               period=_or(args.attack_period, spec.period), fields=fields,
                               delta=_or(args.delta, spec.delta), sigma=_or(args.sigma, spec.sigma),
-                              factor=_or(args.factor, spec.factor), lag=_or(args.lag, spec.lag), seed=seed),)
+                              factor=_or(args.factor, spec.factor), lag=_or(args.lag, spec.lag), seed=seed,
+                              drift=_or(args.drift, spec.drift), alpha=_or(args.alpha, spec.alpha)),)
     options = {} if args.alpha is None else {"alpha": args.alpha}
     return CyberSetup(attacks=attacks, detector=args.detector, detector_options=options)
 
@@ -372,7 +387,7 @@ def _clear(args: argparse.Namespace) -> int:
                                   wind_share=_or(args.wind_share, defaults.wind_share))
         instance = build_instance(load_feeder(args.case), interval=_or(args.interval, DEFAULT_INTERVAL),
                                   seed=_or(args.seed, 0), options=options)
-    cyber = _cyber_setup(args, _or(args.seed, instance.seed))
+    cyber = _cyber_setup(args, _or(args.seed, instance.seed), instance.feeder.n_buses)
     run = clear(instance, args.method, _admm_settings(args, cyber), cyber)
     head = summary(run)
     files: dict = {"instance.json": instance.to_json(), "summary.json": head}
@@ -426,6 +441,10 @@ def _print_summary(s: dict, out: Path) -> None:
               f"FPR {s['fpr']:.4f} ({s['tp']} of {s['tp'] + s['fn']} corrupted fields flagged), "
               f"detector time {s['detector_wall_s']:.2f} s ({s['detector_us_per_agent_iteration']:.1f} us per agent "
               "and iteration)")
+    if s["cross_layer_checked"]:
+        print(f"  cross-layer check against the metered AC state: suspected agents {s['suspected_agents'] or 'none'}"
+              f" (largest estimated misreport {s['max_misreport_kw']:.2f} kW, {s['max_misreport_ratio']:.2f} of its "
+              "threshold)")
     print(f"  results in {out}")
 
 

@@ -59,7 +59,8 @@ class IntervalClearing:
         return {"interval": self.interval, "fallback": self.fallback, "clearing_ms": self.clearing_ms,
                 "deadline_missed": bool(self.run.screening and self.run.screening.deadline_missed),
                 **{f"messages_{k}": v for k, v in (self.run.screening.messages if self.run.screening else {}).items()},
-                **{k: v for k, v in head.items() if k not in ("interval", "max_vm_mismatch_pu", "voltage_violations")}}
+                **{k: v for k, v in head.items() if k not in ("interval", "max_vm_mismatch_pu", "voltage_violations",
+                                                                "cross_layer_checked", "suspected_agents")}}
 
 
 def interval_instance(scenario: Scenario, feeder: Feeder, interval: int) -> MarketInstance:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cyber.attacks import ATTACK_KINDS, KNOWN_FIELDS, AttackSpec
+from cyber.attacks import ATTACK_KINDS, DEFAULT_PERIOD, KNOWN_FIELDS, AttackSpec
 from cyber.errors import CyberError
 from cyber.network import ChannelSpec
 from cyber.resilient_admm import DETECTORS, CyberSetup, Timing, check_projection, default_relaxation
@@ -90,7 +90,7 @@ class AttackSection(_Strict):
     kind: Literal[ATTACK_KINDS]  # type: ignore[valid-type]
     agents: list[int] = Field(min_length=1)
     start: int = Field(1, ge=1)
-    period: int = Field(5, ge=1)
+    period: int = Field(5, ge=1)  # unstated: the kind's default (5; stealthy: 1)
     fields: list[Literal[KNOWN_FIELDS]] = ["P"]  # type: ignore[valid-type]
     delta: float = 0.05
     sigma: float = Field(0.01, ge=0)
@@ -98,10 +98,21 @@ class AttackSection(_Strict):
     high: float = 1.0
     factor: float = -3.0
     lag: int = Field(10, ge=1)
+    drift: float = Field(0.5, gt=0)
 
-    def spec(self, seed: int) -> AttackSpec:
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_default_period(cls, data: object) -> object:
+        """An unstated period is the kind's (scenario.json shows it filled in)."""
+        if isinstance(data, dict) and "period" not in data and data.get("kind") in DEFAULT_PERIOD:
+            return {**data, "period": DEFAULT_PERIOD[data["kind"]]}
+        return data
+
+    def spec(self, seed: int, alpha: float | None = None) -> AttackSpec:
+        """The behaviour; ``alpha``: the detector's false-alarm rate, which a stealthy attacker knows."""
         return AttackSpec(self.kind, tuple(self.agents), self.start, self.period, tuple(self.fields), self.delta,
-                          self.sigma, self.low, self.high, self.factor, self.lag, seed)
+                          self.sigma, self.low, self.high, self.factor, self.lag, seed, self.drift,
+                          **({} if alpha is None else {"alpha": alpha}))
 
 
 class DetectorSection(_Strict):
@@ -160,7 +171,7 @@ class Scenario(_Strict):
         return self
 
     def attack_specs(self) -> tuple[AttackSpec, ...]:
-        return tuple(a.spec(self.seed + k) for k, a in enumerate(self.attacks))
+        return tuple(a.spec(self.seed + k, self.detector.alpha) for k, a in enumerate(self.attacks))
 
     def admm_settings(self) -> AdmmSettings:
         """The ADMM settings of this scenario (relaxation by default after its attacks, detector and network

@@ -58,6 +58,9 @@ def summarize(scenario: Scenario, run: CosimRun, wall_s: float) -> dict:
                 "detector": scenario.detector.name}
         tp, fp, fn, tn = (int(t[k].sum()) for k in ("tp", "fp", "fn", "tn"))
         seen, caught = int(t["detectable"].sum()), int(t["tp_detectable"].sum())
+        suspected = sorted({b for agents in t.get("suspected_agents", []) for b in agents})
+        out |= {"suspected_agents": suspected,
+                "intervals_with_suspects": int(t["suspected_agents"].map(bool).sum()) if suspected else 0}
         out |= {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "tpr": tp / (tp + fn) if tp + fn else None,
                 "detectable": seen, "tpr_detectable": caught / seen if seen else None,
                 "fpr": fp / (fp + tn) if fp + tn else None, "detector_wall_s": float(t["detector_wall_s"].sum()),

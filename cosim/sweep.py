@@ -12,12 +12,13 @@ import itertools
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from cosim.clearing_run import validate
 from cosim.interval import clear_interval
 from cosim.scenario import AttackSection, Scenario
+from cyber.attacks import CORRELATED_KINDS, byzantine_agents
+from cyber.cross_layer import cross_layer_check
 from physical.catalog import load_feeder
 from physical.profiles import interval_index
 
@@ -54,32 +55,29 @@ class SweepGrid:
                 if (c == "none") == (d == 0.0)]  # an attack needs Byzantine agents and vice versa
 
 
-def byzantine_agents(scenario: Scenario, n_buses: int, share: float) -> list[int]:
-    """``share`` of the prosumers (at least one), drawn with the scenario's seed."""
-    count = max(1, round(share * (n_buses - 1)))
-    return sorted(int(b) for b in np.random.default_rng(scenario.seed).choice(np.arange(1, n_buses), count,
-                                                                               replace=False))
-
-
 def point_scenario(scenario: Scenario, point: dict, n_buses: int) -> Scenario:
     network = scenario.network.model_copy(update={"mean_ms": point["latency_ms"], "loss": point["loss"]})
     attacks = []
     if point["attack"] != "none":
-        agents = byzantine_agents(scenario, n_buses, point["byzantine_share"])
-        fields = ["P", "Q"] if point["attack"] in ("static-fdi", "dynamic-noise") else ["P"]
+        agents = byzantine_agents(scenario.seed, n_buses, point["byzantine_share"])
+        fields = ["P", "Q"] if point["attack"] in CORRELATED_KINDS else ["P"]
         attacks = [AttackSection(kind=point["attack"], agents=agents, fields=fields)]
     return scenario.model_copy(update={"network": network, "attacks": attacks, "intervals": 1, "study": None})
 
 
 def run_point(scenario_data: dict, point: dict) -> dict:
-    """One sweep point (runs on a Dask worker): the market record joined with the AC check."""
+    """One sweep point (runs on a Dask worker): the market record joined with the AC check and the agents the
+    cross-layer check suspects."""
     scenario = Scenario.model_validate(scenario_data)
     feeder = load_feeder(scenario.case)
     clearing = clear_interval(point_scenario(scenario, point, feeder.n_buses), feeder,
                               interval_index(scenario.start))
     row = {**point, **clearing.record()}
     if not clearing.fallback:
-        row |= validate(clearing.instance, clearing.run.result)[0].summary()
+        validation = validate(clearing.instance, clearing.run.result)[0]
+        check = (cross_layer_check(clearing.instance, clearing.run.admm, validation.ac)
+                 if clearing.run.admm is not None else None)
+        row |= validation.summary() | {"suspected_agents": list(check.suspected) if check is not None else []}
     return row
 
 

@@ -20,14 +20,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from cyber.detector_kernels import MAD_TO_SIGMA
-from cyber.screening import KEY
+from cyber.screening import BAND_FLOOR, BAND_MEMORY, KEY, MAD_SCALE
 from market.messages import MessageBatch, Transport
 
-#: The detectors' floor (p.u.): deviations below it are never flagged.
-FLOOR = 1e-5
-#: Errors of the oracle's predictor that set its scale, like the detectors' ring of recent errors.
-ERRORS = 9
 #: Fewest errors the oracle scales with: before that, no injection counts as detectable.
 MIN_ERRORS = 3
 
@@ -70,10 +65,10 @@ def oracle_flags(truth: pd.DataFrame, history: HonestHistory, alpha: float) -> n
             if honest.size < MIN_ERRORS + 2:
                 continue
             predicted = 2.0 * honest[1:-1] - honest[:-2]  # each value's prediction from the two before it
-            errors = np.abs(honest[2:] - predicted)[-ERRORS:]
-            scale = MAD_TO_SIGMA * float(np.median(errors))
+            errors = np.abs(honest[2:] - predicted)[-BAND_MEMORY:]
+            scale = MAD_SCALE * float(np.median(errors))
             estimate = 2.0 * honest[-1] - honest[-2]
-            out[truth.index.get_loc(row)] = abs(float(record["sent"]) - estimate) > z * scale + FLOOR
+            out[truth.index.get_loc(row)] = abs(float(record["sent"]) - estimate) > z * scale + BAND_FLOOR
     return out
 
 

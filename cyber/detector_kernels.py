@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, vectorize
 
-MAD_TO_SIGMA = 1.4826  # median |e| = 0.6745 sigma for a normal error
+from cyber.screening import MAD_SCALE as MAD_TO_SIGMA  # median |e| = 0.6745 sigma for a normal error
 
 
 @njit(cache=True)

@@ -19,11 +19,20 @@ import numpy as np
 import pandas as pd
 
 from cyber import tensor_detector
-from cyber.attacks import AttackSpec, ByzantineTransport
+from cyber.attacks import CORRELATED_KINDS, AttackSpec, ByzantineTransport
 from cyber.detectability import HonestHistory, detected_of_detectable, oracle_flags
 from cyber.errors import CyberError
 from cyber.network import CommNetwork, NetworkTransport
-from cyber.screening import NOMINAL_ALPHA, Detector, NoDetector, ScreeningTransport, fpr_by_kind, score, tpr_by_kind
+from cyber.screening import (
+    BAND_ALPHA,
+    Colluding,
+    Detector,
+    NoDetector,
+    ScreeningTransport,
+    fpr_by_kind,
+    score,
+    tpr_by_kind,
+)
 from cyber.tensor_detector import TensorDetector
 from cyber.timing import TimedTransport
 from cyber.window_screen import STATISTICS, WindowScreen
@@ -125,7 +134,7 @@ def check_projection(projection: str, cyber: CyberSetup) -> None:
     splitting's one-hop messages) and asynchronous rounds."""
     if projection == "local":
         return
-    correlated = [a.kind for a in cyber.attacks if a.kind in ("static-fdi", "dynamic-noise")]
+    correlated = [a.kind for a in cyber.attacks if a.kind in CORRELATED_KINDS]
     if correlated:
         raise CyberError(f"attack {correlated[0]}: falsifies the flows and voltages of the local splitting's "
                          "one-hop messages; the sweep's are subtree preferences and prices -- use projection local")
@@ -200,7 +209,7 @@ class CommLayer:
         self.attackers = ByzantineTransport(instance, list(setup.attacks), self.network)
         # what the channels would have carried, for the oracle that scores which injections were detectable
         self.honest = HonestHistory(self.attackers) if setup.attacks else None
-        self.alpha = float(setup.detector_options.get("alpha", NOMINAL_ALPHA))
+        self.alpha = float(setup.detector_options.get("alpha", BAND_ALPHA))
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
         return (self.honest or self.attackers).deliver(batch)
@@ -237,7 +246,11 @@ def build_screening(instance: MarketInstance, settings: AdmmSettings, setup: Cyb
     first, so that the detectors' wall time is their work, not the process's first loading of them."""
     check_projection(settings.projection, setup)
     warm_up()
-    return ScreeningTransport(build_detector(setup.detector, instance, settings, setup.detector_options), inner)
+    detector = build_detector(setup.detector, instance, settings, setup.detector_options)
+    colluders = tuple(sorted({a for spec in setup.attacks if len(spec.agents) > 1 for a in spec.agents}))
+    if colluders and setup.detector != "none":
+        detector = Colluding(detector, colluders)
+    return ScreeningTransport(detector, inner)
 
 
 def screening_report(screening: ScreeningTransport) -> dict:

@@ -19,6 +19,13 @@ from market.admm.driver import Splitting
 from market.admm.states import LOCAL
 from market.messages import MessageBatch, Transport
 
+#: The decision band's defaults (the tensor detector's): nominal false-alarm rate ``alpha`` (``z_(1 - alpha/2)``
+#: robust scales), the absolute floor added to the band (p.u.), and how many of a slot's last errors its robust
+#: scale is the median of. An attacker that knows the defence models the band with the same numbers.
+BAND_ALPHA, BAND_FLOOR, BAND_MEMORY = 0.1, 1e-5, 9
+#: A robust scale from the median absolute error: 1.4826 x median is the standard deviation of a normal.
+MAD_SCALE = 1.4826
+
 
 @dataclass
 class Verdict:
@@ -65,6 +72,25 @@ class NoDetector:
 
     def screen(self, batch: MessageBatch) -> Verdict:
         return Verdict.accept(batch)
+
+
+class Colluding:
+    """``inner`` at every receiver, except that colluding agents accept whatever their fellow colluders send
+    them: a Byzantine group does not screen itself out of its own falsification."""
+
+    def __init__(self, inner: Detector, colluders: tuple[int, ...]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.colluders = np.asarray(colluders)
+
+    def screen(self, batch: MessageBatch) -> Verdict:
+        verdict = self.inner.screen(batch)
+        among = np.isin(batch.sender, self.colluders) & np.isin(batch.receiver, self.colluders)
+        if batch.kind == LOCAL or not among.any():
+            return verdict
+        values = {name: np.where(among, batch.fields[name], v) for name, v in verdict.values.items()}
+        flagged = {name: f & ~among for name, f in verdict.flagged.items()}
+        return Verdict(values, flagged, verdict.rejected & ~among)
 
 
 @dataclass(frozen=True)
@@ -164,8 +190,6 @@ class ScreeningTransport:
 
 
 KEY = ["iteration", "kind", "field", "channel"]
-#: The detectors' nominal false-alarm rate when none is asked for.
-NOMINAL_ALPHA = 0.1
 
 
 def score(flags: pd.DataFrame, truth: pd.DataFrame, screened: int) -> dict[str, float]:

@@ -44,7 +44,7 @@ import numpy as np
 from scipy.stats import norm
 
 from cyber import detector_kernels as kernels
-from cyber.screening import SlotMap, Verdict
+from cyber.screening import BAND_ALPHA, BAND_FLOOR, BAND_MEMORY, SlotMap, Verdict
 from cyber.tensor_forecast import TuckerArimaFit, TuckerArimaModel, extend, fit, predict
 from market.admm.driver import Splitting
 from market.admm.states import LOCAL, LOCAL_FIELDS
@@ -128,8 +128,9 @@ class TensorDetector:
     """Batched over agents; agent ``a`` uses only row ``a`` of every state array."""
 
     def __init__(self, instance: MarketInstance, split: Splitting, *, physics: bool = True, window: int = 30,
-                 model: TuckerArimaModel | None = None, alpha: float = 0.1, floor: float = 1e-5,
-                 refit_every: int = 10, memory: int = 9, min_history: int = 12, zigzag: bool = False) -> None:
+                 model: TuckerArimaModel | None = None, alpha: float = BAND_ALPHA, floor: float = BAND_FLOOR,
+                 refit_every: int = 10, memory: int = BAND_MEMORY, min_history: int = 12,
+                 zigzag: bool = False) -> None:
         self.name = "tensor" if physics else "tensor-no-physics"
         self.model = model or TuckerArimaModel()
         if not self.model.d + self.model.tau + self.model.p <= min_history <= window:

@@ -90,12 +90,18 @@ class AcPowerFlow:
     losses_mw: float
     p0_mw: float
     q0_mvar: float
+    #: net injection of every bus (generation positive; entry 0 the substation's): what a meter at the bus reads
+    bus_p_mw: np.ndarray
+    bus_q_mvar: np.ndarray
+    #: active and reactive losses of every line (0 on a line modelled as a closed switch)
+    line_pl_mw: np.ndarray
+    line_ql_mvar: np.ndarray
 
     @classmethod
     def not_converged(cls, n_buses: int) -> AcPowerFlow:
         """The flow of a dispatch Newton-Raphson found no solution for: every figure NaN."""
         nan = np.full(n_buses, np.nan)
-        return cls(nan, nan, nan, nan, nan, math.nan, math.nan, math.nan)
+        return cls(nan, nan, nan, nan, nan, math.nan, math.nan, math.nan, nan, nan, nan, nan)
 
 
 def run_ac_power_flow(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np.ndarray | None = None,
@@ -128,6 +134,10 @@ def run_ac_power_flow(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np
         losses_mw=float(net.res_line.pl_mw.sum()),
         p0_mw=float(net.res_ext_grid.p_mw.iloc[0]),
         q0_mvar=float(net.res_ext_grid.q_mvar.iloc[0]),
+        bus_p_mw=-bus.p_mw.to_numpy(),
+        bus_q_mvar=-bus.q_mvar.to_numpy(),
+        line_pl_mw=np.r_[np.nan, line.pl_mw.fillna(0.0).to_numpy()],
+        line_ql_mvar=np.r_[np.nan, line.ql_mvar.fillna(0.0).to_numpy()],
     )
 
 

@@ -18,6 +18,7 @@ from cosim.clearing_run import admm_clearing
 from cosim.interval import IntervalClearing, clear_instance, cyber_setup, interval_clearing, warm_start_from
 from cosim.simulators.run_store import keep
 from cosim.simulators.scenario_sim import ScenarioSimulator
+from cyber.cross_layer import market_reports, meters_of
 from cyber.resilient_admm import resilient_run
 from market.admm.driver import Process, Round, admm_process
 from market.instance import MarketInstance, instance_from_dict
@@ -106,7 +107,12 @@ class MarketSim(ScenarioSimulator):
             history = history.merge(clearing.run.screening.iteration_counts(), on="iteration")
         self.out["dispatch"] = {"interval": clearing.interval, "p_mw": d.p_mw.tolist(), "q_mvar": d.q_mvar.tolist(),
                                 "vm_socp_pu": d.vm_socp_pu.tolist(), "losses_mw": d.losses_mw,
-                                "vmin_pu": inst.vmin_pu.tolist(), "vmax_pu": inst.vmax_pu.tolist()}
+                                "vmin_pu": inst.vmin_pu.tolist(), "vmax_pu": inst.vmax_pu.tolist(),
+                                # what the market believed, for the Grid's cross-layer check (a distributed
+                                # clearing with a dispatch; the fallback and the centralized one report nothing)
+                                "reports": (None if clearing.fallback or clearing.run.admm is None
+                                            else market_reports(inst, clearing.run.admm)),
+                                "meters": meters_of(inst)}
         keep(self.run_id, clearing.interval, "report", {
             "record": clearing.record(), "iterations": history.to_dict("list") if history is not None else {},
             "instance_json": inst.to_json()})

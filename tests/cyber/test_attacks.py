@@ -116,3 +116,76 @@ def test_bad_attack_specs(kwargs, message):
 def test_unknown_byzantine_agent(inst):
     with pytest.raises(CyberError, match="has prosumers 1..14"):
         ByzantineTransport(inst, [AttackSpec("scale", agents=(99,))], IdealTransport())
+
+
+def test_stealthy_drifts_one_way_inside_the_band_it_models(inst):
+    """Every iteration the offset moves the way ``delta`` points, by ``drift`` times the band the attacker
+    models from the steps of what it sent (z * 1.4826 * median of the last 9 + floor), never past ``|delta|``;
+    the voltage it sends its children moves with the flows (the DistFlow drop still holds)."""
+    from scipy.stats import norm
+
+    from cyber.screening import BAND_FLOOR, BAND_MEMORY
+
+    j = middle_agent(inst)
+    spec = AttackSpec("stealthy", agents=(j,), fields=("P", "Q"), delta=-0.002, drift=0.5)
+    assert spec.period == 1
+    _, dirty, byz = run_with(inst, spec, 60)
+    truth = byz.ground_truth()
+    flows = truth[truth.kind == "flow"]
+    p = flows[flows.field == "P"].set_index("iteration")
+    offset = (p.sent - p.true).reindex(range(1, 61), fill_value=0.0).to_numpy()
+    still = BAND_MEMORY // 2 + 2  # iterations without a scale: half the ring of steps is filled after the 6th
+    assert offset[:still].tolist() == [0.0] * still
+    assert np.all(np.diff(offset) <= 1e-15) and offset.min() >= -0.002 - 1e-15 and offset[-1] < 0
+    sent = np.array([dirty.seen[k, "flow"].fields["P"][dirty.seen[k, "flow"].sender == j][0] for k in range(1, 61)])
+    z = norm.ppf(1 - spec.alpha / 2)
+    for k in range(still, 60):  # offset[k] is iteration k + 1's, modelled on the steps before it
+        steps = np.abs(np.diff(sent[: k]))[-BAND_MEMORY:]
+        band = z * 1.4826 * np.sort(np.r_[steps, [np.inf] * (BAND_MEMORY - len(steps))])[BAND_MEMORY // 2] + BAND_FLOOR
+        assert offset[k - 1] - offset[k] <= spec.drift * band + 1e-15
+        assert offset[k] == pytest.approx(-0.002) or offset[k - 1] - offset[k] == pytest.approx(spec.drift * band)
+    f = inst.feeder
+    volts = truth[truth.kind == "voltage"]
+    q = flows[flows.field == "Q"].set_index("iteration")
+    for it, rows in volts.groupby("iteration"):
+        dp, dq = p.sent[it] - p.true[it], q.sent[it] - q.true[it]
+        assert np.allclose(rows.sent - rows.true, -2 * (f.r_pu[j] * dp + f.x_pu[j] * dq))
+
+
+def test_stealthy_drift_needs_every_iteration():
+    with pytest.raises(CyberError, match="period 1"):
+        AttackSpec("stealthy", agents=(1,), period=5)
+    with pytest.raises(CyberError, match="drift"):
+        AttackSpec("stealthy", agents=(1,), drift=0.0)
+
+
+def test_byzantine_share_is_seeded():
+    from cyber.attacks import byzantine_agents
+
+    a = byzantine_agents(3, 85, 0.2)
+    assert a == byzantine_agents(3, 85, 0.2) != byzantine_agents(4, 85, 0.2)
+    assert len(a) == 17 and len(set(a)) == 17 and min(a) >= 1 and max(a) <= 84
+    assert len(byzantine_agents(0, 15, 0.01)) == 1
+    for share in (0.0, 1.5):
+        with pytest.raises(CyberError, match="share"):
+            byzantine_agents(0, 15, share)
+
+
+def test_colluders_accept_what_their_fellows_send_them():
+    """A detector that flags and zeroes everything: colluder-to-colluder rows pass untouched, the rest are
+    still screened, and an agent's own report is left to the detector."""
+    from cyber.screening import Colluding, Verdict
+
+    class Paranoid:
+        name = "paranoid"
+
+        def screen(self, batch):
+            n = len(batch)
+            return Verdict({f: np.zeros(n) for f in batch.fields}, {f: np.ones(n, dtype=bool) for f in batch.fields},
+                           np.zeros(n, dtype=bool))
+
+    batch = MessageBatch("flow", "x", 3, np.array([2, 3, 4, 3]), np.array([3, 2, 3, 5]), np.arange(4),
+                         {"P": np.array([1.0, 2.0, 3.0, 4.0])})
+    verdict = Colluding(Paranoid(), (2, 3)).screen(batch)
+    assert verdict.values["P"].tolist() == [1.0, 2.0, 0.0, 0.0]
+    assert verdict.flagged["P"].tolist() == [False, False, True, True]

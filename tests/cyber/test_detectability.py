@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from cyber.detectability import FLOOR, HonestHistory, detected_of_detectable, oracle_flags
+from cyber.detectability import HonestHistory, detected_of_detectable, oracle_flags
+from cyber.screening import BAND_FLOOR as FLOOR
 from market.messages import IdealTransport, MessageBatch
 
 
