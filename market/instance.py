@@ -159,13 +159,18 @@ class MarketInstance:
 
 def build_instance(feeder: Feeder, *, interval: int | str, seed: int,
                    options: InstanceOptions | None = None) -> MarketInstance:
-    """Draw profiles, roles, costs and partners for one quarter hour of ``feeder``."""
+    """Draw profiles, roles, costs and partners for one quarter hour of ``feeder``.
+
+    A feeder with its own profile assignment (a SimBench grid: every load, generator and storage unit with
+    its profile) keeps it, and the options ``pv_share``, ``pv_ratio``, ``wind_share``, ``wind_ratio`` and
+    ``load_types`` do not apply; otherwise every bus draws its profiles from ``seed``.
+    """
     opts = options or InstanceOptions()
     index = interval_index(interval)
     rng = np.random.default_rng(seed)
-    profiles = assign_profiles(feeder, rng, pv_share=opts.pv_share, pv_ratio=opts.pv_ratio,
-                               wind_share=opts.wind_share, wind_ratio=opts.wind_ratio,
-                               load_types=opts.load_types)
+    profiles = feeder.own_profiles or assign_profiles(
+        feeder, rng, pv_share=opts.pv_share, pv_ratio=opts.pv_ratio, wind_share=opts.wind_share,
+        wind_ratio=opts.wind_ratio, load_types=opts.load_types)
     demand_mw, gen_mw = profiles.snapshot(index)
     agents = []
     for j in range(1, feeder.n_buses):

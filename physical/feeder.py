@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 
 from physical.errors import FeederError
+
+if TYPE_CHECKING:
+    from physical.profiles import UnitProfiles
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +42,7 @@ class Feeder:
     imax_pu: np.ndarray
     source: str = ""
     notes: tuple[str, ...] = field(default=())
+    own_profiles: UnitProfiles | None = field(default=None, repr=False)
 
     @property
     def n_buses(self) -> int:
@@ -81,6 +86,15 @@ class Feeder:
         for (a, b), c in nx.tree_all_pairs_lowest_common_ancestor(self.graph, root=0):
             dist[a, b] = dist[b, a] = to_root[a] + to_root[b] - 2 * to_root[c]
         return dist
+
+
+def working_base_mva(total_load_mw: float) -> float:
+    """Power base for the market: the largest power of ten not above the feeder's total load.
+
+    Case files use 1, 10 or 100 MVA whatever their size; on a 100 MVA base a 1 MW feeder has injections of
+    1e-2 p.u. and squared currents of 1e-4 p.u., which leaves the conic solver short of its tolerances.
+    """
+    return float(10.0 ** np.floor(np.log10(total_load_mw))) if total_load_mw > 0 else 1.0
 
 
 def build_feeder(

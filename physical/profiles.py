@@ -134,6 +134,32 @@ class BusProfiles:
         return np.maximum(demand, 0.0), np.maximum(gen, 0.0)
 
 
+@dataclass(frozen=True, eq=False)
+class UnitProfiles:
+    """Loads, generators and storage units that follow their own yearly profiles, each at a feeder bus.
+
+    SimBench's convention: unit ``u`` consumes ``values[t, column[u]] * p_mw[u]`` in quarter hour ``t``, a
+    relative profile times the unit's reference power, with consumption positive (loads, charging storage)
+    and generation negative (``p_mw`` of a generator is stored negated). ``values`` holds one column per
+    profile named in ``names``.
+    """
+
+    n_buses: int
+    bus: np.ndarray
+    column: np.ndarray
+    p_mw: np.ndarray
+    values: np.ndarray
+    names: tuple[str, ...]
+
+    def snapshot(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Load and generation (MW per bus) in quarter hour ``index``: the units' consumption and production."""
+        p = self.values[index, self.column] * self.p_mw
+        demand = np.bincount(self.bus, weights=np.maximum(p, 0.0), minlength=self.n_buses)
+        gen = np.bincount(self.bus, weights=np.maximum(-p, 0.0), minlength=self.n_buses)
+        demand[0] = gen[0] = 0.0
+        return demand, gen
+
+
 def assign_profiles(feeder: Feeder, rng: np.random.Generator, *, pv_share: float,
                     pv_ratio: tuple[float, float], wind_share: float, wind_ratio: tuple[float, float],
                     load_types: tuple[str, ...] = ()) -> BusProfiles:
