@@ -42,9 +42,10 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pandapower as pp
+import pandapower.topology
 import simbench
 
-from physical.ac_power_flow import AcPowerFlow
+from physical.ac_power_flow import AcPowerFlow, AcValidation, compare_with_ac
 from physical.errors import AcNotConverged, FeederError
 from physical.feeder import Feeder, build_feeder, working_base_mva
 from physical.profiles import UnitProfiles, cache_dir
@@ -187,7 +188,7 @@ def grid_from_net(net: pp.pandapowerNet, code: str) -> SimbenchGrid:
     for k, (f, t, *_rest) in enumerate(edges):
         g.add_edge(groups.find(f), groups.find(t), key=k)
     energised = nx.node_connected_component(g, root)
-    _refuse_loops(g.subgraph(energised), edges, net, where)
+    _refuse_loops(g.subgraph(energised), edges, net, root, where)
     dead_units = [f"{el} {net[el].name[i]}" for el in _PROFILE_TABLES for i in net[el].index
                   if net[el].in_service[i] and groups.find(int(net[el].bus[i])) not in energised]
     if dead_units:
@@ -302,12 +303,12 @@ def _trafo_series_pu(tr, base_mva: float) -> tuple[float, float]:
     return float(r), float(np.sqrt(max(z**2 - r**2, 0.0)))
 
 
-def _refuse_loops(g: nx.MultiGraph, edges: list, net: pp.pandapowerNet, where: str) -> None:
+def _refuse_loops(g: nx.MultiGraph, edges: list, net: pp.pandapowerNet, root: int, where: str) -> None:
     if g.number_of_edges() == g.number_of_nodes() - 1:
         return
     cycle = nx.find_cycle(g)
     names = [edges[key][6] for _u, _v, key in cycle]
-    buses = [str(net.bus.name[u]) for u, _v, _k in cycle]
+    buses = ["the substation" if u == root else str(net.bus.name[u]) for u, _v, _k in cycle]
     raise FeederError(f"{where}: the feeder in operation has a loop through {', '.join(names)} (buses "
                       f"{', '.join(buses)}); a radial feeder is required: open one of its switches")
 
@@ -347,7 +348,7 @@ def _unit_profiles(net: pp.pandapowerNet, feeder_bus: dict[int, int], n_buses: i
 @lru_cache(maxsize=4)
 def _validation_net(grid: SimbenchGrid) -> pp.pandapowerNet:
     """The SimBench net as the DistFlow model sees it: its lines and MV/LV transformers without shunts, the
-    substation replaced by an external grid at the root busbar at 1 p.u., and one load per feeder bus (bus
+    substation replaced by external grids at its MV busbars at 1 p.u., and one load per feeder bus (bus
     ``j >= 1`` of the feeder is load ``j - 1``) in place of its own loads, generators and storage."""
     net = pickle.loads(pickle.dumps(grid.net))
     for element in _PROFILE_TABLES:
@@ -356,10 +357,17 @@ def _validation_net(grid: SimbenchGrid) -> pp.pandapowerNet:
     net.line["g_us_per_km"] = 0.0
     net.trafo["pfe_kw"] = 0.0
     net.trafo["i0_percent"] = 0.0
-    net.trafo.loc[net.trafo.vn_hv_kv >= SUBSTATION_MIN_KV, "in_service"] = False
+    substation = net.trafo.vn_hv_kv >= SUBSTATION_MIN_KV
+    busbars = set(net.trafo.lv_bus[substation & net.trafo.in_service].astype(int))
+    net.trafo.loc[substation, "in_service"] = False
     net.ext_grid.drop(net.ext_grid.index, inplace=True)
     f = grid.feeder
-    pp.create_ext_grid(net, f.labels[0], vm_pu=1.0, va_degree=0.0)
+    # one source per busbar section: SimBench's urban substation runs its two halves with open couplers
+    graph = pp.topology.create_nxgraph(net)
+    sections = [c for c in nx.connected_components(graph) if f.labels[0] in c or c & busbars]
+    for section in sections:
+        bus = f.labels[0] if f.labels[0] in section else min(section & busbars)
+        pp.create_ext_grid(net, bus, vm_pu=1.0, va_degree=0.0)
     pp.create_loads(net, buses=list(f.labels[1:]), p_mw=0.0, q_mvar=0.0, index=np.arange(1, f.n_buses) + 10**7)
     return net
 
@@ -397,6 +405,17 @@ def simbench_ac_power_flow(grid: SimbenchGrid, p_mw: np.ndarray, q_mvar: np.ndar
         line_q_from_mvar=q_from,
         loading_percent=loading,
         losses_mw=float(net.res_line.pl_mw.sum() + net.res_trafo.pl_mw.fillna(0.0).sum()),
-        p0_mw=float(net.res_ext_grid.p_mw.iloc[0]),
-        q0_mvar=float(net.res_ext_grid.q_mvar.iloc[0]),
+        p0_mw=float(net.res_ext_grid.p_mw.sum()),
+        q0_mvar=float(net.res_ext_grid.q_mvar.sum()),
     )
+
+
+def validate_on_simbench_net(grid: SimbenchGrid, p_mw: np.ndarray, q_mvar: np.ndarray, vm_socp_pu: np.ndarray,
+                             losses_socp_mw: float, vmin_pu: np.ndarray, vmax_pu: np.ndarray,
+                             tol_pu: float = 1e-6) -> AcValidation:
+    """:func:`physical.ac_power_flow.validate_dispatch` with the AC power flow solved on the SimBench net."""
+    try:
+        ac = simbench_ac_power_flow(grid, p_mw, q_mvar)
+    except AcNotConverged:
+        return AcValidation.not_converged(grid.feeder.n_buses)
+    return compare_with_ac(ac, vm_socp_pu, losses_socp_mw, vmin_pu, vmax_pu, tol_pu)
