@@ -195,14 +195,14 @@ def build_instance(feeder: Feeder, *, interval: int | str, seed: int,
 
 
 def _partners(feeder: Feeder, agents: list[Agent], opts: InstanceOptions) -> tuple[Trade, ...]:
-    z_ohm = feeder.path_impedance_pu() * feeder.base_kv**2 / feeder.base_mva
     buyers = [a.bus for a in agents if a.role == "buyer"]
     sellers = [a.bus for a in agents if a.role == "seller"]
+    z_ohm = feeder.path_impedance_pu(buyers) * feeder.base_kv**2 / feeder.base_mva  # row k: buyers[k]
     trades = []
-    for i in buyers:
-        chosen = sellers if opts.partners == "all" else sorted(sellers, key=lambda s: (z_ohm[i, s], s))[
+    for k, i in enumerate(buyers):
+        chosen = sellers if opts.partners == "all" else sorted(sellers, key=lambda s: (z_ohm[k, s], s))[
             : opts.k_nearest]
-        trades += [Trade(i, s, float(opts.fee_per_ohm * z_ohm[i, s])) for s in sorted(chosen)]
+        trades += [Trade(i, s, float(opts.fee_per_ohm * z_ohm[k, s])) for s in sorted(chosen)]
     return tuple(trades)
 
 

@@ -7,6 +7,7 @@ with a message that names the offending branches or buses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -76,16 +77,33 @@ class Feeder:
             g.add_edge(int(self.parent[j]), j, line=j, r_pu=float(self.r_pu[j]), x_pu=float(self.x_pu[j]))
         return g
 
-    def path_impedance_pu(self) -> np.ndarray:
-        """|Z| of the tree path between every pair of buses: the electrical distance used for trading fees."""
+    def path_impedance_pu(self, rows: Sequence[int] | None = None) -> np.ndarray:
+        """|Z| of the tree path between buses: the electrical distance used for trading fees.
+
+        Entry ``[k, b]`` is the distance from bus ``rows[k]`` (every bus by default) to bus ``b``:
+        ``to_root[a] + to_root[b] - 2 to_root[lca(a, b)]``. The lowest common ancestors of all rows are found
+        together, level by level from the substation (a bus's is itself when it is an ancestor of ``a``,
+        else its parent's), so a 5 000-bus feeder costs one numpy pass per level rather than a Python step
+        per pair.
+        """
+        rows = np.arange(self.n_buses) if rows is None else np.asarray(rows, dtype=int)
         z = np.hypot(self.r_pu, self.x_pu)
         to_root = np.zeros(self.n_buses)
         for j in self.topological_order[1:]:
             to_root[j] = to_root[self.parent[j]] + z[j]
-        dist = np.zeros((self.n_buses, self.n_buses))
-        for (a, b), c in nx.tree_all_pairs_lowest_common_ancestor(self.graph, root=0):
-            dist[a, b] = dist[b, a] = to_root[a] + to_root[b] - 2 * to_root[c]
-        return dist
+        ancestor = np.zeros((len(rows), self.n_buses), dtype=bool)
+        walk = rows.copy()
+        while True:  # mark each row's path to the substation
+            ancestor[np.arange(len(rows)), np.maximum(walk, 0)] |= walk >= 0
+            if np.all(walk <= 0):
+                break
+            walk = np.where(walk > 0, self.parent[np.maximum(walk, 0)], -1)
+        lca_to_root = np.zeros((len(rows), self.n_buses))
+        depth = self.depth
+        for level in range(1, int(depth.max()) + 1):
+            buses = np.flatnonzero(depth == level)
+            lca_to_root[:, buses] = np.where(ancestor[:, buses], to_root[buses], lca_to_root[:, self.parent[buses]])
+        return to_root[rows][:, None] + to_root[None, :] - 2 * lca_to_root
 
 
 def working_base_mva(total_load_mw: float) -> float:
