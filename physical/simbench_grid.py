@@ -171,16 +171,17 @@ def grid_from_net(net: pp.pandapowerNet, code: str) -> SimbenchGrid:
     base_mva = working_base_mva(float(p_load.clip(lower=0).sum()))
 
     edges: list[tuple[int, int, float, float, float, tuple[str, int], str]] = []
-    for idx, ln in lines.iterrows():
-        z_base = vn[ln.from_bus] ** 2 / base_mva
-        i_base_ka = base_mva / (np.sqrt(3) * vn[ln.from_bus])
-        par = float(ln.parallel)
-        edges.append((int(ln.from_bus), int(ln.to_bus), ln.r_ohm_per_km * ln.length_km / par / z_base,
-                      ln.x_ohm_per_km * ln.length_km / par / z_base, ln.max_i_ka * par / i_base_ka,
-                      ("line", int(idx)), str(ln["name"])))
+    kv = vn[lines.from_bus].to_numpy()
+    z_base, i_base_ka = kv**2 / base_mva, base_mva / (np.sqrt(3) * kv)
+    par = lines.parallel.to_numpy(dtype=float)
+    r = (lines.r_ohm_per_km * lines.length_km).to_numpy() / par / z_base
+    x = (lines.x_ohm_per_km * lines.length_km).to_numpy() / par / z_base
+    imax = lines.max_i_ka.to_numpy() * par / i_base_ka
+    for k, (idx, f, t, name) in enumerate(zip(lines.index, lines.from_bus, lines.to_bus, lines.name, strict=True)):
+        edges.append((int(f), int(t), float(r[k]), float(x[k]), float(imax[k]), ("line", int(idx)), str(name)))
     for idx, tr in feeder_trafos.iterrows():
-        r, x = _trafo_series_pu(tr, base_mva)
-        edges.append((int(tr.hv_bus), int(tr.lv_bus), r, x, tr.sn_mva * float(tr.parallel) / base_mva,
+        r_tr, x_tr = _trafo_series_pu(tr, base_mva)
+        edges.append((int(tr.hv_bus), int(tr.lv_bus), r_tr, x_tr, tr.sn_mva * float(tr.parallel) / base_mva,
                       ("trafo", int(idx)), str(tr["name"])))
 
     g = nx.MultiGraph()
@@ -189,20 +190,21 @@ def grid_from_net(net: pp.pandapowerNet, code: str) -> SimbenchGrid:
         g.add_edge(groups.find(f), groups.find(t), key=k)
     energised = nx.node_connected_component(g, root)
     _refuse_loops(g.subgraph(energised), edges, net, root, where)
-    dead_units = [f"{el} {net[el].name[i]}" for el in _PROFILE_TABLES for i in net[el].index
-                  if net[el].in_service[i] and groups.find(int(net[el].bus[i])) not in energised]
+    dead_units = [f"{el} {name}" for el in _PROFILE_TABLES
+                  for name, bus, on in zip(net[el].name, net[el].bus, net[el].in_service, strict=True)
+                  if on and groups.find(int(bus)) not in energised]
     if dead_units:
         raise FeederError(f"{where}: {', '.join(dead_units[:5])} sit at buses not connected to the "
                           "substation in operation")
 
-    label = {grp: (root_bus if grp == root else min(groups.members(grp))) for grp in energised}
+    label = {grp: (root_bus if grp == root else grp) for grp in energised}  # a group's id is its lowest bus
     q_load = _unit_powers(net, "load", "q_mvar")
     pd_mw: dict[int, float] = {}
     qd_mvar: dict[int, float] = {}
-    for i in net.load.index[net.load.in_service]:
-        lab = label[groups.find(int(net.load.bus[i]))]
-        pd_mw[lab] = pd_mw.get(lab, 0.0) + float(p_load[i])
-        qd_mvar[lab] = qd_mvar.get(lab, 0.0) + float(q_load[i])
+    for bus, p, q in zip(net.load.bus, p_load, q_load, strict=True):  # out of service: zero
+        lab = label[groups.find(int(bus))]
+        pd_mw[lab] = pd_mw.get(lab, 0.0) + float(p)
+        qd_mvar[lab] = qd_mvar.get(lab, 0.0) + float(q)
     in_tree = [e for e in edges if groups.find(e[0]) in energised]
     vmin = {label[groups.find(int(b))]: float(v) for b, v in net.bus.min_vm_pu.dropna().items()
             if groups.find(int(b)) in energised}
@@ -243,7 +245,8 @@ def grid_from_net(net: pp.pandapowerNet, code: str) -> SimbenchGrid:
 
 
 class _BusGroups:
-    """Union-find over pandapower buses: the buses one feeder bus stands for."""
+    """Union-find over pandapower buses: the buses one feeder bus stands for; a group is named by its lowest
+    bus."""
 
     def __init__(self, buses) -> None:
         self._up = {int(b): int(b) for b in buses}
@@ -325,20 +328,21 @@ def _unit_profiles(net: pp.pandapowerNet, feeder_bus: dict[int, int], n_buses: i
     for element, tables in _PROFILE_TABLES.items():
         table = net[element]
         sign = -1.0 if element == "sgen" else 1.0
-        for i in table.index[table.in_service]:
-            name = table.profile[i] if "profile" in table else None
+        table = table[table.in_service]
+        names = table.profile if "profile" in table else [None] * len(table)
+        for unit, unit_bus, p, name in zip(table.name, table.bus, table.p_mw * table.scaling, names, strict=True):
             column_name = f"{name}_pload" if element == "load" else name
             # names repeat across tables (an aggregated LV grid's load, generation and storage: lv_rural1)
             key = f"{element}:{column_name}" if isinstance(name, str) and name else ""
             if key not in columns:
                 found = [net.profiles[t][column_name] for t in tables if column_name in net.profiles[t]]
                 if not found:
-                    raise FeederError(f"{where}: {element} {table.name[i]!r} follows profile {name!r}, which "
+                    raise FeederError(f"{where}: {element} {unit!r} follows profile {name!r}, which "
                                       "the grid's profile tables do not hold")
                 columns[key] = found[0].to_numpy(dtype=float)
-            bus.append(feeder_bus[int(table.bus[i])])
+            bus.append(feeder_bus[int(unit_bus)])
             column.append(list(columns).index(key))
-            p_mw.append(sign * float(table.p_mw[i] * table.scaling[i]))
+            p_mw.append(sign * float(p))
     columns[""] = np.ones(n)
     return UnitProfiles(n_buses=n_buses, bus=np.array(bus, dtype=int), column=np.array(column, dtype=int),
                         p_mw=np.array(p_mw), values=np.column_stack(list(columns.values())),
