@@ -198,11 +198,13 @@ def _partners(feeder: Feeder, agents: list[Agent], opts: InstanceOptions) -> tup
     buyers = [a.bus for a in agents if a.role == "buyer"]
     sellers = [a.bus for a in agents if a.role == "seller"]
     z_ohm = feeder.path_impedance_pu(buyers) * feeder.base_kv**2 / feeder.base_mva  # row k: buyers[k]
+    seller_ids = np.array(sellers, dtype=int)
+    # nearest: a stable sort over the sellers in bus order, so equal distances go to the lower bus
+    nearest = np.argsort(z_ohm[:, seller_ids], axis=1, kind="stable")[:, : opts.k_nearest]
     trades = []
     for k, i in enumerate(buyers):
-        chosen = sellers if opts.partners == "all" else sorted(sellers, key=lambda s: (z_ohm[k, s], s))[
-            : opts.k_nearest]
-        trades += [Trade(i, s, float(opts.fee_per_ohm * z_ohm[k, s])) for s in sorted(chosen)]
+        chosen = seller_ids if opts.partners == "all" else np.sort(seller_ids[nearest[k]])
+        trades += [Trade(i, int(s), float(opts.fee_per_ohm * z_ohm[k, s])) for s in chosen]
     return tuple(trades)
 
 
