@@ -91,19 +91,20 @@ class Feeder:
         to_root = np.zeros(self.n_buses)
         for j in self.topological_order[1:]:
             to_root[j] = to_root[self.parent[j]] + z[j]
-        ancestor = np.zeros((len(rows), self.n_buses), dtype=bool)
+        # bus-major layout (bus, row): each level reads and writes whole rows of memory
+        ancestor = np.zeros((self.n_buses, len(rows)), dtype=bool)
         walk = rows.copy()
         while True:  # mark each row's path to the substation
-            ancestor[np.arange(len(rows)), np.maximum(walk, 0)] |= walk >= 0
+            ancestor[np.maximum(walk, 0), np.arange(len(rows))] |= walk >= 0
             if np.all(walk <= 0):
                 break
             walk = np.where(walk > 0, self.parent[np.maximum(walk, 0)], -1)
-        lca_to_root = np.zeros((len(rows), self.n_buses))
+        lca_to_root = np.zeros((self.n_buses, len(rows)))
         depth = self.depth
         for level in range(1, int(depth.max()) + 1):
             buses = np.flatnonzero(depth == level)
-            lca_to_root[:, buses] = np.where(ancestor[:, buses], to_root[buses], lca_to_root[:, self.parent[buses]])
-        return to_root[rows][:, None] + to_root[None, :] - 2 * lca_to_root
+            lca_to_root[buses] = np.where(ancestor[buses], to_root[buses, None], lca_to_root[self.parent[buses]])
+        return np.ascontiguousarray((to_root[:, None] + to_root[None, rows] - 2 * lca_to_root).T)
 
 
 def working_base_mva(total_load_mw: float) -> float:
