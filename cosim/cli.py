@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     clear = sub.add_parser("clear", help="clear one 15-minute P2P market and validate it with AC power flow")
     source = clear.add_mutually_exclusive_group(required=True)
-    source.add_argument("--case", help="MATPOWER feeder name (e.g. case15da) or path to a .m file")
+    source.add_argument("--case", help="MATPOWER feeder name (e.g. case15da), path to a .m file or SimBench grid "
+                        "code (e.g. 1-LV-rural1--0-sw)")
     source.add_argument("--instance", type=Path, help="re-solve a saved instance.json")
     # instance options default to None so that an option --instance would ignore can be refused
     clear.add_argument("--seed", type=_count(0), help="seed of every random draw (default 0; with --instance, the "
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = sub.add_parser("reproduce", help="regenerate docs/reproduction.md (seed 001's tables, figures)")
     reproduce.add_argument("--out", type=Path, default=Path("docs"), help="folder of the report (default docs)")
 
-    sub.add_parser("cases", help="list the radial MATPOWER feeders that load")
+    sub.add_parser("cases", help="list the radial MATPOWER feeders that load and the SimBench grid codes")
     _add_online_parser(sub)
     return parser
 
@@ -299,8 +300,9 @@ def _online(args: argparse.Namespace) -> int:
 
 def _cases() -> int:
     from physical.catalog import RADIAL_CASES
+    from physical.simbench_grid import simbench_codes
 
-    print("\n".join(RADIAL_CASES))
+    print("\n".join((*RADIAL_CASES, *simbench_codes())))
     return EXIT_OK
 
 
@@ -370,6 +372,11 @@ def _clear(args: argparse.Namespace) -> int:
                                         "the file")
         _refuse(_given(args, "seed") if args.attack is None else [],
                 "--instance re-solves a saved instance: its seed is in the file (--seed seeds only attacks)")
+    if args.case is not None:
+        from physical.simbench_grid import is_simbench_code
+        if is_simbench_code(args.case):
+            _refuse(_given(args, "pv_share", "pv_ratio", "wind_share"), "a SimBench grid's prosumers follow the "
+                    "grid's own load, generator and storage profiles")
     if args.partners != "nearest":
         _refuse(_given(args, "k"), "the number of partners per buyer needs --partners nearest")
     if args.method != "admm":

@@ -190,13 +190,18 @@ class MarketInstance:
 
 def build_instance(feeder: Feeder, *, interval: int | str, seed: int,
                    options: InstanceOptions | None = None) -> MarketInstance:
-    """Draw profiles, roles, costs and partners for one quarter hour of ``feeder``."""
+    """Draw profiles, roles, costs and partners for one quarter hour of ``feeder``.
+
+    A feeder with its own profile assignment (a SimBench grid: every load, generator and storage unit with
+    its profile) keeps it, and the options ``pv_share``, ``pv_ratio``, ``wind_share``, ``wind_ratio`` and
+    ``load_types`` do not apply; otherwise every bus draws its profiles from ``seed``.
+    """
     opts = options or InstanceOptions()
     index = interval_index(interval)
     rng = np.random.default_rng(seed)
-    profiles = assign_profiles(feeder, rng, pv_share=opts.pv_share, pv_ratio=opts.pv_ratio,
-                               wind_share=opts.wind_share, wind_ratio=opts.wind_ratio,
-                               load_types=opts.load_types)
+    profiles = feeder.own_profiles or assign_profiles(
+        feeder, rng, pv_share=opts.pv_share, pv_ratio=opts.pv_ratio, wind_share=opts.wind_share,
+        wind_ratio=opts.wind_ratio, load_types=opts.load_types)
     demand_mw, gen_mw = profiles.snapshot(index)
     agents = []
     for j in range(1, feeder.n_buses):
@@ -214,9 +219,8 @@ def build_instance(feeder: Feeder, *, interval: int | str, seed: int,
     vmin = np.full(feeder.n_buses, opts.vmin_pu) if opts.vmin_pu is not None else feeder.vmin_pu.copy()
     vmax = np.full(feeder.n_buses, opts.vmax_pu) if opts.vmax_pu is not None else feeder.vmax_pu.copy()
     vmin[0] = vmax[0] = 1.0
-    storage = assign_storage(profiles.load_peak_mw, profiles.pv_mw + profiles.wind_mw,
-                             np.random.default_rng((int(seed), STORAGE_STREAM)), share=opts.storage_share,
-                             power_ratio=opts.storage_power_ratio, hours=opts.storage_hours,
+    storage = assign_storage(*profiles.nominal(), np.random.default_rng((int(seed), STORAGE_STREAM)),
+                             share=opts.storage_share, power_ratio=opts.storage_power_ratio, hours=opts.storage_hours,
                              efficiency=opts.storage_efficiency, soc_range=opts.storage_soc_range,
                              soc0=opts.storage_soc0)
     instance = MarketInstance(feeder, tuple(agents), _partners(feeder, agents, opts), opts, int(seed), index,
@@ -226,14 +230,16 @@ def build_instance(feeder: Feeder, *, interval: int | str, seed: int,
 
 
 def _partners(feeder: Feeder, agents: list[Agent], opts: InstanceOptions) -> tuple[Trade, ...]:
-    z_ohm = feeder.path_impedance_pu() * feeder.base_kv**2 / feeder.base_mva
     buyers = [a.bus for a in agents if a.role == "buyer"]
     sellers = [a.bus for a in agents if a.role == "seller"]
+    z_ohm = feeder.path_impedance_pu(buyers) * feeder.base_kv**2 / feeder.base_mva  # row k: buyers[k]
+    seller_ids = np.array(sellers, dtype=int)
+    # nearest: a stable sort over the sellers in bus order, so equal distances go to the lower bus
+    nearest = np.argsort(z_ohm[:, seller_ids], axis=1, kind="stable")[:, : opts.k_nearest]
     trades = []
-    for i in buyers:
-        chosen = sellers if opts.partners == "all" else sorted(sellers, key=lambda s: (z_ohm[i, s], s))[
-            : opts.k_nearest]
-        trades += [Trade(i, s, float(opts.fee_per_ohm * z_ohm[i, s])) for s in sorted(chosen)]
+    for k, i in enumerate(buyers):
+        chosen = seller_ids if opts.partners == "all" else np.sort(seller_ids[nearest[k]])
+        trades += [Trade(i, int(s), float(opts.fee_per_ohm * z_ohm[k, s])) for s in chosen]
     return tuple(trades)
 
 

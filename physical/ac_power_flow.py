@@ -152,6 +152,10 @@ class AcValidation:
     voltage_violations: tuple[int, ...]
     converged: bool = True
 
+    @classmethod
+    def not_converged(cls, n_buses: int) -> AcValidation:
+        return cls(AcPowerFlow.not_converged(n_buses), math.nan, math.nan, (), converged=False)
+
     def summary(self) -> dict:
         if not self.converged:
             return {"ac_converged": False, "max_vm_mismatch_pu": math.nan, "voltage_violations": None}
@@ -181,7 +185,14 @@ def validate_dispatch(feeder: Feeder, p_mw: np.ndarray, q_mvar: np.ndarray, vm_s
     try:
         ac = run_ac_power_flow(feeder, p_mw, q_mvar, net)
     except AcNotConverged:
-        return AcValidation(AcPowerFlow.not_converged(feeder.n_buses), math.nan, math.nan, (), converged=False)
+        return AcValidation.not_converged(feeder.n_buses)
+    return compare_with_ac(ac, vm_socp_pu, losses_socp_mw, vmin_pu, vmax_pu, tol_pu)
+
+
+def compare_with_ac(ac: AcPowerFlow, vm_socp_pu: np.ndarray, losses_socp_mw: float, vmin_pu: np.ndarray,
+                    vmax_pu: np.ndarray, tol_pu: float = 1e-6) -> AcValidation:
+    """Compare a dispatch's SOCP voltages and losses with its AC power flow, however that was solved (the
+    feeder's own net, or the source grid's, e.g. :func:`physical.simbench_grid.simbench_ac_power_flow`)."""
     outside = (ac.vm_pu < vmin_pu - tol_pu) | (ac.vm_pu > vmax_pu + tol_pu)
     outside[0] = False
     return AcValidation(

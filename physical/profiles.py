@@ -122,6 +122,10 @@ class BusProfiles:
     wind_type: tuple[str, ...]
     wind_mw: np.ndarray
 
+    def nominal(self) -> tuple[np.ndarray, np.ndarray]:
+        """Peak load and installed renewable capacity (MW per bus): what storage is sized to."""
+        return self.load_peak_mw, self.pv_mw + self.wind_mw
+
     def snapshot(self, index: int, library: ProfileLibrary | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Load and renewable generation (MW per bus) in quarter hour ``index``."""
         lib = library or profile_library()
@@ -132,6 +136,40 @@ class BusProfiles:
                         + (lib.wind[self.wind_type[j]][index] * self.wind_mw[j] if self.wind_type[j] else 0.0)
                         for j in range(n)])
         return np.maximum(demand, 0.0), np.maximum(gen, 0.0)
+
+
+@dataclass(frozen=True, eq=False)
+class UnitProfiles:
+    """Loads, generators and storage units that follow their own yearly profiles, each at a feeder bus.
+
+    SimBench's convention: unit ``u`` consumes ``values[t, column[u]] * p_mw[u]`` in quarter hour ``t``, a
+    relative profile times the unit's reference power, with consumption positive (loads, charging storage)
+    and generation negative (``p_mw`` of a generator is stored negated). ``values`` holds one column per
+    profile named in ``names``.
+    """
+
+    n_buses: int
+    bus: np.ndarray
+    column: np.ndarray
+    p_mw: np.ndarray
+    values: np.ndarray
+    names: tuple[str, ...]
+
+    def nominal(self) -> tuple[np.ndarray, np.ndarray]:
+        """Peak load and peak generation over the year (MW per bus): what storage is sized to."""
+        peak = np.abs(self.p_mw) * self.values[:, self.column].max(axis=0, initial=0.0)
+        load = np.bincount(self.bus, weights=np.where(self.p_mw > 0, peak, 0.0), minlength=self.n_buses)
+        gen = np.bincount(self.bus, weights=np.where(self.p_mw < 0, peak, 0.0), minlength=self.n_buses)
+        load[0] = gen[0] = 0.0
+        return load, gen
+
+    def snapshot(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Load and generation (MW per bus) in quarter hour ``index``: the units' consumption and production."""
+        p = self.values[index, self.column] * self.p_mw
+        demand = np.bincount(self.bus, weights=np.maximum(p, 0.0), minlength=self.n_buses)
+        gen = np.bincount(self.bus, weights=np.maximum(-p, 0.0), minlength=self.n_buses)
+        demand[0] = gen[0] = 0.0
+        return demand, gen
 
 
 def assign_profiles(feeder: Feeder, rng: np.random.Generator, *, pv_share: float,

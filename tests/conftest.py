@@ -23,6 +23,8 @@ def feeder(name: str) -> Feeder:
 
 
 @pytest.fixture(autouse=True)
-def _profile_cache(tmp_path_factory, monkeypatch):
-    """Tests share one profile cache, separate from the user's."""
+def _profile_cache(tmp_path_factory, monkeypatch, request):
+    """Tests share one profile cache, separate from the user's; SimBench nets (15-20 s each to build) are
+    pickled in pytest's own cache folder, so that only the first run builds them."""
     monkeypatch.setenv("P2P_COSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("P2P_COSIM_SIMBENCH_CACHE", str(request.config.cache.mkdir("simbench-grids")))

@@ -163,3 +163,17 @@ def test_bad_cyber_options_are_clear_errors_and_write_nothing(tmp_path, capsys, 
     out = tmp_path / "bad"
     assert main(["clear", "--case", "case15da", "--method", "admm", "--out", str(out), *extra]) == EXIT_INPUT
     assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_simbench_grid_by_code(tmp_path, capsys):
+    out = tmp_path / "lv"
+    assert main(["clear", "--case", "1-LV-rural1--0-sw", "--out", str(out), "--quiet"]) == EXIT_OK
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["case"] == "1-LV-rural1--0-sw" and summary["max_relaxation_gap"] <= 1e-6
+    assert summary["max_vm_mismatch_pu"] <= 1e-3
+    assert main(["clear", "--case", "1-LV-rural1--0-sw", "--pv-share", "0.3", "--out", str(tmp_path / "x")]) \
+        == EXIT_INPUT
+    assert "--pv-share" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert main(["cases"]) == EXIT_OK
+    listed = capsys.readouterr().out.split()
+    assert "case15da" in listed and "1-MV-urban--0-sw" in listed and "1-MVLV-rural-all-0-sw" in listed

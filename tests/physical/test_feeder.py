@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import pytest
 
@@ -79,3 +80,16 @@ def test_grids_outside_the_model_are_refused(name, reason):
 def test_unknown_feeder():
     with pytest.raises(FeederError, match="unknown MATPOWER case"):
         load_feeder("case_nope")
+
+
+def test_path_impedance_rows_match_networkx_shortest_paths():
+    f = feeder("case141")
+    g = f.graph.to_undirected()
+    for u, v in g.edges:
+        g.edges[u, v]["z"] = float(np.hypot(f.r_pu[max(u, v, key=lambda b: f.depth[b])],
+                                            f.x_pu[max(u, v, key=lambda b: f.depth[b])]))
+    rows = [0, 17, 140, 77]
+    d = f.path_impedance_pu(rows)
+    for k, a in enumerate(rows):
+        length = nx.single_source_dijkstra_path_length(g, a, weight="z")
+        assert np.allclose(d[k], [length[b] for b in range(f.n_buses)], rtol=1e-12, atol=1e-15)

@@ -1,0 +1,189 @@
+"""The Python API for notebooks: feeders, instances, clearings (centralized, ADMM, attacked and defended),
+AC validation and scenarios, with results as typed objects and pandas DataFrames.
+
+    from cosim import api
+    inst = api.build_instance("1-LV-rural1--0-sw", interval="2016-06-21T12:00", seed=0)
+    cleared = api.clear(inst)
+    cleared.report.objective_ct, cleared.buses.head()
+
+The functions compose the libraries the CLI runs (``physical.catalog``, ``market.instance``,
+``cosim.clearing_run``, ``cosim.world``); they take typed arguments and return frozen dataclasses. The
+results-folder files are the same tables the CLI writes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cosim.clearing_run import ClearingRun, iteration_table, summary, tables
+from cosim.clearing_run import clear as _clear
+from cosim.scenario import Scenario, load_scenario
+from cosim.world import run_world
+from cyber.attacks import AttackSpec
+from cyber.resilient_admm import CyberSetup, check_projection, default_projection, default_relaxation
+from market.admm.driver import AdmmSettings
+from market.instance import InstanceOptions, MarketInstance
+from market.instance import build_instance as _build_instance
+from physical.ac_power_flow import AcValidation, validate_dispatch
+from physical.catalog import RADIAL_CASES, load_feeder
+from physical.feeder import Feeder
+from physical.profiles import DEFAULT_INTERVAL
+from physical.simbench_grid import is_simbench_code, load_simbench_grid, simbench_codes, validate_on_simbench_net
+
+__all__ = ["AttackSpec", "AdmmSettings", "Clearing", "ClearingReport", "InstanceOptions", "ScenarioOutcome",
+           "ScenarioReport", "build_instance", "cases", "clear", "load_feeder", "run_scenario", "validate"]
+
+
+def cases() -> tuple[str, ...]:
+    """Every feeder name ``load_feeder`` takes besides ``.m`` paths: radial MATPOWER cases, SimBench codes."""
+    return (*RADIAL_CASES, *simbench_codes())
+
+
+def build_instance(feeder: Feeder | str, *, interval: int | str = DEFAULT_INTERVAL, seed: int = 0,
+                   options: InstanceOptions | None = None) -> MarketInstance:
+    """The market of one quarter hour of ``feeder`` (a :class:`Feeder` or any name ``load_feeder`` takes)."""
+    return _build_instance(load_feeder(feeder) if isinstance(feeder, str) else feeder, interval=interval,
+                           seed=seed, options=options)
+
+
+@dataclass(frozen=True)
+class ClearingReport:
+    """Headline figures of a clearing (powers in kW, costs in cent per interval); ``None`` where a figure does
+    not apply (ADMM figures of a centralized clearing, detection rates without an attack)."""
+
+    case: str
+    seed: int
+    interval_start: str
+    method: str
+    status: str
+    objective_ct: float
+    traded_kw: float
+    p0_kw: float
+    losses_kw: float
+    max_relaxation_gap: float
+    max_vm_mismatch_pu: float
+    voltage_violations: int | None
+    wall_s: float
+    iterations: int | None = None
+    converged: bool | None = None
+    optimality_gap: float | None = None
+    tpr: float | None = None
+    fpr: float | None = None
+
+    @classmethod
+    def of(cls, run: ClearingRun) -> ClearingReport:
+        s = summary(run)
+        return cls(case=s["case"], seed=s["seed"], interval_start=s["interval_start"], method=s["method"],
+                   status=s["status"], objective_ct=s["objective"], traded_kw=s.get("traded_kw", math.nan),
+                   p0_kw=s.get("p0_kw", math.nan), losses_kw=s.get("losses_kw", math.nan),
+                   max_relaxation_gap=s["max_relaxation_gap"], max_vm_mismatch_pu=s.get("max_vm_mismatch_pu", math.nan),
+                   voltage_violations=s.get("voltage_violations"), wall_s=s["wall_s"],
+                   iterations=s.get("iterations"), converged=s.get("converged"),
+                   optimality_gap=s.get("optimality_gap"), tpr=s.get("tpr"), fpr=s.get("fpr"))
+
+
+@dataclass(frozen=True, eq=False)
+class Clearing:
+    """One clearing: the typed run, its report and its tables (the ``*.csv`` files of ``cosim clear``)."""
+
+    run: ClearingRun
+    report: ClearingReport
+    buses: pd.DataFrame
+    lines: pd.DataFrame
+    trades: pd.DataFrame
+    iterations: pd.DataFrame | None
+
+    @property
+    def instance(self) -> MarketInstance:
+        return self.run.instance
+
+    @property
+    def validation(self) -> AcValidation | None:
+        """The AC check of the dispatch (on the feeder's pandapower net), ``None`` without a dispatch."""
+        return self.run.validation
+
+
+def clear(instance: MarketInstance, method: str = "centralized", *, attacks: tuple[AttackSpec, ...] = (),
+          detector: str = "none", admm: AdmmSettings | None = None) -> Clearing:
+    """Clear ``instance`` centrally (``"centralized"``) or by the distributed ADMM (``"admm"``), with Byzantine
+    ``attacks`` and every agent screening with ``detector``; validate its dispatch with the AC power flow.
+
+    With attacks or a detector the ADMM defaults to the splitting and relaxation they need, as the CLI does.
+    """
+    cyber = CyberSetup(attacks=tuple(attacks), detector=detector) if attacks or detector != "none" else None
+    if method == "admm" and admm is None:
+        admm = AdmmSettings(projection=default_projection(cyber.attacks, cyber.detector),
+                            relaxation=default_relaxation(cyber.attacks, cyber.detector)) if cyber else AdmmSettings()
+    if cyber is not None and admm is not None:
+        check_projection(admm.projection, cyber)
+    run = _clear(instance, method, admm, cyber)
+    frames = tables(run) if run.result.status.has_solution else {}
+    empty = pd.DataFrame()
+    return Clearing(run, ClearingReport.of(run), frames.get("buses.csv", empty), frames.get("lines.csv", empty),
+                    frames.get("trades.csv", empty), iteration_table(run) if run.history is not None else None)
+
+
+def validate(clearing: Clearing) -> AcValidation:
+    """The AC check of a clearing's dispatch on the grid it came from: the SimBench net itself for a SimBench
+    feeder (with the model's simplifications, see :mod:`physical.simbench_grid`), else the feeder's net."""
+    inst, res = clearing.instance, clearing.run.result
+    if not res.status.has_solution:
+        raise ValueError(f"the {res.method} clearing of {inst.case} has no dispatch ({res.status})")
+    base = inst.feeder.base_mva
+    args = (res.p * base, res.q * base, np.sqrt(res.v), res.losses * base, inst.vmin_pu, inst.vmax_pu)
+    if is_simbench_code(inst.case):
+        return validate_on_simbench_net(load_simbench_grid(inst.case), *args)
+    return validate_dispatch(inst.feeder, *args)
+
+
+@dataclass(frozen=True)
+class ScenarioReport:
+    """Headline figures of a co-simulated scenario (``None``: an ADMM figure of a centralized run)."""
+
+    scenario: str
+    case: str
+    intervals: int
+    method: str
+    voltage_violations: int
+    max_vm_mismatch_pu: float | None
+    traded_kwh: float
+    fallbacks: int
+    converged: int | None = None
+    mean_iterations: float | None = None
+    max_optimality_gap: float | None = None
+    tpr: float | None = None
+    fpr: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioOutcome:
+    """A co-simulation through mosaik: per-interval, per-iteration and voltage tables and the report."""
+
+    scenario: Scenario
+    report: ScenarioReport
+    intervals: pd.DataFrame
+    iterations: pd.DataFrame
+    voltages: pd.DataFrame
+
+
+def run_scenario(scenario: Scenario | str | Path) -> ScenarioOutcome:
+    """Co-simulate a scenario (a :class:`Scenario` or a scenario file) in mosaik, as ``cosim run`` does;
+    parameter studies (``[study]``) are ``cosim run``'s."""
+    from cosim.scenario_run import summarize
+
+    scn = scenario if isinstance(scenario, Scenario) else load_scenario(Path(scenario))
+    if scn.study is not None:
+        raise ValueError(f"scenario {scn.name!r} is a parameter study; run it with `cosim run`")
+    run = run_world(scn)
+    s = summarize(scn, run, 0.0)
+    report = ScenarioReport(scenario=s["scenario"], case=s["case"], intervals=s["intervals"], method=s["method"],
+                            voltage_violations=s["voltage_violations"], max_vm_mismatch_pu=s["max_vm_mismatch_pu"],
+                            traded_kwh=s["traded_kwh"], fallbacks=s["fallbacks"], converged=s.get("converged"),
+                            mean_iterations=s.get("mean_iterations"),
+                            max_optimality_gap=s.get("max_optimality_gap"), tpr=s.get("tpr"), fpr=s.get("fpr"))
+    return ScenarioOutcome(scn, report, run.intervals, run.iterations, run.voltages)
