@@ -51,12 +51,40 @@ def private_settings(settings: AdmmSettings) -> AdmmSettings:
                    tol_dual=dual if settings.tol_dual is None else settings.tol_dual)
 
 
-def secure_pairs(instance: MarketInstance, setup: PrivacySetup, seed: int, keys: list | None = None) -> SecurePairs:
-    """The secure pair exchange of ``instance``: per-agent keys (generated unless given), coefficients from
-    ``seed`` (the simulator's stand-in for each agent's own randomness, so that a run repeats)."""
+def secure_pairs(instance: MarketInstance, setup: PrivacySetup, seed: int, encrypted: bool = True) -> SecurePairs:
+    """The secure pair exchange of ``instance``: a key pair per agent, coefficients from ``seed`` (the
+    simulator's stand-in for each agent's own randomness, so that a run repeats). ``encrypted=False``: the
+    same integers computed in the clear (for measuring the protocol's convergence apart from its cost)."""
     if setup.mode != "paillier":
         raise CyberError(f"privacy {setup.mode}: no secure exchange to build")
     buyer = np.array([t.buyer for t in instance.trades], dtype=int) - 1
     seller = np.array([t.seller for t in instance.trades], dtype=int) - 1
-    keys = keys if keys is not None else generate_keys(len(instance.agents), setup.key_bits)
+    keys = generate_keys(len(instance.agents), setup.key_bits) if encrypted else None
     return SecurePairs(len(instance.agents), buyer, seller, setup.coefficients, seed, keys)
+
+
+@dataclass(frozen=True)
+class PrivacyReport:
+    """What privacy cost a clearing: crypto time per agent (online; obfuscators offline), bytes of ciphertexts
+    sent, and the plain ADMM's objective on the same instance for comparison."""
+
+    mode: str
+    key_bits: int
+    crypto_s: tuple[float, ...]
+    offline_s: tuple[float, ...]
+    bytes_sent: tuple[int, ...]
+    plain_objective: float
+
+    def summary(self) -> dict:
+        return {"privacy": self.mode, "key_bits": self.key_bits,
+                "crypto_s_max": max(self.crypto_s, default=0.0), "crypto_s_total": sum(self.crypto_s),
+                "crypto_s_per_agent": list(self.crypto_s),
+                "crypto_offline_s_max": max(self.offline_s, default=0.0),
+                "crypto_offline_s_total": sum(self.offline_s),
+                "bytes_sent": sum(self.bytes_sent), "plain_objective": self.plain_objective}
+
+
+def privacy_report(setup: PrivacySetup, pairs: SecurePairs, plain_objective: float) -> PrivacyReport:
+    return PrivacyReport(setup.mode, setup.key_bits, tuple(float(v) for v in pairs.crypto_s),
+                         tuple(float(v) for v in pairs.offline_s), tuple(int(v) for v in pairs.bytes_sent),
+                         float(plain_objective))
