@@ -16,8 +16,12 @@ clear -- the protocol's arithmetic for tests of convergence, bit for bit what th
 What is still revealed: each side learns ``a (x_other - x_own)`` with an unknown ``a`` in ``[low, high]``,
 i.e. the sign of the partner's difference and its size within a factor ``high / low``; the pair's price (the
 duals stay exactly opposite, so each knows the other's); and, at convergence, the agreed trade (their contract).
-Pair weights are the plain trade weight for every pair: the market's size factor would need the partner's
-desired injection. An eavesdropper sees only ciphertexts.
+Pair weights (``weight_rule``): ``geometric`` (default) is the market's local-splitting rule, the trade weight
+times the geometric mean of both sides' size factors (:func:`~market.admm.pairs.trade_size_factor`), which
+each side needs to know -- so each learns the other's size factor, i.e. the partner's desired injection
+``|p_hat|`` when it is below the median of the market (above, only that it is). ``uniform`` reveals nothing
+but leaves small prosumers' prices creeping: case85 at noon did not converge in 10000 iterations (gap
+6.8e-4) against 2929 iterations (gap 9.8e-10) with ``geometric``. An eavesdropper sees only ciphertexts.
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cyber.errors import CyberError
 from cyber.privacy.coefficient import COEFFICIENT_BITS, CoefficientRange
 from cyber.privacy.paillier import FRACTION_BITS, AgentKeys, ObfuscatorPool, add, encode, encrypt, multiply
+from market.admm.pairs import pair_weights
 from market.admm.states import AgentStates
 from market.formulation.trading import MarketArrays
 from market.messages import Inbox, MessageBatch
 
+WEIGHT_RULES = ("geometric", "uniform")
 #: Fixed point of ``a (x_s - x_b)``: one coefficient times one value.
 ONE_PRODUCT = 1 << (FRACTION_BITS + COEFFICIENT_BITS)
 TWO_PRODUCTS = 1 << (FRACTION_BITS + 2 * COEFFICIENT_BITS)
@@ -56,7 +63,10 @@ class SecurePairs:
 
     def __init__(self, n_agents: int, trade_buyer: np.ndarray, trade_seller: np.ndarray,
                  coefficients: CoefficientRange, seed: int, keys: list[AgentKeys] | None = None,
-                 observe: bool = False) -> None:
+                 observe: bool = False, weight_rule: str = "geometric") -> None:
+        if weight_rule not in WEIGHT_RULES:
+            raise CyberError(f"privacy pair weights: expected one of {WEIGHT_RULES}, got {weight_rule!r}")
+        self.weight_rule = weight_rule
         self.buyer, self.seller = np.asarray(trade_buyer), np.asarray(trade_seller)
         self.coefficients, self.keys = coefficients, keys
         self.rng = np.random.default_rng(seed)
@@ -80,6 +90,8 @@ class SecurePairs:
                 self._pool(holder, owner).prepare(iterations)
 
     def weights(self, arr: MarketArrays, trade: float, rule: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.weight_rule == "geometric":
+            return pair_weights(arr, trade, "geometric")
         ones = np.full(len(arr.trade_buyer), float(trade))
         return ones, ones.copy()
 

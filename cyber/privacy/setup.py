@@ -14,10 +14,9 @@ from market.admm.driver import AdmmSettings
 from market.instance import MarketInstance
 
 MODES = ("none", "paillier")
-#: Residual tolerances of a private clearing (sweep). The secure pairs run with the plain trade weight for every
-#: pair (the size factor would need the partner's private size), and at the plain (1e-6, 3e-6) the trades'
-#: slow split left case15da at 09:00 (seed 3) 1.3e-5 from the optimum; at (1e-7, 3e-7) 3.2e-7, in 893
-#: iterations instead of 863.
+#: Residual tolerances of a private clearing (sweep). Without the sweep's per-trade balancing the trades' split
+#: settles slowly: at the plain (1e-6, 3e-6) case15da at 09:00 (seed 3, uniform pair weights) ended 1.3e-5 from
+#: the optimum, at (1e-7, 3e-7) 3.2e-7, in 893 iterations instead of 863.
 PRIVATE_TOLERANCES = (1e-7, 3e-7)
 
 

@@ -101,8 +101,8 @@ def test_a_buyer_knows_its_sellers_trade_only_up_to_the_unknown_coefficient():
     pairs = _pairs(instance, 0.5, 1.1, observe=True)
     solve_admm(instance, PRIVATE, pairs=pairs)
     own, received, partner = (np.concatenate(getattr(pairs.observations, f)) for f in ("own", "received", "partner"))
-    moved = np.abs(partner - own) > 1e-9
+    moved = np.abs(partner - own) > 1e-7  # smaller differences are dominated by the 2^-40 fixed point
     # the buyer's best guess divides by the coefficient's mean; the truth is off by the coefficient's spread
     ratio = received[moved] / (partner - own)[moved]
-    assert ratio.min() >= 0.5 - 1e-6 and ratio.max() <= 1.1 + 1e-6
+    assert ratio.min() >= 0.5 - 1e-4 and ratio.max() <= 1.1 + 1e-4
     assert ratio.std() > 0.1  # a fresh coefficient every iteration, not a constant scale to calibrate away
