@@ -12,6 +12,7 @@ import pandas as pd
 from cyber.cross_layer import CrossLayerCheck, cross_layer_check
 from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm
 from market.admm.driver import AdmmRun, AdmmSettings, solve_admm
+from market.admm.pairs import PairExchange
 from market.instance import MarketInstance
 from market.problem.clearing import solve_clearing
 from market.result import ClearingResult, Status
@@ -42,10 +43,11 @@ class ClearingRun:
 
 
 def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
-          cyber: CyberSetup | None = None) -> ClearingRun:
+          cyber: CyberSetup | None = None, pairs: PairExchange | None = None) -> ClearingRun:
     """Clear the market and, when it has a dispatch, validate it with pandapower's AC power flow and check the
-    distributed market's reports against that metered state (:mod:`cyber.cross_layer`)."""
-    run = clear_market(instance, method, admm, cyber)
+    distributed market's reports against that metered state (:mod:`cyber.cross_layer`); ``pairs``: the trade
+    pairs' exchange of a private clearing (:mod:`cyber.privacy`)."""
+    run = clear_market(instance, method, admm, cyber, pairs=pairs)
     if not run.result.status.has_solution:
         return replace(run, cross_layer=last_iterate_check(run))
     validation, wall = validate(instance, run.result)
@@ -67,7 +69,8 @@ def last_iterate_check(run: ClearingRun) -> CrossLayerCheck | None:
 
 
 def clear_market(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
-                 cyber: CyberSetup | None = None, warm: AdmmRun | None = None) -> ClearingRun:
+                 cyber: CyberSetup | None = None, warm: AdmmRun | None = None,
+                 pairs: PairExchange | None = None) -> ClearingRun:
     """Clear the market (no AC check yet).
 
     The distributed ADMM is compared with the centralized SOCP of the same instance (its reference optimum);
@@ -83,7 +86,7 @@ def clear_market(instance: MarketInstance, method: str = "centralized", admm: Ad
     if cyber is not None:
         screening = solve_resilient_admm(instance, admm, cyber, warm)
         return admm_clearing(instance, screening.admm, cyber, screening)
-    return admm_clearing(instance, solve_admm(instance, admm, warm=warm))
+    return admm_clearing(instance, solve_admm(instance, admm, warm=warm, pairs=pairs))
 
 
 def admm_clearing(instance: MarketInstance, run: AdmmRun, cyber: CyberSetup | None = None,

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                       f"{defaults.relaxation:g}, or 1 with --attack or --detector: forecasts and missed injections "
                       "are not extrapolated)")
     _add_cyber_arguments(clear)
+    _add_privacy_arguments(clear)
     clear.add_argument("--partners", choices=["all", "nearest"],
                        help="trading partners: all buyers x all sellers (default), or the k electrically nearest")
     clear.add_argument("--k", type=_count(1), help="partners per buyer with --partners nearest (default 3)")
@@ -180,6 +181,15 @@ def _add_cyber_arguments(clear: argparse.ArgumentParser) -> None:
                        f"iteration, up to --delta (default {spec.drift:g})")
     cyber.add_argument("--detector", choices=DETECTORS, default="none", help="detector every agent runs")
     cyber.add_argument("--alpha", type=_number, help="detector's nominal false-alarm rate (default 0.1)")
+
+
+def _add_privacy_arguments(clear: argparse.ArgumentParser) -> None:
+    from cyber.privacy.setup import MODES
+
+    privacy = clear.add_argument_group("privacy (with --method admm)")
+    privacy.add_argument("--privacy", choices=MODES, default="none",
+                         help="paillier: every trade pair by secure two-party computation (docs/privacy.md)")
+    privacy.add_argument("--key-bits", type=_count(1), help="Paillier modulus bits, at least 1024 (default 2048)")
 
 
 def _given(args: argparse.Namespace, *names: str) -> list[str]:
@@ -395,8 +405,13 @@ def _clear(args: argparse.Namespace) -> int:
         instance = build_instance(load_feeder(args.case), interval=_or(args.interval, DEFAULT_INTERVAL),
                                   seed=_or(args.seed, 0), options=options)
     cyber = _cyber_setup(args, _or(args.seed, instance.seed), instance.feeder.n_buses)
-    run = clear(instance, args.method, _admm_settings(args, cyber), cyber)
+    privacy = _privacy_setup(args, cyber)
+    settings = _admm_settings(args, cyber, privacy)
+    pairs = None if privacy is None else privacy.pairs(instance, settings, _or(args.seed, instance.seed))
+    run = clear(instance, args.method, settings, cyber, pairs)
     head = summary(run)
+    if privacy is not None:
+        head.update(privacy.summary(instance, pairs))
     files: dict = {"instance.json": instance.to_json(), "summary.json": head}
     if run.history is not None:
         files["iterations.csv"] = iteration_table(run)
@@ -410,8 +425,24 @@ def _clear(args: argparse.Namespace) -> int:
     return EXIT_OK if run.validation.converged else EXIT_AC_DIVERGED
 
 
-def _admm_settings(args: argparse.Namespace, cyber):
-    """The ADMM settings the options ask for, the splitting and relaxation by default after the cyber setup."""
+def _privacy_setup(args: argparse.Namespace, cyber):
+    """The private clearing the options ask for (:class:`cyber.privacy.run.PrivateClearing`), or None."""
+    from cyber.privacy.run import PrivateClearing
+
+    if args.privacy == "none":
+        _refuse(_given(args, "key_bits"), "--key-bits sets the keys of --privacy paillier")
+        return None
+    if args.method != "admm":
+        raise UsageError("--privacy protects the exchanges of the distributed market: use --method admm")
+    if cyber is not None:
+        raise UsageError("--privacy with --attack or --detector: detectors screen values in the clear, and the "
+                         "private trade exchange sends none -- not combined (yet)")
+    return PrivateClearing.from_options(args.privacy, args.key_bits)
+
+
+def _admm_settings(args: argparse.Namespace, cyber, privacy=None):
+    """The ADMM settings the options ask for, the splitting and relaxation by default after the cyber setup
+    (and the private clearing's, with ``privacy``)."""
     from cyber.resilient_admm import default_projection, default_relaxation
     from market.admm.driver import AdmmSettings
 
@@ -419,12 +450,13 @@ def _admm_settings(args: argparse.Namespace, cyber):
     projection = args.projection or (default_projection(cyber.attacks, cyber.detector) if cyber else "sweep")
     relaxation = default_relaxation(cyber.attacks, cyber.detector) if cyber else defaults.relaxation
     try:
-        return AdmmSettings(projection=projection, rho=_or(args.rho, defaults.rho), tol_primal=args.tol_primal,
-                            tol_dual=args.tol_dual, max_iter=_or(args.max_iter, defaults.max_iter),
-                            residual_balancing=args.residual_balancing,
-                            relaxation=_or(args.relaxation, relaxation))
+        settings = AdmmSettings(projection=projection, rho=_or(args.rho, defaults.rho), tol_primal=args.tol_primal,
+                                tol_dual=args.tol_dual, max_iter=_or(args.max_iter, defaults.max_iter),
+                                residual_balancing=args.residual_balancing,
+                                relaxation=_or(args.relaxation, relaxation if privacy is None else 1.0))
     except ValueError as exc:
         raise UsageError(f"ADMM options: {exc}") from exc
+    return settings if privacy is None else privacy.settings(settings)
 
 
 def _print_summary(s: dict, out: Path) -> None:

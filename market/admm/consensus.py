@@ -25,7 +25,7 @@ import numpy as np
 
 from market.admm.agent_step import initial_own_values, own_update
 from market.admm.layout import OWN, AdmmLayout, Weights, build_layout
-from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs, trade_messages
+from market.admm.pairs import PairExchange, PlainPairs, initial_pair_duals
 from market.admm.states import LOCAL, X_PHASE, Y_PHASE, AgentStates, Exchange, agent_solution, relaxed_update
 from market.instance import MarketInstance
 from market.messages import Inbox, MessageBatch
@@ -91,7 +91,8 @@ def channel_receivers(lay: AdmmLayout) -> dict[str, np.ndarray]:
             "trade_to_buyer": buyer, "flow_target": child, "voltage_target": parent}
 
 
-def x_phase_messages(lay: AdmmLayout, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
+def x_phase_messages(lay: AdmmLayout, s: AgentStates, k: int, alpha: float, pairs: PairExchange
+                     ) -> list[MessageBatch]:
     """What the agents send after their local update."""
     child, parent = lay.link_child, lay.link_parent
     links = np.arange(len(child))
@@ -99,12 +100,12 @@ def x_phase_messages(lay: AdmmLayout, s: AgentStates, k: int, alpha: float) -> l
         MessageBatch("flow", X_PHASE, k, child + 1, parent + 1, links,
                      {"P": s.x["P"][child], "Q": s.x["Q"][child]}),
         MessageBatch("voltage", X_PHASE, k, parent + 1, child + 1, links, {"v": s.x["v"][parent]}),
-        *trade_messages(lay.arrays, s, lay.pair_b, lay.pair_s, k, alpha),
+        *pairs.messages(lay.arrays, s, lay.pair_b, lay.pair_s, k, alpha),
     ]
 
 
 def group_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, alpha: float,
-                 weight: tuple[np.ndarray, np.ndarray]) -> Generator:
+                 weight: tuple[np.ndarray, np.ndarray], pairs: PairExchange, k: int) -> Generator:
     """(6b) projection onto each agent's affine group and the trade pairs, then (6c) the dual update: a
     generator that sends nothing (every group uses what its agent holds) and returns, per copy, the primal
     residual ``x - y`` and the change of ``y`` (for the dual residual)."""
@@ -116,7 +117,7 @@ def group_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, alpha: float,
         yield from ()  # no messages: a generator only because the sweep's projection exchanges some
         y = np.empty_like(z)
         y[lay.bus] = lay.project(z[lay.bus])
-        project_pairs(y, z, inbox, (lay.pair_b, lay.pair_s), weight)
+        pairs.project(y, z, s.u, inbox, (lay.pair_b, lay.pair_s), weight, k)
         return y
 
     return (yield from relaxed_update(s, x_copy, alpha, project))
@@ -142,10 +143,11 @@ class LocalSplitting:
     kinds = KINDS
     flow_kind, voltage_kind = "flow", "voltage"  # child -> parent flows, parent -> child voltage
 
-    def __init__(self, instance: MarketInstance, weights: Weights) -> None:
+    def __init__(self, instance: MarketInstance, weights: Weights, pairs: PairExchange | None = None) -> None:
         self.layout = lay = build_layout(instance, weights)
         self.n, self.m, self.arrays = lay.n, lay.m, lay.arrays
-        self.pair_weight = pair_weights(lay.arrays, weights.trade, self.pair_rule)
+        self.pairs = pairs or PlainPairs()
+        self.pair_weight = self.pairs.weights(lay.arrays, weights.trade, self.pair_rule)
         self.pair_b, self.pair_s = lay.pair_b, lay.pair_s
         self.copy_weight = lay.copy_weight
         self.root = ~lay.has_parent
@@ -166,10 +168,10 @@ class LocalSplitting:
         local_update(self.layout, s, inbox, rho, self.pair_weight)
 
     def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
-        return x_phase_messages(self.layout, s, k, alpha)
+        return x_phase_messages(self.layout, s, k, alpha, self.pairs)
 
     def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int, exchange: Exchange) -> Generator:
-        return group_update(self.layout, s, inbox, alpha, self.pair_weight)
+        return group_update(self.layout, s, inbox, alpha, self.pair_weight, self.pairs, k)
 
     def y_phase_messages(self, s: AgentStates, k: int) -> list[MessageBatch]:
         return y_phase_messages(self.layout, s, k)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from market.admm.consensus import LocalSplitting
 from market.admm.layout import Weights
-from market.admm.pairs import PairBalancer
+from market.admm.pairs import PairBalancer, PairExchange
 from market.admm.splittings import PROJECTIONS, Splitting
 from market.admm.states import AgentStates, local_report, trades
 from market.admm.sweep import SweepSplitting
@@ -98,10 +98,12 @@ def weights_of(settings: AdmmSettings) -> Weights:
     return settings.weights or DEFAULT_WEIGHTS[settings.projection]
 
 
-def build_splitting(instance: MarketInstance, settings: AdmmSettings) -> Splitting:
-    """The agents' step functions and static data for ``settings.projection``."""
+def build_splitting(instance: MarketInstance, settings: AdmmSettings, pairs: PairExchange | None = None
+                    ) -> Splitting:
+    """The agents' step functions and static data for ``settings.projection``; ``pairs``: how the two sides of
+    a trade agree (default: in the clear, :class:`~market.admm.pairs.PlainPairs`)."""
     kind = SweepSplitting if settings.projection == "sweep" else LocalSplitting
-    return kind(instance, weights_of(settings).on_base(instance.feeder.base_mva))
+    return kind(instance, weights_of(settings).on_base(instance.feeder.base_mva), pairs)
 
 
 @dataclass
@@ -133,14 +135,15 @@ Process = Generator[Round, list[MessageBatch], AdmmRun]
 def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
                transport: Transport | None = None,
                on_iteration: Callable[[int, AgentStates], None] | None = None,
-               stop: Callable[[], str | None] | None = None, warm: AdmmRun | None = None) -> AdmmRun:
+               stop: Callable[[], str | None] | None = None, warm: AdmmRun | None = None,
+               pairs: PairExchange | None = None) -> AdmmRun:
     """Clear the market with the fully distributed ADMM, its messages carried by ``transport``.
 
     Returns status ``OPTIMAL`` when both residuals meet their tolerances, ``NOT_CONVERGED`` (with the last
     iterate, for inspection only) when ``max_iter`` is reached first or ``stop`` (asked after every
-    iteration) returns a reason, e.g. a missed deadline. ``warm``: see :func:`admm_process`.
+    iteration) returns a reason, e.g. a missed deadline. ``warm``, ``pairs``: see :func:`admm_process`.
     """
-    return drive(admm_process(instance, settings, on_iteration, stop, warm), transport or IdealTransport())
+    return drive(admm_process(instance, settings, on_iteration, stop, warm, pairs), transport or IdealTransport())
 
 
 def drive(process: Process, net: Transport) -> AdmmRun:
@@ -159,13 +162,15 @@ def drive(process: Process, net: Transport) -> AdmmRun:
 
 def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
                  on_iteration: Callable[[int, AgentStates], None] | None = None,
-                 stop: Callable[[], str | None] | None = None, warm: AdmmRun | None = None) -> Process:
+                 stop: Callable[[], str | None] | None = None, warm: AdmmRun | None = None,
+                 pairs: PairExchange | None = None) -> Process:
     """The distributed ADMM as a generator of message rounds (see :class:`Round`); returns the run. With
     ``warm`` (a clearing of the same feeder and splitting; the co-simulation passes only converged ones) the
-    agents start from where it ended (:mod:`market.admm.warm_start`)."""
+    agents start from where it ended (:mod:`market.admm.warm_start`); ``pairs`` replaces the trade pairs'
+    exchange in the clear (:func:`build_splitting`)."""
     cfg = settings or AdmmSettings()
     start = time.perf_counter()
-    split = build_splitting(instance, cfg)
+    split = build_splitting(instance, cfg, pairs)
     if warm is not None and warm.split is None:
         raise ValueError("warm start: the previous run does not say which splitting it ran on")
     s = (carry_over(split, cfg.rho, warm.split, warm.states, warm.result.info["rho_final"]) if warm is not None

@@ -8,6 +8,7 @@ mean, and both adapt them by the same rule on the same numbers (:class:`PairBala
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -129,3 +130,32 @@ def trade_messages(arr: MarketArrays, s: AgentStates, pair_b: slice, pair_s: sli
     zs = sent_value(s.x["ts"], s.y[pair_s], s.u[pair_s], alpha)
     return [MessageBatch("trade_to_seller", X_PHASE, k, buyer, seller, trades, {"t": zb}),
             MessageBatch("trade_to_buyer", X_PHASE, k, seller, buyer, trades, {"t": zs})]
+
+
+class PairExchange(Protocol):
+    """How the two sides of every trade agree: what they send after the local update and how each computes its
+    copy of the pair's y-update. The market's own is :class:`PlainPairs`; the cyber layer plugs in a private
+    one (:mod:`cyber.privacy.pairs`) the way a transport plugs into the other exchanges."""
+
+    def weights(self, arr: MarketArrays, trade: float, rule: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def messages(self, arr: MarketArrays, s: AgentStates, pair_b: slice, pair_s: slice, k: int,
+                 alpha: float) -> list[MessageBatch]: ...
+
+    def project(self, y: np.ndarray, z: np.ndarray, u: np.ndarray, inbox: Inbox, sides: tuple[slice, slice],
+                weight: tuple[np.ndarray, np.ndarray], k: int) -> None: ...
+
+
+class PlainPairs:
+    """Each side sends its relaxed iterate plus scaled dual in the clear; both take the weighted mean."""
+
+    def weights(self, arr: MarketArrays, trade: float, rule: str) -> tuple[np.ndarray, np.ndarray]:
+        return pair_weights(arr, trade, rule)
+
+    def messages(self, arr: MarketArrays, s: AgentStates, pair_b: slice, pair_s: slice, k: int,
+                 alpha: float) -> list[MessageBatch]:
+        return trade_messages(arr, s, pair_b, pair_s, k, alpha)
+
+    def project(self, y: np.ndarray, z: np.ndarray, u: np.ndarray, inbox: Inbox, sides: tuple[slice, slice],
+                weight: tuple[np.ndarray, np.ndarray], k: int) -> None:
+        project_pairs(y, z, inbox, sides, weight)

@@ -23,7 +23,7 @@ import numpy as np
 
 from market.admm.agent_step import initial_own_values, own_update
 from market.admm.layout import Weights
-from market.admm.pairs import initial_pair_duals, pair_weights, project_pairs, trade_messages
+from market.admm.pairs import PairExchange, PlainPairs, initial_pair_duals
 from market.admm.states import X_PHASE, Y_PHASE, AgentStates, Exchange, agent_solution, relaxed_update
 from market.admm.sweep_layout import E1, E2, OWN_ROWS, SHARED, VARIABLES, build_sweep_layout
 from market.instance import MarketInstance
@@ -46,10 +46,11 @@ class SweepSplitting:
     pair_rule = "shared"
     kinds = KINDS
 
-    def __init__(self, instance: MarketInstance, weights: Weights) -> None:
+    def __init__(self, instance: MarketInstance, weights: Weights, pairs: PairExchange | None = None) -> None:
         self.layout = lay = build_sweep_layout(instance, weights)
         self.n, self.m, self.arrays, self.weights, self.scale = lay.n, lay.m, lay.arrays, weights, lay.scale
-        self.pair_weight = pair_weights(lay.arrays, weights.trade, self.pair_rule)
+        self.pairs = pairs or PlainPairs()
+        self.pair_weight = self.pairs.weights(lay.arrays, weights.trade, self.pair_rule)
         size = len(VARIABLES) * self.n
         self.pair_b, self.pair_s = slice(size, size + self.m), slice(size + self.m, size + 2 * self.m)
         self.copy_weight = np.concatenate([lay.copy_weight, np.full(2 * self.m, weights.trade)])
@@ -101,7 +102,7 @@ class SweepSplitting:
                          self.pair_weight, t_target)
 
     def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
-        return trade_messages(self.arrays, s, self.pair_b, self.pair_s, k, alpha)
+        return self.pairs.messages(self.arrays, s, self.pair_b, self.pair_s, k, alpha)
 
     def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int, exchange: Exchange) -> Generator:
         """(6b) the sweep (its hops through ``exchange``) and the pair averages, (6c) the duals; returns
@@ -112,7 +113,7 @@ class SweepSplitting:
         def project(z: np.ndarray) -> Generator:
             y = np.empty_like(z)
             y[net] = yield from self._sweep(z[net], inbox, k, exchange)
-            project_pairs(y, z, inbox, (self.pair_b, self.pair_s), self.pair_weight)
+            self.pairs.project(y, z, s.u, inbox, (self.pair_b, self.pair_s), self.pair_weight, k)
             return y
 
         x_copy = np.concatenate([x[name] for name in VARIABLES] + [x["tb"], x["ts"]])
