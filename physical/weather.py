@@ -9,6 +9,7 @@ invented series. The station stands for the whole grid: the transmission cases c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,10 @@ def bundled_stations() -> list[str]:
                   or p.name.upper().endswith("TYA.CSV"))
 
 
+@cache
 def load_tmy(station: str = DEFAULT_STATION) -> WeatherSeries:
-    """Read one of pvlib's bundled TMY3 files (by file name) with ``pvlib.iotools.read_tmy3``."""
+    """Read one of pvlib's bundled TMY3 files (by file name) with ``pvlib.iotools.read_tmy3`` (once per station;
+    the series is shared, do not modify its arrays)."""
     path = PVLIB_DATA_DIR / station
     if station not in bundled_stations():
         raise FeederError(f"weather station {station!r}: expected one of pvlib's TMY3 files {bundled_stations()}")
