@@ -105,15 +105,12 @@ def static_ratings_mw(grid: DCGrid, sampling: StateSampling) -> np.ndarray:
 
 def _reference_buses(grid: DCGrid, labels: np.ndarray) -> np.ndarray:
     """One bus per island: the bus of its largest generator, else its first bus."""
-    n_islands = labels.max() + 1
-    ref = np.full(n_islands, -1)
-    best = np.full(n_islands, -1.0)
-    for g in np.argsort(-grid.gen_pmax_mw, kind="stable"):
-        isl = labels[grid.gen_bus[g]]
-        if grid.gen_pmax_mw[g] > best[isl]:
-            best[isl], ref[isl] = grid.gen_pmax_mw[g], grid.gen_bus[g]
-    for isl in np.flatnonzero(ref < 0):
-        ref[isl] = np.flatnonzero(labels == isl)[0]
+    ref = np.zeros(labels.max() + 1, int)
+    first_bus_labels, first_bus = np.unique(labels, return_index=True)
+    ref[first_bus_labels] = first_bus
+    order = np.argsort(-grid.gen_pmax_mw, kind="stable")
+    gen_labels, first_gen = np.unique(labels[grid.gen_bus[order]], return_index=True)
+    ref[gen_labels] = grid.gen_bus[order[first_gen]]
     return ref
 
 
