@@ -92,6 +92,11 @@ def dc_grid(net: pp.pandapowerNet) -> DCGrid:
     tap = np.where(tap == 0, 1.0, tap)
     lookup = net._pd2ppc_lookups["branch"]
     n_lines = lookup["line"][1] - lookup["line"][0] if "line" in lookup else 0
+    pmax = np.nan_to_num(np.real(gen[:, PMAX]), nan=0.0, posinf=0.0)
+    # the ppc gives the external grid (slack) 1e9 MW; the case's own limit is in net.ext_grid.max_p_mw
+    ext = net.ext_grid[net.ext_grid.in_service]
+    if "max_p_mw" in ext and np.all(np.isfinite(ext.max_p_mw.to_numpy(float))):
+        pmax[: len(ext)] = ext.max_p_mw.to_numpy(float)
     return DCGrid(
         n_bus=bus.shape[0],
         from_bus=np.real(branch[:, F_BUS]).astype(int),
@@ -102,7 +107,7 @@ def dc_grid(net: pp.pandapowerNet) -> DCGrid:
         demand_mw=np.real(bus[:, PD]) + np.real(bus[:, GS]),
         gen_bus=np.real(gen[:, GEN_BUS]).astype(int),
         gen_p_mw=np.real(gen[:, PG]),
-        gen_pmax_mw=np.nan_to_num(np.real(gen[:, PMAX]), nan=0.0, posinf=0.0),
+        gen_pmax_mw=pmax,
         line_index=net.line.index.to_numpy()[:n_lines],
         trafo_index=net.trafo.index.to_numpy(),
     )

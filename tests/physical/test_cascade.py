@@ -64,3 +64,28 @@ def test_dtr_outside_the_decisive_lines_changes_nothing(study):
 def test_unknown_case_is_bad_input():
     with pytest.raises(FeederError, match="case39"):
         build_study("case_nowhere", 5, 0)
+
+
+def test_islands_rebalance_by_the_documented_rules(study):
+    from physical.cascade import _balance
+
+    grid = study.grid
+    loaded = [b for b in range(grid.n_bus) if grid.demand_mw[b] > 0 and b not in grid.gen_bus]
+    alone = loaded[0]
+    labels = np.zeros(grid.n_bus, int)
+    labels[alone] = 1
+    # island without a generator: all its load is shed; the rest: generation meets demand within limits
+    served = 1.05 * grid.demand_mw.copy()
+    gen = _balance(grid, labels, served, 1.05 * grid.gen_p_mw)
+    assert served[alone] == 0.0
+    assert gen.sum() == pytest.approx(served.sum(), rel=1e-9)
+    assert np.all(gen <= grid.gen_pmax_mw + 1e-9) and np.all(gen >= 0)
+    # demand above capacity: every load shed by the same fraction, generators at their limits
+    served = 3.0 * grid.demand_mw.copy()
+    labels[:] = 0
+    gen = _balance(grid, labels, served, grid.gen_p_mw)
+    assert gen == pytest.approx(grid.gen_pmax_mw)
+    assert served.sum() == pytest.approx(grid.gen_pmax_mw.sum())
+    positive = grid.demand_mw > 0
+    ratio = served[positive] / (3.0 * grid.demand_mw[positive])
+    assert np.allclose(ratio, ratio[0])
