@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     dtr.add_argument("--states", type=_count(1), required=True, help="system states to sample")
     dtr.add_argument("--seed", type=_count(0), default=0, help="seed of every random draw (default 0)")
     dtr.add_argument("--operate", type=_count(1), help="devices that may operate per state (default: budget)")
+    dtr.add_argument("--device-outage", type=_number, default=0.0,
+                     help="probability that an installed device is out of service in a state, in [0, 1) (default "
+                          "0); above 0 the placement values redundancy (more devices than --operate)")
     _add_output_arguments(dtr, "do not print the summary")
 
     reproduce = sub.add_parser("reproduce", help="regenerate docs/reproduction.md (seed 001's tables, figures)")

@@ -12,7 +12,9 @@ import pandas as pd
 
 from cosim import figures
 from cosim.results import check_target, write_results
+from physical.cascade import StateSampling
 from physical.dtr_study import DtrStudyResult, StudySettings, run_dtr_study
+from physical.errors import FeederError
 
 METHOD_LABELS = {"greedy": "greedy", "exhaustive": "exhaustive", "random": "random (mean)",
                  "rank_loading": "rank by static loading", "rank_overload": "rank by overload frequency"}
@@ -25,7 +27,7 @@ def summary(result: DtrStudyResult) -> dict:
     best_reduction = None if exhaustive is None else result.risk_no_dtr - exhaustive
     return {
         "case": s.case, "budget": s.budget, "states": s.states, "seed": s.seed,
-        "operate": s.budget if s.operate is None else s.operate,
+        "operate": s.budget if s.operate is None else s.operate, "device_outage": s.sampling.device_outage,
         "risk_no_dtr": result.risk_no_dtr, "risk_all_dtr": result.risk_all_dtr,
         "risk_greedy": result.risk("greedy"), "risk_exhaustive": exhaustive, "risk_random": result.risk("random"),
         "risk_rank_loading": result.risk("rank_loading"), "risk_rank_overload": result.risk("rank_overload"),
@@ -97,8 +99,10 @@ def grid_figure(result: DtrStudyResult) -> bytes:
 def run(args: argparse.Namespace) -> int:
     """The handler of `cosim dtr`: run the study, write the folder whole, print the summary."""
     check_target(args.out, args.force)
+    if not 0.0 <= args.device_outage < 1.0:
+        raise FeederError(f"--device-outage {args.device_outage}: expected a probability in [0, 1)")
     settings = StudySettings(case=args.case, budget=args.budget, states=args.states, seed=args.seed,
-                             operate=args.operate)
+                             operate=args.operate, sampling=StateSampling(device_outage=args.device_outage))
     result = run_dtr_study(settings)
     head = summary(result)
     files = {"summary.json": head, **tables(result), "figures/risk_vs_budget.png": risk_figure(result),

@@ -25,4 +25,6 @@ def test_dtr_bad_input_exits_1_and_writes_nothing(tmp_path, capsys):
     assert "case39" in capsys.readouterr().err
     assert main(["dtr", "--case", "case39", "--budget", "0", "--states", "5", "--out", str(out)]) == 1
     assert main(["dtr", "--case", "case39", "--budget", "99", "--states", "2", "--out", str(out)]) == 1
+    assert main(["dtr", "--case", "case39", "--budget", "2", "--states", "2", "--device-outage", "1",
+                 "--out", str(out)]) == 1
     assert not out.exists()

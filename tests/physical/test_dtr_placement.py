@@ -58,3 +58,10 @@ def test_submodularity_check_counts_violations(oracle):
     check = check_submodularity(oracle, list(range(oracle.study.n_lines)), 30, 3, np.random.default_rng(0))
     assert check.samples == 30 and 0 <= check.violations <= 30
     assert (check.violations == 0) == (check.max_violation_mw == 0.0)
+
+
+def test_devices_out_of_service_do_not_operate():
+    from physical.cascade import StateSampling
+
+    broken = RiskOracle(build_study("case39", 16, seed=1, sampling=StateSampling(device_outage=0.999999)), 2)
+    assert broken.value(frozenset(range(broken.study.n_lines))) == 0.0
