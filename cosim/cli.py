@@ -135,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", type=_count(1), default=2, help="workers of the local cluster (default 2)")
     _add_output_arguments(sweep, "do not print the table")
 
+    dtr = sub.add_parser("dtr", help="place DTR devices against cascading-failure risk on a transmission case")
+    dtr.add_argument("--case", required=True, help="pandapower transmission case (e.g. case39, case118)")
+    dtr.add_argument("--budget", type=_count(1), required=True, help="DTR devices to install (stage 1)")
+    dtr.add_argument("--states", type=_count(1), required=True, help="system states to sample")
+    dtr.add_argument("--seed", type=_count(0), default=0, help="seed of every random draw (default 0)")
+    dtr.add_argument("--operate", type=_count(1), help="devices that may operate per state (default: budget)")
+    dtr.add_argument("--device-outage", type=_number, default=0.0,
+                     help="probability that an installed device is out of service in a state, in [0, 1) (default "
+                          "0); above 0 the placement values redundancy (more devices than --operate)")
+    _add_output_arguments(dtr, "do not print the summary")
+
     reproduce = sub.add_parser("reproduce", help="regenerate docs/reproduction.md (seed 001's tables, figures)")
     reproduce.add_argument("--out", type=Path, default=Path("docs"), help="folder of the report (default docs)")
 
@@ -294,6 +305,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _sweep(args)
     if args.command == "online":
         return _online(args)
+    if args.command == "dtr":
+        from cosim.dtr_run import run
+
+        return run(args)
     if args.command == "reproduce":
         from cosim.reproduction import write_report
 

@@ -1,0 +1,67 @@
+"""Placement: the memoised, pruned oracle against direct simulation; exhaustive against brute force; the bound."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from physical.cascade import build_study, simulate_cascade
+from physical.dtr_placement import RiskOracle, check_submodularity, exhaustive, greedy, greedy_bound
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    return RiskOracle(build_study("case39", 16, seed=1), operate=2)
+
+
+def test_memoised_cascades_equal_direct_simulation(oracle):
+    rng = np.random.default_rng(1)
+    study = oracle.study
+    for s in range(len(study.states)):
+        for _ in range(3):
+            operating = frozenset(rng.choice(study.n_lines, 3, replace=False).tolist())
+            assert oracle._shed(s, operating)[0] == simulate_cascade(study, s, operating).shed_mw
+
+
+def test_pruned_gains_equal_full_evaluation(oracle):
+    lines = list(range(oracle.study.n_lines))
+    for installed in (frozenset(), frozenset(greedy(oracle, 1, lines)[0].lines) if greedy(oracle, 1, lines)
+                      else frozenset()):
+        gains = oracle.gains(installed, [e for e in lines if e not in installed])
+        base = oracle.value(installed)
+        for e, gain in gains.items():
+            assert gain == pytest.approx(oracle.value(installed | {e}) - base, abs=1e-9)
+
+
+def test_exhaustive_is_the_best_of_every_pair(oracle):
+    best = exhaustive(oracle, 2)
+    pairs = max(oracle.value(frozenset(p)) for p in itertools.combinations(range(oracle.study.n_lines), 2))
+    singles = max(oracle.value(frozenset([e])) for e in range(oracle.study.n_lines))
+    assert best[0].reduction_mw == pytest.approx(singles)
+    assert best[1].reduction_mw == pytest.approx(max(pairs, singles))
+    assert best[1].risk_mw <= best[0].risk_mw
+
+
+def test_greedy_risk_falls_with_budget(oracle):
+    path = greedy(oracle, 4, list(range(oracle.study.n_lines)))
+    risks = [oracle.risk_no_dtr] + [p.risk_mw for p in path]
+    assert all(b < a for a, b in zip(risks, risks[1:], strict=False))
+
+
+def test_greedy_bound():
+    assert greedy_bound(0.0) == 1.0
+    assert greedy_bound(1.0) == pytest.approx(1 - np.exp(-1))
+    assert greedy_bound(0.5) == pytest.approx((1 - np.exp(-0.5)) / 0.5)
+
+
+def test_submodularity_check_counts_violations(oracle):
+    check = check_submodularity(oracle, list(range(oracle.study.n_lines)), 30, 3, np.random.default_rng(0))
+    assert check.samples == 30 and 0 <= check.violations <= 30
+    assert (check.violations == 0) == (check.max_violation_mw == 0.0)
+
+
+def test_devices_out_of_service_do_not_operate():
+    from physical.cascade import StateSampling
+
+    broken = RiskOracle(build_study("case39", 16, seed=1, sampling=StateSampling(device_outage=0.999999)), 2)
+    assert broken.value(frozenset(range(broken.study.n_lines))) == 0.0
