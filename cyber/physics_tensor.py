@@ -140,7 +140,7 @@ def polar(b: np.ndarray) -> np.ndarray:
 def channel_factor_update(hankel: np.ndarray, u1: np.ndarray, u2: np.ndarray, cores: np.ndarray,
                           phi: np.ndarray, lam: float) -> np.ndarray:
     """Step 3 for ``U1`` (majorised physics term, see the module docstring); ``hankel`` is (b, m, tau, T')."""
-    b = np.einsum("bmjt,bjk,btik->bmi", hankel, u2, cores)
+    b = np.einsum("bmjt,bjk,btik->bmi", hankel, u2, cores, optimize=True)
     if lam:
         a = np.sum(phi**2, axis=(1, 2))[:, None, None]  # ||Phi||_F^2 >= its largest squared singular value
         c = np.einsum("btik,btjk->bij", cores, cores)
@@ -151,7 +151,7 @@ def channel_factor_update(hankel: np.ndarray, u1: np.ndarray, u2: np.ndarray, co
 
 def delay_factor_update(hankel: np.ndarray, u1: np.ndarray, cores: np.ndarray) -> np.ndarray:
     """Step 3 for ``U2``: Procrustes on ``sum_t X_t^T U1 G_t``."""
-    return polar(np.einsum("bmjt,bmi,btik->bjk", hankel, u1, cores))
+    return polar(np.einsum("bmjt,bmi,btik->bjk", hankel, u1, cores, optimize=True))
 
 
 def physics_gram(phi: np.ndarray, u1: np.ndarray) -> np.ndarray:
@@ -161,7 +161,7 @@ def physics_gram(phi: np.ndarray, u1: np.ndarray) -> np.ndarray:
 
 def project(hankel: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
     """``U1^T X_t U2`` of every slice: (b, T', r1, r2)."""
-    return np.einsum("bmjt,bmi,bjk->btik", hankel, u1, u2)
+    return np.einsum("bmjt,bmi,bjk->btik", hankel, u1, u2, optimize=True)
 
 
 def objective(hankel: np.ndarray, fit: PhysicsTensorFit, phi: np.ndarray, model: PhysicsTensorModel,
@@ -171,10 +171,10 @@ def objective(hankel: np.ndarray, fit: PhysicsTensorFit, phi: np.ndarray, model:
     g = fit.cores if cores is None else cores
     start = model.lags
     target = predictions(fit.cores, fit.residuals, fit.alpha, fit.beta, start)[:, :-1]
-    recon = np.einsum("bmi,btik,bjk->bmjt", fit.u1, g, fit.u2)
+    recon = np.einsum("bmi,btik,bjk->bmjt", fit.u1, g, fit.u2, optimize=True)
     tucker = np.sum((hankel - recon) ** 2, axis=(1, 2, 3))
     arima_term = np.sum((g[:, start:] - target) ** 2, axis=(1, 2, 3))
-    physics = np.sum(np.einsum("bem,bmi,btik->btek", phi, fit.u1, g) ** 2, axis=(1, 2, 3))
+    physics = np.sum(np.einsum("bem,bmi,btik->btek", phi, fit.u1, g, optimize=True) ** 2, axis=(1, 2, 3))
     return tucker + arima_term + model.lam * physics
 
 
@@ -235,6 +235,6 @@ def predict(state: PhysicsTensorFit, series: np.ndarray, model: PhysicsTensorMod
     the step bound, unscaled and integrated ``d`` times."""
     tucker = model.tucker
     nxt = predictions(state.cores, state.residuals, state.alpha, state.beta, state.cores.shape[1])[:, 0]
-    column = np.einsum("bmi,bik,bk->bm", state.u1, nxt, state.u2[:, -1])
+    column = np.einsum("bmi,bik,bk->bm", state.u1, nxt, state.u2[:, -1], optimize=True)
     bound = step_bound(state.cores.shape[1], tucker)
     return np.clip(column, -bound, bound) * state.scale + tensor_forecast.integrate(series, tucker.d)

@@ -21,6 +21,7 @@ from cyber import tensor_detector
 from cyber.attacks import AttackSpec, ByzantineTransport
 from cyber.errors import CyberError
 from cyber.network import CommNetwork, NetworkTransport
+from cyber.physics_detector import PhysicsTensorDetector
 from cyber.screening import Detector, NoDetector, ScreeningTransport, fpr_by_kind, score, tpr_by_kind
 from cyber.tensor_detector import TensorDetector
 from cyber.timing import TimedTransport
@@ -30,7 +31,10 @@ from market.admm.driver import AdmmRun, AdmmSettings, build_splitting, solve_adm
 from market.instance import MarketInstance
 from market.messages import IdealTransport, MessageBatch, Transport
 
-DETECTORS = ("none", "tensor", "tensor-no-physics", *STATISTICS)
+#: ``tensor``: the paper's detector (:mod:`cyber.physics_detector`), ``tensor-no-physics`` its ablation;
+#: ``tensor-screen``: the earlier variant (:mod:`cyber.tensor_detector`: forecasts fused with the equalities
+#: afterwards, screening rules for intermittent spikes)
+DETECTORS = ("none", "tensor", "tensor-no-physics", "tensor-screen", *STATISTICS)
 
 
 def warm_up() -> None:
@@ -51,8 +55,10 @@ def build_detector(name: str, instance: MarketInstance, settings: AdmmSettings,
             return NoDetector()
         split = build_splitting(instance, settings)
         if name in ("tensor", "tensor-no-physics"):
+            return PhysicsTensorDetector(instance, split, physics=name == "tensor", **opts)
+        if name == "tensor-screen":
             opts.setdefault("zigzag", settings.relaxation > 1.0)  # over-relaxed iterates go out and back
-            return TensorDetector(instance, split, physics=name == "tensor", **opts)
+            return TensorDetector(instance, split, **opts)
         if name in STATISTICS:
             return WindowScreen(split, name, **opts)
     except (TypeError, ValueError) as exc:

@@ -130,7 +130,7 @@ class TensorDetector:
     def __init__(self, instance: MarketInstance, split: Splitting, *, physics: bool = True, window: int = 30,
                  model: TuckerArimaModel | None = None, alpha: float = 0.1, floor: float = 1e-5,
                  refit_every: int = 10, memory: int = 9, min_history: int = 12, zigzag: bool = False) -> None:
-        self.name = "tensor" if physics else "tensor-no-physics"
+        self.name = "tensor-screen" if physics else "tensor-screen-no-physics"
         self.model = model or TuckerArimaModel()
         if not self.model.d + self.model.tau + self.model.p <= min_history <= window:
             raise ValueError("tensor detector: min_history must cover d + tau + p and not exceed the window")
