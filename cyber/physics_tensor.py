@@ -56,7 +56,7 @@ class PhysicsTensorModel:
 
     tucker: TuckerArimaModel = TuckerArimaModel()
     q: int = 1
-    iterations: int = 3
+    iterations: int = 1
     lam: float = 1.0
 
     def __post_init__(self) -> None:
@@ -120,15 +120,14 @@ def predictions(cores: np.ndarray, residuals: np.ndarray, alpha: np.ndarray, bet
 
 def core_update(projected: np.ndarray, target: np.ndarray, start: int, gram: np.ndarray, lam: float) -> np.ndarray:
     """Step 2: every core from its projection ``U1^T X_t U2`` (b, T', r1, r2) and, from index ``start`` on,
-    the ARIMA prediction ``target`` (b, T' - start, r1, r2), coupled through ``lam * gram`` (b, r1, r1)."""
-    r1 = gram.shape[-1]
-    eye = np.eye(r1)
-    rhs = projected.copy()
-    rhs[:, start:] += target
-    weight = np.ones(projected.shape[1])
-    weight[start:] = 2.0
-    system = weight[None, :, None, None] * eye + lam * gram[:, None]  # (b, T', r1, r1)
-    return np.linalg.solve(system, rhs)
+    the ARIMA prediction ``target`` (b, T' - start, r1, r2), coupled through ``lam * gram`` (b, r1, r1). Two
+    systems per member (without and with the ARIMA term), inverted once."""
+    eye = np.eye(gram.shape[-1])
+    inverse = np.linalg.inv(np.stack([eye + lam * gram, 2 * eye + lam * gram], axis=1))  # (b, 2, r1, r1)
+    out = np.empty_like(projected)
+    out[:, :start] = inverse[:, :1] @ projected[:, :start]
+    out[:, start:] = inverse[:, 1:] @ (projected[:, start:] + target)
+    return out
 
 
 def polar(b: np.ndarray) -> np.ndarray:
@@ -139,29 +138,33 @@ def polar(b: np.ndarray) -> np.ndarray:
 
 def channel_factor_update(hankel: np.ndarray, u1: np.ndarray, u2: np.ndarray, cores: np.ndarray,
                           phi: np.ndarray, lam: float) -> np.ndarray:
-    """Step 3 for ``U1`` (majorised physics term, see the module docstring); ``hankel`` is (b, m, tau, T')."""
-    b = np.einsum("bmjt,bjk,btik->bmi", hankel, u2, cores, optimize=True)
+    """Step 3 for ``U1`` (majorised physics term, see the module docstring); ``hankel`` is (b, T', m, tau)."""
+    b = np.einsum("btmj,bjk,btik->bmi", hankel, u2, cores, optimize=True)
     if lam:
         a = np.sum(phi**2, axis=(1, 2))[:, None, None]  # ||Phi||_F^2 >= its largest squared singular value
-        c = np.einsum("btik,btjk->bij", cores, cores)
-        phi_u = np.einsum("bem,bmi->bei", phi, u1)
-        b = b + lam * (a * u1 - np.einsum("bem,bei->bmi", phi, phi_u)) @ c
+        c = np.sum(cores @ np.swapaxes(cores, -1, -2), axis=1)
+        b = b + lam * (a * u1 - np.swapaxes(phi, -1, -2) @ (phi @ u1)) @ c
     return polar(b)
 
 
 def delay_factor_update(hankel: np.ndarray, u1: np.ndarray, cores: np.ndarray) -> np.ndarray:
     """Step 3 for ``U2``: Procrustes on ``sum_t X_t^T U1 G_t``."""
-    return polar(np.einsum("bmjt,bmi,btik->bjk", hankel, u1, cores, optimize=True))
+    return polar(np.einsum("btmj,bmi,btik->bjk", hankel, u1, cores, optimize=True))
 
 
 def physics_gram(phi: np.ndarray, u1: np.ndarray) -> np.ndarray:
-    phi_u = np.einsum("bem,bmi->bei", phi, u1)
-    return np.einsum("bei,bej->bij", phi_u, phi_u)
+    phi_u = phi @ u1
+    return np.swapaxes(phi_u, -1, -2) @ phi_u
 
 
 def project(hankel: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
     """``U1^T X_t U2`` of every slice: (b, T', r1, r2)."""
-    return np.einsum("bmjt,bmi,bjk->btik", hankel, u1, u2, optimize=True)
+    return np.einsum("btmj,bmi,bjk->btik", hankel, u1, u2, optimize=True)
+
+
+def slices(series: np.ndarray, model: TuckerArimaModel, scale: np.ndarray) -> np.ndarray:
+    """The Hankel slices ``X_t`` of scaled differences, (b, T', m, tau) contiguous."""
+    return np.ascontiguousarray(np.moveaxis(embed(series, model, scale)[0], -1, 1))
 
 
 def objective(hankel: np.ndarray, fit: PhysicsTensorFit, phi: np.ndarray, model: PhysicsTensorModel,
@@ -171,10 +174,10 @@ def objective(hankel: np.ndarray, fit: PhysicsTensorFit, phi: np.ndarray, model:
     g = fit.cores if cores is None else cores
     start = model.lags
     target = predictions(fit.cores, fit.residuals, fit.alpha, fit.beta, start)[:, :-1]
-    recon = np.einsum("bmi,btik,bjk->bmjt", fit.u1, g, fit.u2, optimize=True)
+    recon = fit.u1[:, None] @ g @ np.swapaxes(fit.u2, -1, -2)[:, None]
     tucker = np.sum((hankel - recon) ** 2, axis=(1, 2, 3))
     arima_term = np.sum((g[:, start:] - target) ** 2, axis=(1, 2, 3))
-    physics = np.sum(np.einsum("bem,bmi,btik->btek", phi, fit.u1, g, optimize=True) ** 2, axis=(1, 2, 3))
+    physics = np.sum(((phi @ fit.u1)[:, None] @ g) ** 2, axis=(1, 2, 3))
     return tucker + arima_term + model.lam * physics
 
 
@@ -185,7 +188,7 @@ def fit(series: np.ndarray, phi: np.ndarray, model: PhysicsTensorModel, start: P
     tucker = model.tucker
     warm = None if start is None else tensor_forecast.TuckerArimaFit(start.scale, start.u1, start.u2, start.cores)
     init = tensor_forecast.fit(series, tucker, warm, widths)
-    hankel = np.ascontiguousarray(embed(series, tucker, init.scale)[0])  # (b, m, tau, T')
+    hankel = slices(series, tucker, init.scale)
     phi_s = scaled_physics(phi, init.scale)
     state = _with_arima(init.scale, init.u1, init.u2, init.cores, phi_s, model)
     for _ in range(model.iterations):
@@ -218,7 +221,7 @@ def extend(state: PhysicsTensorFit, series: np.ndarray, model: PhysicsTensorMode
     step bound) gets its core by the coupled update under the fit's factors and ARIMA coefficients; the oldest
     core is dropped."""
     tucker = model.tucker
-    hankel, _ = embed(series[..., -(tucker.tau + tucker.d):], tucker, state.scale)  # (b, m, tau, 1)
+    hankel = slices(series[..., -(tucker.tau + tucker.d):], tucker, state.scale)  # (b, 1, m, tau)
     bound = step_bound(state.cores.shape[1], tucker)
     newest = np.clip(hankel, -bound, bound)
     target = predictions(state.cores, state.residuals, state.alpha, state.beta, state.cores.shape[1])
@@ -235,6 +238,6 @@ def predict(state: PhysicsTensorFit, series: np.ndarray, model: PhysicsTensorMod
     the step bound, unscaled and integrated ``d`` times."""
     tucker = model.tucker
     nxt = predictions(state.cores, state.residuals, state.alpha, state.beta, state.cores.shape[1])[:, 0]
-    column = np.einsum("bmi,bik,bk->bm", state.u1, nxt, state.u2[:, -1], optimize=True)
+    column = (state.u1 @ (nxt @ state.u2[:, -1, :, None]))[..., 0]
     bound = step_bound(state.cores.shape[1], tucker)
     return np.clip(column, -bound, bound) * state.scale + tensor_forecast.integrate(series, tucker.d)

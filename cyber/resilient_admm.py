@@ -27,7 +27,8 @@ from cyber.tensor_detector import TensorDetector
 from cyber.timing import TimedTransport
 from cyber.window_screen import STATISTICS, WindowScreen
 from market.admm import prox
-from market.admm.driver import AdmmRun, AdmmSettings, build_splitting, solve_admm
+from market.admm.consensus import KINDS
+from market.admm.driver import FLOW_KINDS, VOLTAGE_KINDS, AdmmRun, AdmmSettings, build_splitting, solve_admm
 from market.instance import MarketInstance
 from market.messages import IdealTransport, MessageBatch, Transport
 
@@ -202,7 +203,7 @@ class CommLayer:
     def report(self) -> dict:
         """At the end of the clearing: the attackers' record and what the network did, in simulated time."""
         out = {"truth": self.attackers.ground_truth(), "clearing_ms": float("nan"), "deadline_missed": False,
-               "messages": {}}
+               "messages": {}, "attackable": attackable_kinds(self.attackers.attacks)}
         if isinstance(self.network, TimedTransport):
             out["clearing_ms"] = self.network.finish()
             out["deadline_missed"] = self.stop() is not None
@@ -227,10 +228,29 @@ def screening_report(screening: ScreeningTransport) -> dict:
             "prediction_error": dict(getattr(screening.detector, "prediction_error", {}))}
 
 
+def attackable_kinds(attacks: tuple[AttackSpec, ...] | list) -> tuple[str, ...]:
+    """Message kinds an attack of these specs can falsify: the correlated attacks shift the x-phase flows and
+    voltages only, the others every message that carries a field they target (none: every kind)."""
+    kinds: set[str] = set()
+    for spec in attacks:
+        if spec.kind in ("static-fdi", "dynamic-noise"):
+            kinds |= set(FLOW_KINDS) | set(VOLTAGE_KINDS)
+        else:
+            kinds |= {kind for kind, (_, names) in KINDS.items() if set(names) & set(spec.fields)}
+    return tuple(sorted(kinds)) or tuple(KINDS)
+
+
 def resilient_run(run: AdmmRun, comm: dict, screening: dict) -> ResilientRun:
-    """A clearing's ADMM run with the reports of its communication layer and of its detectors."""
+    """A clearing's ADMM run with the reports of its communication layer and of its detectors. The confusion
+    counts all screened fields; ``fpr_attackable`` only the kinds its attacks can touch (the headline FPR:
+    trade messages are the majority and rarely flagged, and no correlated attack touches them)."""
     flags, truth = screening["flags"], comm["truth"]
-    return ResilientRun(run, flags, truth, score(flags, truth, screening["screened"]), screening["wall_s"],
+    kinds = comm["attackable"]
+    confusion = score(flags, truth, screening["screened"])
+    confusion["fpr_attackable"] = score(flags[flags["kind"].isin(kinds)],
+                                        truth[truth["kind"].isin(kinds)] if len(truth) else truth,
+                                        sum(n for k, n in screening["screened_by_kind"].items() if k in kinds))["fpr"]
+    return ResilientRun(run, flags, truth, confusion, screening["wall_s"],
                         screening["per_iteration"], comm["clearing_ms"], comm["deadline_missed"], comm["messages"],
                         screening["prediction_error"], screening["screened_by_kind"])
 

@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 
 from cyber import physics_tensor as pt
-from cyber.tensor_forecast import TuckerArimaModel, embed, forecast_reference
+from cyber.tensor_forecast import TuckerArimaModel, forecast_reference
 
 
 def _orthonormal(rng, rows, cols, batch):
@@ -18,7 +18,7 @@ def _orthonormal(rng, rows, cols, batch):
 def problem():
     rng = np.random.default_rng(7)
     b, m, tau, t, r1, r2, e = 2, 6, 4, 9, 3, 2, 2
-    hankel = rng.normal(size=(b, m, tau, t))
+    hankel = rng.normal(size=(b, t, m, tau))
     return dict(rng=rng, hankel=hankel, u1=_orthonormal(rng, m, r1, b), u2=_orthonormal(rng, tau, r2, b),
                 phi=rng.normal(size=(b, e, m)), target=rng.normal(size=(b, t - 3, r1, r2)), start=3)
 
@@ -29,9 +29,9 @@ def test_core_update_solves_the_regularised_least_squares_problem(problem):
     start = problem["start"]
     cores = pt.core_update(pt.project(h, u1, u2), problem["target"], start, pt.physics_gram(phi, u1), lam)
     for b in range(h.shape[0]):
-        for t in (0, start, h.shape[-1] - 1):
+        for t in (0, start, h.shape[1] - 1):
             g = cp.Variable(cores.shape[2:])
-            cost = cp.sum_squares(h[b, :, :, t] - u1[b] @ g @ u2[b].T) + lam * cp.sum_squares(phi[b] @ u1[b] @ g)
+            cost = cp.sum_squares(h[b, t] - u1[b] @ g @ u2[b].T) + lam * cp.sum_squares(phi[b] @ u1[b] @ g)
             if t >= start:
                 cost += cp.sum_squares(g - problem["target"][b, t - start])
             cp.Problem(cp.Minimize(cost)).solve()
@@ -45,14 +45,14 @@ def test_factor_updates_without_physics_are_procrustes(problem):
     new_u1 = pt.channel_factor_update(h, u1, u2, cores, problem["phi"], 0.0)
     new_u2 = pt.delay_factor_update(h, u1, cores)
     for b in range(h.shape[0]):
-        b1 = sum(h[b, :, :, t] @ u2[b] @ cores[b, t].T for t in range(h.shape[-1]))
-        b2 = sum(h[b, :, :, t].T @ u1[b] @ cores[b, t] for t in range(h.shape[-1]))
+        b1 = sum(h[b, t] @ u2[b] @ cores[b, t].T for t in range(h.shape[1]))
+        b2 = sum(h[b, t].T @ u1[b] @ cores[b, t] for t in range(h.shape[1]))
         assert np.allclose(new_u1[b], scipy.linalg.polar(b1)[0])
         assert np.allclose(new_u2[b], scipy.linalg.polar(b2)[0])
 
 
 def _channel_cost(h, u1, u2, cores, phi, lam):
-    recon = np.einsum("mi,tik,jk->mjt", u1, cores, u2)
+    recon = np.einsum("mi,tik,jk->tmj", u1, cores, u2)
     return np.sum((h - recon) ** 2) + lam * np.sum(np.einsum("em,mi,tik->tek", phi, u1, cores) ** 2)
 
 
@@ -68,7 +68,7 @@ def test_physics_factor_update_descends_to_a_stationary_point(problem):
     assert np.all(np.diff(costs) <= 1e-9 * costs[0])
     u = u1[0]
     c = np.einsum("tik,tjk->ij", cores[0], cores[0])
-    grad = -2 * sum(h[0, :, :, t] @ u2[0] @ cores[0, t].T for t in range(h.shape[-1])) + 2 * u @ c \
+    grad = -2 * sum(h[0, t] @ u2[0] @ cores[0, t].T for t in range(h.shape[1])) + 2 * u @ c \
         + 2 * lam * phi[0].T @ phi[0] @ u @ c
     riemannian = grad - u @ (0.5 * (u.T @ grad + grad.T @ u))
     assert np.linalg.norm(riemannian) < 1e-6 * np.linalg.norm(grad)
@@ -80,7 +80,7 @@ def test_a_round_never_increases_the_objective_with_the_arima_target_fixed():
     phi = rng.normal(size=(3, 2, 7))
     model = pt.PhysicsTensorModel(iterations=0, lam=1.0)
     state = pt.fit(series, phi, model)
-    hankel = np.ascontiguousarray(embed(series, model.tucker, state.scale)[0])
+    hankel = pt.slices(series, model.tucker, state.scale)
     phi_s = pt.scaled_physics(phi, state.scale)
     before = pt.objective(hankel, state, phi_s, model)
     after = pt.iterate(hankel, state, phi_s, model)
