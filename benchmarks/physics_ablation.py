@@ -5,7 +5,7 @@
 
 ``ablation``: one Byzantine agent (the first prosumer with a parent and children) runs static FDI and dynamic
 noise every 5 iterations, and a consistent attack -- the same static deviation at *every* iteration from
-iteration 40 on; each against ``tensor`` and ``tensor-no-physics`` on the same instance, per seed; then mean
+iteration 40 on; each against ``tensor-paper`` and ``tensor-paper-no-physics`` on the same instance, per seed; then mean
 and spread (min..max) over the seeds of: converged, iterations, optimality gap against the centralized optimum,
 TPR on flows and on voltages, FPR on the attackable fields (flows and voltages), and, per seed, how far the
 falsified values violate each equality of the receivers' ``Phi`` (E1 of the parent, E4 of the children: the
@@ -59,7 +59,7 @@ def ablation(cases, seeds, max_iter) -> None:
         feeder = load_feeder(case)
         byzantine = middle_agent(feeder)
         for label, params in ATTACKS.items():
-            rows = {"tensor": [], "tensor-no-physics": []}
+            rows = {"tensor-paper": [], "tensor-paper-no-physics": []}
             for seed in seeds:
                 instance = build_instance(feeder, interval=INTERVAL, seed=seed)
                 reference = solve_clearing(instance).objective
@@ -89,7 +89,7 @@ def calibration(cases, alphas, max_iter) -> None:
     for case in cases:
         instance = build_instance(load_feeder(case), interval=INTERVAL, seed=0)
         for alpha in alphas:
-            run = _run(instance, (), "tensor", max_iter, {"alpha": alpha})
+            run = _run(instance, (), "tensor-paper", max_iter, {"alpha": alpha})
             by_kind = " ".join(f"{k} {v:.4f} ({v / alpha:.2f}x)" for k, v in run.fpr_by_kind().items())
             print(f"  {case:9} alpha {alpha:5.3f}  attackable {_attackable_fpr(run):.4f}  {by_kind}  "
                   f"converged {run.admm.result.info['converged']} iterations {run.admm.result.info['iterations']}",

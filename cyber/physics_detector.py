@@ -100,7 +100,7 @@ class PhysicsTensorDetector:
     def __init__(self, instance: MarketInstance, split: Splitting, *, physics: bool = True, window: int = 30,
                  model: PhysicsTensorModel | None = None, alpha: float = 0.1, floor: float = 1e-5,
                  refit_every: int = 10, memory: int = 9, min_history: int = 12) -> None:
-        self.name = "tensor" if physics else "tensor-no-physics"
+        self.name = "tensor-paper" if physics else "tensor-paper-no-physics"
         base = model or PhysicsTensorModel()
         self.model = base if physics else PhysicsTensorModel(base.tucker, base.q, base.iterations, 0.0)
         tucker = self.model.tucker

@@ -59,6 +59,6 @@ def test_static_fdi_on_the_flows_is_caught():
     inst = build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=0)
     attack = AttackSpec("static-fdi", agents=(2,), fields=("P", "Q"), delta=0.05)
     run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=250,
-                                                  relaxation=default_relaxation((attack,), "tensor")),
-                               CyberSetup(attacks=(attack,), detector="tensor"))
+                                                  relaxation=default_relaxation((attack,), "tensor-paper")),
+                               CyberSetup(attacks=(attack,), detector="tensor-paper"))
     assert run.tpr_by_kind()["flow"] >= 0.9

@@ -94,33 +94,33 @@ def test_unknown_detectors_and_options_are_refused(inst):
 def test_the_tensor_detector_expects_a_zigzag_only_from_an_over_relaxed_admm(inst):
     """Over-relaxed, the ADMM's own iterates go out and back, so such pairs must not shrink the scales."""
     over, plain = (AdmmSettings(projection="local", relaxation=r) for r in (1.8, 1.0))
-    assert build_detector("tensor-screen", inst, over).zigzag
-    assert not build_detector("tensor-screen", inst, plain).zigzag
-    assert not build_detector("tensor-screen", inst, over, {"zigzag": False}).zigzag
+    assert build_detector("tensor", inst, over).zigzag
+    assert not build_detector("tensor", inst, plain).zigzag
+    assert not build_detector("tensor", inst, over, {"zigzag": False}).zigzag
 
 
-def test_without_attacks_the_screening_variant_keeps_the_optimum(inst):
+def test_without_attacks_the_tensor_detector_keeps_the_optimum(inst):
     ref = solve_clearing(inst)
-    run = solve_resilient_admm(inst, setup=CyberSetup(detector="tensor-screen"))
+    run = solve_resilient_admm(inst, setup=CyberSetup(detector="tensor"))
     assert run.admm.result.info["converged"]
     assert abs(run.admm.result.objective - ref.objective) <= 1e-4 * abs(ref.objective)
     assert run.confusion["tp"] == 0 and run.confusion["fn"] == 0
     assert run.confusion["fpr"] <= 0.05
 
 
-def test_without_attacks_the_screening_variant_leaves_a_deeper_feeder_converging():
+def test_without_attacks_the_tensor_detector_leaves_a_deeper_feeder_converging():
     """At the attack-free over-relaxation (1.8) the detector's replacements kept case33bw's market from
     converging; the default without over-relaxation clears it in the detector-free count."""
     inst = build_instance(feeder("case33bw"), interval=SUMMER_NOON, seed=0)
-    setup = CyberSetup(detector="tensor-screen")
-    assert default_relaxation((), "tensor-screen") < AdmmSettings().relaxation
+    setup = CyberSetup(detector="tensor")
+    assert default_relaxation((), "tensor") < AdmmSettings().relaxation
     defended, free = solve_resilient_admm(inst, setup=setup), solve_resilient_admm(inst, AdmmSettings(
-        projection="local", relaxation=default_relaxation((), "tensor-screen")))
+        projection="local", relaxation=default_relaxation((), "tensor")))
     assert defended.admm.result.info["converged"]
     assert defended.admm.result.info["iterations"] <= 1.1 * free.admm.result.info["iterations"]
 
 
-def test_static_fdi_breaks_the_undefended_market_and_the_screening_variant_restores_it(inst):
+def test_static_fdi_breaks_the_undefended_market_and_the_tensor_detector_restores_it(inst):
     """One Byzantine agent falsifies its flow (and, consistently, its voltage) every 5 iterations; the issue's
     targets: within 0.1% of the attack-free optimum, TPR >= 0.95 and FPR <= 0.05 on the corrupted fields."""
     ref = solve_clearing(inst)
@@ -129,7 +129,7 @@ def test_static_fdi_breaks_the_undefended_market_and_the_screening_variant_resto
                                                          relaxation=default_relaxation((attack,), "none")),
                                       CyberSetup(attacks=(attack,)))
     assert not undefended.admm.result.info["converged"]
-    defended = solve_resilient_admm(inst, setup=CyberSetup(attacks=(attack,), detector="tensor-screen"))
+    defended = solve_resilient_admm(inst, setup=CyberSetup(attacks=(attack,), detector="tensor"))
     assert defended.admm.result.info["converged"]
     assert abs(defended.admm.result.objective - ref.objective) <= 1e-3 * abs(ref.objective)
     assert defended.confusion["tpr"] >= 0.95 and defended.confusion["fpr"] <= 0.05

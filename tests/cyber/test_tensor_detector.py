@@ -56,8 +56,8 @@ def test_frequent_injections_at_a_leaf_are_caught_not_learned():
     leaf = next(j for j in range(1, net.n_buses) if not net.children[j])
     attack = AttackSpec("static-fdi", agents=(leaf,), fields=("P", "Q"), delta=0.1, period=3, start=4, seed=1)
     run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=1000,
-                                                  relaxation=default_relaxation((attack,), "tensor-screen")),
-                               CyberSetup(attacks=(attack,), detector="tensor-screen"))
+                                                  relaxation=default_relaxation((attack,), "tensor")),
+                               CyberSetup(attacks=(attack,), detector="tensor"))
     assert run.tpr_by_kind()["flow"] >= 0.8
 
 
@@ -85,7 +85,7 @@ def test_an_attack_on_voltages_far_outside_their_limits_is_caught_throughout():
     sender = next(j for j in range(1, inst.feeder.n_buses) if inst.feeder.children[j])
     attack = AttackSpec("random", agents=(sender,), fields=("v",), low=-1.0, high=0.5, period=2, seed=2)
     run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=300),
-                               CyberSetup(attacks=(attack,), detector="tensor-screen"))
+                               CyberSetup(attacks=(attack,), detector="tensor"))
     assert len(run.truth) > 100 and run.tpr_by_kind() == {"voltage": 1.0}
 
 
@@ -95,7 +95,7 @@ def test_gross_injections_are_caught_before_the_window_holds_a_forecast():
     inst = build_instance(feeder("case15da"), interval="2016-06-21T12:00", seed=0)
     attack = AttackSpec("random", agents=(2,), fields=("P",), low=2.0, high=3.0, period=3, start=7, seed=3)
     run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=12),
-                               CyberSetup(attacks=(attack,), detector="tensor-screen"))
+                               CyberSetup(attacks=(attack,), detector="tensor"))
     hits = run.truth.merge(run.flags, on=["iteration", "kind", "field", "channel"])
     assert set(run.truth["iteration"]) == {7, 10} and len(hits) == len(run.truth)
 
@@ -108,6 +108,6 @@ def test_an_injection_every_other_iteration_still_leaves_the_slot_a_scale():
     inst = build_instance(feeder("case15da"), interval="2016-06-21T12:00", seed=0)
     attack = AttackSpec("static-fdi", agents=(2,), fields=("P", "Q"), delta=0.05, period=2, start=2, seed=1)
     run = solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=1500,
-                                                  relaxation=default_relaxation((attack,), "tensor-screen")),
-                               CyberSetup(attacks=(attack,), detector="tensor-screen"))
+                                                  relaxation=default_relaxation((attack,), "tensor")),
+                               CyberSetup(attacks=(attack,), detector="tensor"))
     assert run.admm.result.info["converged"] and run.confusion["tpr"] > 0.2
