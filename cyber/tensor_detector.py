@@ -1,4 +1,10 @@
-"""The physics-informed online tensor detector of seed 001 (Sec. III-B/C), one per receiving agent.
+"""The screening variant of seed 001's detector (``tensor``, the default), one per receiving agent.
+
+The paper's own detector is :mod:`cyber.physics_detector` (``tensor-paper``). This variant forecasts with Tucker +
+AR (no MA part, no physics inside the fit) and adds what the paper does not have: the physics as a fusion of
+the forecast afterwards, voltage limits, and screening rules for intermittent spikes. It flags fewer honest
+fields than its nominal alpha (its threshold is the plug-in ``z_(1 - alpha/2)``), is faster, and keeps the
+optimum closer on the bundled cases (``docs/reproduction.md``).
 
 Each agent keeps a window of the last ``L`` iterations of what it observed: its own values and every field it
 received, cleaned (flagged values replaced). At every iteration:

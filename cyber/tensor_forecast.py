@@ -148,7 +148,7 @@ def _widths(widths: np.ndarray | None, b: int, m: int) -> np.ndarray:
     return np.asarray(widths, dtype=np.int64)
 
 
-def _integrate(series: np.ndarray, d: int) -> np.ndarray:
+def integrate(series: np.ndarray, d: int) -> np.ndarray:
     """What the next value is, given its d-th difference is zero: ``-sum_k C(d,k) (-1)^k s[L-k]``."""
     return -sum(comb(d, k) * (-1) ** k * series[..., -k] for k in range(1, d + 1))
 
@@ -166,4 +166,4 @@ def forecast_reference(series: np.ndarray, model: TuckerArimaModel) -> np.ndarra
     nxt = sum(alpha[i] * cores[t - 1 - i] for i in range(model.p))
     slice_next = tl.tenalg.multi_mode_dot(nxt, [u1, u2], modes=[0, 1])
     bound = step_bound(t, model)
-    return np.clip(slice_next[:, -1], -bound, bound) * scale + _integrate(series, model.d)
+    return np.clip(slice_next[:, -1], -bound, bound) * scale + integrate(series, model.d)
