@@ -104,6 +104,18 @@ class AcPowerFlow:
         return cls(nan, nan, nan, nan, nan, math.nan, math.nan, math.nan, nan, nan, nan, nan)
 
 
+def solve_net(net: pp.pandapowerNet, what: str, init: str = "flat") -> None:
+    """pandapower's Newton-Raphson at the tolerance every AC check here uses; a power flow that does not
+    converge raises :class:`AcNotConverged` naming ``what``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp.runpp(net, algorithm="nr", init=init, tolerance_mva=1e-10, max_iteration=50,
+                     calculate_voltage_angles=True, numba=False)
+    except pp.LoadflowNotConverged as exc:
+        raise AcNotConverged(f"AC power flow on {what} did not converge for this dispatch") from exc
+
+
 def run_ac_power_flow(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np.ndarray | None = None,
                       net: pp.pandapowerNet | None = None) -> AcPowerFlow:
     """Solve the AC power flow for a dispatch; a diverging power flow raises :class:`AcNotConverged`. ``net``, a
@@ -115,13 +127,7 @@ def run_ac_power_flow(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np
         raise FeederError(f"the pandapower net given for {feeder.name} was not built from it")
     else:
         _set_loads(net, *_injections(feeder, p_mw, q_mvar))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pp.runpp(net, algorithm="nr", init="flat", tolerance_mva=1e-10, max_iteration=50,
-                     calculate_voltage_angles=True, numba=False)
-    except pp.LoadflowNotConverged as exc:
-        raise AcNotConverged(f"AC power flow on {feeder.name} did not converge for this dispatch") from exc
+    solve_net(net, feeder.name)
     line = net.res_line.reindex(np.arange(feeder.n_buses - 1))
     rated = np.isfinite(feeder.imax_pu[1:])
     bus = net.res_bus.sort_index()

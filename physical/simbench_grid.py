@@ -34,7 +34,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import warnings
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
@@ -45,7 +44,7 @@ import pandapower as pp
 import pandapower.topology
 import simbench
 
-from physical.ac_power_flow import AcPowerFlow, AcValidation, compare_with_ac
+from physical.ac_power_flow import AcPowerFlow, AcValidation, compare_with_ac, solve_net
 from physical.errors import AcNotConverged, FeederError
 from physical.feeder import Feeder, build_feeder, working_base_mva
 from physical.profiles import UnitProfiles, cache_dir
@@ -384,14 +383,8 @@ def simbench_ac_power_flow(grid: SimbenchGrid, p_mw: np.ndarray, q_mvar: np.ndar
     ours = net.load.index >= 10**7
     net.load.loc[ours, "p_mw"] = -np.asarray(p_mw, dtype=float)[1:]
     net.load.loc[ours, "q_mvar"] = -np.asarray(q_mvar, dtype=float)[1:]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # a flat start with the MV/LV transformers' 150 degree shift converges to a collapsed solution
-            pp.runpp(net, algorithm="nr", init="dc", tolerance_mva=1e-10, max_iteration=50,
-                     calculate_voltage_angles=True, numba=False)
-    except pp.LoadflowNotConverged as exc:
-        raise AcNotConverged(f"AC power flow on SimBench grid {grid.code} did not converge") from exc
+    # a flat start with the MV/LV transformers' 150 degree shift converges to a collapsed solution
+    solve_net(net, f"SimBench grid {grid.code}", init="dc")
     labels = list(f.labels)
     p_from, q_from, loading, pl, ql = (np.full(f.n_buses, np.nan) for _ in range(5))
     for j in range(1, f.n_buses):
