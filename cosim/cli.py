@@ -304,7 +304,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sweep":
         return _sweep(args)
     if args.command == "online":
-        return _online(args)
+        from cosim.online_cli import run
+
+        return run(args)
     if args.command == "dtr":
         from cosim.dtr_run import run
 
@@ -315,12 +317,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"report in {write_report(args.out)}")
         return EXIT_OK
     return _clear(args)
-
-
-def _online(args: argparse.Namespace) -> int:
-    from cosim.online_cli import run
-
-    return run(args)
 
 
 def _cases() -> int:

@@ -40,10 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _shares(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated shares of v_max, got {text!r}") from exc
+    from cosim.cli import _floats
+
+    values = _floats(text)
     if not all(0 < v <= 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected shares of v_max in (0, 1], got {text!r}")
     return values
@@ -56,12 +55,12 @@ def run(args: argparse.Namespace) -> int:
     from market.instance import InstanceOptions
     from market.online.controllers import SlotError
     from physical.catalog import load_feeder
-    from physical.profiles import INTERVALS_PER_DAY, interval_index
+    from physical.profiles import INTERVALS_PER_DAY, YEAR_INTERVALS, interval_index
 
     check_target(args.out, args.force)
     intervals = round(args.days * INTERVALS_PER_DAY)
     start = interval_index(args.start)
-    if intervals < 1 or start + intervals > INTERVALS_PER_DAY * 366:
+    if intervals < 1 or start + intervals > YEAR_INTERVALS:
         raise InstanceError(f"--days {args.days:g}: expected at least one quarter hour within the profile year 2016")
     if args.v_sweep and not args.controller.startswith("lyapunov"):
         raise InstanceError("--V-sweep: only the Lyapunov controllers have a weight V")
