@@ -169,6 +169,7 @@ def cyber_summary(setup: CyberSetup, screened: ResilientRun, n_agents: int) -> d
         "detector_wall_s": screened.detector_wall_s,
         "detector_us_per_agent_iteration": per_agent_iteration,
         "detector_us_per_field": per_field,
+        "false_shares": screened.false_shares,
     }
 
 

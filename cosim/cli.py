@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     admm.add_argument("--relaxation", type=_number, help=f"over-relaxation in (0, 2) (default "
                       f"{defaults.relaxation:g}, or 1 with --attack or --detector: forecasts and missed injections "
                       "are not extrapolated)")
+    admm.add_argument("--stopping", choices=["central", "distributed"],
+                      help="stopping test: central (default; the paper's global residuals) or distributed (the "
+                           "agents' own test on residual shares flooded through the network, docs/stopping.md)")
+    admm.add_argument("--stop-trim", type=_count(0), help="shares the distributed test disregards: missing, "
+                      "invalid, then the largest (default 1 with --detector, else 0)")
     _add_cyber_arguments(clear)
     _add_privacy_arguments(clear)
     clear.add_argument("--partners", choices=["all", "nearest"],
@@ -188,6 +193,9 @@ def _add_cyber_arguments(clear: argparse.ArgumentParser) -> None:
                        help=f"dynamic-noise standard deviation, p.u. (default {spec.sigma:g})")
     cyber.add_argument("--factor", type=_number, help=f"scale attack factor (default {spec.factor:g})")
     cyber.add_argument("--lag", type=_count(1), help=f"replay attack lag, iterations (default {spec.lag})")
+    cyber.add_argument("--claim", type=_number, help="residual attack: the share the agent claims for its residuals, "
+                       f"in units of the stopping threshold (default {spec.claim:g}: never stopping; negative: "
+                       "stopping early)")
     cyber.add_argument("--drift", type=_number, help="stealthy: share of the receiver's acceptance band moved per "
                        f"iteration, up to --delta (default {spec.drift:g})")
     cyber.add_argument("--detector", choices=DETECTORS, default="none", help="detector every agent runs")
@@ -220,9 +228,11 @@ def _cyber_setup(args: argparse.Namespace, seed: int, n_buses: int):
     from cyber.resilient_admm import CyberSetup
 
     parameters = _given(args, "attack_start", "attack_period", "attack_fields", "delta", "sigma", "factor", "lag",
-                        "drift")
+                        "drift", "claim")
     if args.attack is None:
         _refuse(parameters, "attack parameters need --attack")
+    elif args.attack != "residual":
+        _refuse(_given(args, "claim"), "the claimed share is the residual attack's")
     if args.detector == "none":
         _refuse(_given(args, "alpha"), "the detector's false-alarm rate needs --detector")
     if args.byzantine is not None and args.byzantine_share is not None:
@@ -247,7 +257,8 @@ def _cyber_setup(args: argparse.Namespace, seed: int, n_buses: int):
                               period=_or(args.attack_period, spec.period), fields=fields,
                               delta=_or(args.delta, spec.delta), sigma=_or(args.sigma, spec.sigma),
                               factor=_or(args.factor, spec.factor), lag=_or(args.lag, spec.lag), seed=seed,
-                              drift=_or(args.drift, spec.drift), alpha=_or(args.alpha, spec.alpha)),)
+                              drift=_or(args.drift, spec.drift), alpha=_or(args.alpha, spec.alpha),
+                              claim=_or(args.claim, spec.claim)),)
     options = {} if args.alpha is None else {"alpha": args.alpha}
     return CyberSetup(attacks=attacks, detector=args.detector, detector_options=options)
 
@@ -402,7 +413,8 @@ def _clear(args: argparse.Namespace) -> int:
         _refuse(_given(args, "k"), "the number of partners per buyer needs --partners nearest")
     if args.method != "admm":
         _refuse(_given(args, "projection", "rho", "tol_primal", "tol_dual", "max_iter", "residual_balancing",
-                       "relaxation"), "ADMM options act on the distributed market: use --method admm")
+                       "relaxation", "stopping", "stop_trim"),
+                "ADMM options act on the distributed market: use --method admm")
     if args.instance is not None:
         instance = load_instance(args.instance)
     else:
@@ -460,11 +472,14 @@ def _admm_settings(args: argparse.Namespace, cyber, privacy=None):
     defaults = AdmmSettings()
     projection = args.projection or (default_projection(cyber.attacks, cyber.detector) if cyber else "sweep")
     relaxation = default_relaxation(cyber.attacks, cyber.detector) if cyber else defaults.relaxation
+    stopping = args.stopping or defaults.stopping
+    defended = stopping == "distributed" and cyber is not None and cyber.detector != "none"
     try:
         settings = AdmmSettings(projection=projection, rho=_or(args.rho, defaults.rho), tol_primal=args.tol_primal,
                                 tol_dual=args.tol_dual, max_iter=_or(args.max_iter, defaults.max_iter),
                                 residual_balancing=args.residual_balancing,
-                                relaxation=_or(args.relaxation, relaxation if privacy is None else 1.0))
+                                relaxation=_or(args.relaxation, relaxation if privacy is None else 1.0),
+                                stopping=stopping, stop_trim=_or(args.stop_trim, 1 if defended else 0))
     except ValueError as exc:
         raise UsageError(f"ADMM options: {exc}") from exc
     return settings if privacy is None else privacy.settings(settings)

@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cyber.attacks import ATTACK_KINDS, DEFAULT_PERIOD, KNOWN_FIELDS, AttackSpec
 from cyber.errors import CyberError
 from cyber.network import ChannelSpec
-from cyber.resilient_admm import DETECTORS, CyberSetup, Timing, check_projection, default_relaxation
+from cyber.resilient_admm import DETECTORS, CyberSetup, Timing, check_projection, check_stopping, default_relaxation
 from market.admm.driver import PROJECTIONS, AdmmSettings
+from market.admm.stopping import STOPPING_RULES
 from market.instance import InstanceOptions
 from physical.catalog import load_feeder
 from physical.errors import FeederError
@@ -56,11 +57,19 @@ class AdmmSection(_Strict):
     max_iter: int = Field(AdmmSettings.max_iter, ge=1)
     relaxation: float | None = Field(None, gt=0, lt=2)  # default: cyber.resilient_admm.default_relaxation
     warm_start: bool = True  # agents start a quarter hour where the last converged clearing ended
+    stopping: Literal[STOPPING_RULES] = "central"  # type: ignore[valid-type]
+    stop_trim: int | None = Field(None, ge=0)  # default: 1 with a detector (market.admm.stopping), else 0
 
-    def settings(self, default_relaxation: float) -> AdmmSettings:
-        return AdmmSettings(projection=self.projection, rho=self.rho, tol_primal=self.tol_primal,
-                            tol_dual=self.tol_dual, max_iter=self.max_iter,
-                            relaxation=self.relaxation or default_relaxation)
+    def settings(self, default_relaxation: float, defended: bool = False) -> AdmmSettings:
+        """``defended``: the agents run a detector, so the distributed stopping test is resilient by default."""
+        trim = self.stop_trim if self.stop_trim is not None else int(defended and self.stopping == "distributed")
+        try:
+            return AdmmSettings(projection=self.projection, rho=self.rho, tol_primal=self.tol_primal,
+                                tol_dual=self.tol_dual, max_iter=self.max_iter,
+                                relaxation=self.relaxation or default_relaxation, stopping=self.stopping,
+                                stop_trim=trim)
+        except ValueError as exc:
+            raise ScenarioError(f"field admm: {exc}") from exc
 
 
 class NetworkSection(_Strict):
@@ -99,6 +108,7 @@ class AttackSection(_Strict):
     factor: float = -3.0
     lag: int = Field(10, ge=1)
     drift: float = Field(0.5, gt=0)
+    claim: float = AttackSpec.claim
 
     @model_validator(mode="before")
     @classmethod
@@ -112,7 +122,7 @@ class AttackSection(_Strict):
         """The behaviour; ``alpha``: the detector's false-alarm rate, which a stealthy attacker knows."""
         return AttackSpec(self.kind, tuple(self.agents), self.start, self.period, tuple(self.fields), self.delta,
                           self.sigma, self.low, self.high, self.factor, self.lag, seed, self.drift,
-                          **({} if alpha is None else {"alpha": alpha}))
+                          claim=self.claim, **({} if alpha is None else {"alpha": alpha}))
 
 
 class DetectorSection(_Strict):
@@ -176,7 +186,8 @@ class Scenario(_Strict):
     def admm_settings(self) -> AdmmSettings:
         """The ADMM settings of this scenario (relaxation by default after its attacks, detector and network
         timing mode)."""
-        return self.admm.settings(default_relaxation(self.attack_specs(), self.detector.name, self.network.mode))
+        return self.admm.settings(default_relaxation(self.attack_specs(), self.detector.name, self.network.mode),
+                                  self.detector.name != "none")
 
 
 def _problem(error: dict) -> str:
@@ -216,6 +227,14 @@ def load_scenario(path: Path) -> Scenario:
             check_projection(projection, setup)
         except CyberError as exc:
             raise ScenarioError(f"{path}: field {field}: {exc}") from exc
+    try:
+        settings = scenario.admm_settings()
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc
+    try:
+        check_stopping(settings, setup)
+    except CyberError as exc:
+        raise ScenarioError(f"{path}: field admm.stopping: {exc}") from exc
     try:
         n_buses = load_feeder(scenario.case).n_buses
     except FeederError as exc:

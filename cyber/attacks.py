@@ -11,6 +11,10 @@ them, so the ADMM code never knows. Kinds (paper Sec. IV-B/C; model.md "Byzantin
 - ``random``: the targeted fields replaced by uniform values in ``[low, high]``.
 - ``sign-flip``, ``scale``: the targeted fields negated or multiplied by ``factor``.
 - ``replay``: the targeted fields replaced by what the agent sent ``lag`` iterations earlier.
+- ``residual``: against the distributed stopping rule (:mod:`market.admm.stopping`), the agent claims the
+  share ``claim`` (in units of the test's threshold) for its own residuals, every iteration from ``start``:
+  a large one keeps the plain test from ever passing (never stopping), a negative one makes it pass while
+  the others are far from converged (stopping early). It touches nothing else.
 - ``stealthy``: an attacker that knows the detector. It falsifies like ``static-fdi`` (flows to the parent,
   the voltage to the children shifted with them) in *every* iteration from ``start``, and moves its offset
   one way (the sign of ``delta``, at most ``|delta|`` in all) by ``drift`` times the receiver's acceptance
@@ -45,15 +49,17 @@ import pandas as pd
 from cyber.errors import CyberError
 from cyber.screening import BAND_ALPHA, BAND_FLOOR, BAND_MEMORY, MAD_SCALE
 from market.admm.driver import FLOW_KINDS, VOLTAGE_KINDS
+from market.admm.stopping import FIELDS as STOP_FIELDS
+from market.admm.stopping import KIND as STOP_KIND
 from market.instance import MarketInstance
 from market.messages import MessageBatch, Transport
 
-ATTACK_KINDS = ("static-fdi", "dynamic-noise", "random", "sign-flip", "scale", "replay", "stealthy")
+ATTACK_KINDS = ("static-fdi", "dynamic-noise", "random", "sign-flip", "scale", "replay", "stealthy", "residual")
 #: Attacks that falsify an agent's flows and its voltage together (the DistFlow voltage drop still holds)
 CORRELATED_KINDS = ("static-fdi", "dynamic-noise", "stealthy")
 #: Iterations between injections unless a spec says: the paper's 5 (``DEFAULT_PERIOD.get(kind, 5)``), a
-#: stealthy drift's every one
-DEFAULT_PERIOD = {"stealthy": 1}
+#: stealthy drift's and a false residual claim's every one
+DEFAULT_PERIOD = {"stealthy": 1, "residual": 1}
 #: Message fields an attack may falsify: flows, voltages, trades.
 KNOWN_FIELDS = ("P", "Q", "v", "t")
 
@@ -62,8 +68,9 @@ KNOWN_FIELDS = ("P", "Q", "v", "t")
 class AttackSpec:
     """One Byzantine behaviour. ``agents`` are bus numbers; ``delta`` is in p.u. of the feeder's base
     (``stealthy``: its direction and the most it drifts); ``drift`` the share of the acceptance band a stealthy
-    attacker moves per iteration, ``alpha`` the detector's false-alarm rate it assumes. ``period`` None: the
-    kind's default (:data:`DEFAULT_PERIOD`)."""
+    attacker moves per iteration, ``alpha`` the detector's false-alarm rate it assumes; ``claim`` the residual
+    share a ``residual`` attacker reports (units of the stopping test's threshold, 1 = the threshold).
+    ``period`` None: the kind's default (:data:`DEFAULT_PERIOD`)."""
 
     kind: str
     agents: tuple[int, ...]
@@ -79,6 +86,7 @@ class AttackSpec:
     seed: int = 0
     drift: float = 0.5
     alpha: float = BAND_ALPHA
+    claim: float = 1e6
 
     def __post_init__(self) -> None:
         if self.kind not in ATTACK_KINDS:
@@ -99,6 +107,8 @@ class AttackSpec:
             raise CyberError("attack drift must be > 0 and alpha in (0, 1)")
         if self.sigma < 0 or self.low > self.high:
             raise CyberError("attack sigma must be >= 0 and low <= high")
+        if not np.isfinite(self.claim):
+            raise CyberError(f"attack claim: expected a finite share, got {self.claim}")
 
     def active(self, iteration: int) -> bool:
         return iteration >= self.start and (iteration - self.start) % self.period == 0
@@ -208,6 +218,11 @@ class ByzantineTransport:
         if drift is not None:
             self._stealthy(spec, drift, batch, sent)
             return
+        if spec.kind == "residual" or batch.kind == STOP_KIND:
+            if spec.kind == "residual" and batch.kind == STOP_KIND:
+                for name in STOP_FIELDS:
+                    sent[name][mine] = spec.claim
+            return  # a residual claim touches only the stopping rule's shares, and the others never those
         if spec.kind in CORRELATED_KINDS:
             self._correlated(spec, rng, batch, sent)
             return

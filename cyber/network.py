@@ -111,7 +111,7 @@ class CommNetwork:
 
     def transmit(self, batch: MessageBatch) -> Delivery:
         """Losses and delays of every message in ``batch``, drawn channel class by channel class."""
-        return self.draw(self.spec_index(batch), HEADER_BITS + FIELD_BITS * len(batch.fields))
+        return self.draw(self.spec_index(batch), HEADER_BITS + FIELD_BITS * batch.words)
 
     def draw(self, which: np.ndarray, bits: int) -> Delivery:
         """Losses and delays of messages of ``bits`` bits on channels of the classes ``which``

@@ -40,6 +40,7 @@ from cyber.window_screen import STATISTICS, WindowScreen
 from market.admm import prox
 from market.admm.consensus import KINDS
 from market.admm.driver import FLOW_KINDS, VOLTAGE_KINDS, AdmmRun, AdmmSettings, build_splitting, solve_admm
+from market.admm.stopping import KIND as STOP_KIND
 from market.instance import MarketInstance
 from market.messages import IdealTransport, MessageBatch, Transport
 
@@ -139,6 +140,18 @@ class CyberSetup:
     timing: Timing | None = None
 
 
+def check_stopping(settings: AdmmSettings, cyber: CyberSetup) -> None:
+    """Refuse a residual attack without the distributed stopping rule (the central test has no shares to
+    falsify) and that rule with asynchronous rounds (its snapshot needs every share of one iteration)."""
+    if settings.stopping == "distributed":
+        if cyber.timing is not None and cyber.timing.mode == "async":
+            raise CyberError("distributed stopping with asynchronous rounds: the agents' test needs every share of "
+                             "one iteration -- use synchronous rounds or the central test")
+    elif any(a.kind == "residual" for a in cyber.attacks):
+        raise CyberError("attack residual: falsifies the shares of the distributed stopping rule; the central test "
+                         "has none -- use stopping distributed")
+
+
 def check_projection(projection: str, cyber: CyberSetup) -> None:
     """Refuse what the sweep splitting cannot carry: correlated attacks and detectors (both act on the local
     splitting's one-hop messages) and asynchronous rounds."""
@@ -172,6 +185,7 @@ class ResilientRun:
     messages: dict[str, int] = field(default_factory=dict)  # sent, lost, late
     prediction_error: dict[int, float] = field(default_factory=dict)  # tensor detector: MAE per iteration
     screened_by_kind: dict[str, int] = field(default_factory=dict)
+    false_shares: int = 0  # residual shares falsified for the distributed stopping rule (delivered)
 
     def tpr_by_kind(self) -> dict[str, float]:
         return tpr_by_kind(self.flags, self.truth)
@@ -236,9 +250,12 @@ class CommLayer:
     def report(self) -> dict:
         """At the end of the clearing: the attackers' record and what the network did, in simulated time."""
         truth = self.attackers.ground_truth()
+        claims = (truth["kind"] == STOP_KIND).to_numpy()  # false residual shares: no detector screens those
+        truth = truth[~claims].reset_index(drop=True)
         if self.honest is not None:
             truth = truth.assign(detectable=oracle_flags(truth, self.honest, self.alpha))
-        out = {"truth": truth, "clearing_ms": float("nan"), "deadline_missed": False, "messages": {},
+        out = {"truth": truth, "false_shares": int(claims.sum()), "clearing_ms": float("nan"),
+               "deadline_missed": False, "messages": {},
                "attackable": attackable_kinds(self.attackers.attacks)}
         if isinstance(self.network, TimedTransport):
             out["clearing_ms"] = self.network.finish()
@@ -256,6 +273,7 @@ def build_screening(instance: MarketInstance, settings: AdmmSettings, setup: Cyb
     """Every receiving agent's detector, screening what ``inner`` delivers. The compiled kernels are loaded
     first, so that the detectors' wall time is their work, not the process's first loading of them."""
     check_projection(settings.projection, setup)
+    check_stopping(settings, setup)
     warm_up()
     detector = build_detector(setup.detector, instance, settings, setup.detector_options)
     colluders = tuple(sorted({a for spec in setup.attacks if len(spec.agents) > 1 for a in spec.agents}))
@@ -279,6 +297,8 @@ def attackable_kinds(attacks: tuple[AttackSpec, ...] | list) -> tuple[str, ...]:
     for spec in attacks:
         if spec.kind in CORRELATED_KINDS:
             kinds |= set(FLOW_KINDS) | set(VOLTAGE_KINDS)
+        elif spec.kind == "residual":
+            kinds.add(STOP_KIND)
         else:
             kinds |= {kind for kind, (_, names) in KINDS.items() if set(names) & set(spec.fields)}
     return tuple(sorted(kinds)) or tuple(KINDS)
@@ -296,7 +316,7 @@ def resilient_run(run: AdmmRun, comm: dict, screening: dict) -> ResilientRun:
                                         sum(n for k, n in screening["screened_by_kind"].items() if k in kinds))["fpr"]
     return ResilientRun(run, flags, truth, confusion, screening["wall_s"],
                         screening["per_iteration"], comm["clearing_ms"], comm["deadline_missed"], comm["messages"],
-                        screening["prediction_error"], screening["screened_by_kind"])
+                        screening["prediction_error"], screening["screened_by_kind"], comm["false_shares"])
 
 
 def solve_resilient_admm(instance: MarketInstance, settings: AdmmSettings | None = None,

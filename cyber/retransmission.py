@@ -86,8 +86,8 @@ class Retransmitter:
         so the draws are reproducible."""
         net = self.network
         out, back = net.spec_index(batch), net.spec_index(_acknowledgements(batch))
-        timeout = self.timeouts_ms(out, back, len(batch.fields))
-        bits = HEADER_BITS + FIELD_BITS * len(batch.fields)
+        timeout = self.timeouts_ms(out, back, batch.words)
+        bits = HEADER_BITS + FIELD_BITS * batch.words
         n = len(batch)
         arrival = np.full(n, np.inf)
         acked = np.full(n, np.inf)

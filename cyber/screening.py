@@ -17,6 +17,7 @@ import pandas as pd
 
 from market.admm.driver import Splitting
 from market.admm.states import LOCAL
+from market.admm.stopping import KIND as STOP_KIND
 from market.messages import MessageBatch, Transport
 
 #: The decision band's defaults (the tensor detector's): nominal false-alarm rate ``alpha`` (``z_(1 - alpha/2)``
@@ -157,6 +158,8 @@ class ScreeningTransport:
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
         arrived = self.inner.deliver(batch)
+        if arrived.kind == STOP_KIND:  # the stopping rule's shares: its own test screens them
+            return arrived
         start = time.perf_counter()
         verdict = self.detector.screen(arrived)
         self.wall_s += time.perf_counter() - start

@@ -47,7 +47,8 @@ class _InFlight:
     def extend(self, rows: MessageBatch, arrival_ms: np.ndarray) -> _InFlight:
         merged = MessageBatch(rows.kind, rows.phase, rows.iteration, np.r_[self.rows.sender, rows.sender],
                               np.r_[self.rows.receiver, rows.receiver], np.r_[self.rows.channel, rows.channel],
-                              {k: np.r_[v, rows.fields[k]] for k, v in self.rows.fields.items()}, rows.stage)
+                              {k: np.r_[v, rows.fields[k]] for k, v in self.rows.fields.items()}, rows.stage,
+                              rows.extra_words)
         return _InFlight(merged, np.r_[self.iteration, np.full(len(rows), rows.iteration)],
                          np.r_[self.arrival_ms, arrival_ms])
 

@@ -35,6 +35,8 @@ class MessageBatch:
 
     ``stage`` orders the hops within a half-step whose messages depend on each other (the levels of a
     sweep through the feeder): batches of one half-step and stage travel in parallel, later stages wait.
+    ``extra_words``: 64-bit words each message carries beyond its fields (a relayed table the model keeps
+    elsewhere, :mod:`market.admm.stopping`), for its size on the wire.
     """
 
     kind: str
@@ -45,6 +47,7 @@ class MessageBatch:
     channel: np.ndarray
     fields: dict[str, np.ndarray] = field(default_factory=dict)
     stage: int = 0
+    extra_words: int = 0
 
     def __len__(self) -> int:
         return len(self.channel)
@@ -58,12 +61,18 @@ class MessageBatch:
         if rows.dtype == bool and rows.size == len(self) and rows.all():
             return self
         return MessageBatch(self.kind, self.phase, self.iteration, self.sender[rows], self.receiver[rows],
-                            self.channel[rows], {k: v[rows] for k, v in self.fields.items()}, self.stage)
+                            self.channel[rows], {k: v[rows] for k, v in self.fields.items()}, self.stage,
+                            self.extra_words)
 
     def with_fields(self, **values: np.ndarray) -> MessageBatch:
         """A copy with some field arrays replaced (how an attack or a detector changes what is received)."""
         return MessageBatch(self.kind, self.phase, self.iteration, self.sender, self.receiver, self.channel,
-                            {**self.fields, **values}, self.stage)
+                            {**self.fields, **values}, self.stage, self.extra_words)
+
+    @property
+    def words(self) -> int:
+        """64-bit words per message beyond its header: its fields and ``extra_words``."""
+        return len(self.fields) + self.extra_words
 
     def messages(self) -> Iterator[Message]:
         """The batch as individual :class:`Message` objects (for inspection and logging; slow)."""

@@ -150,6 +150,9 @@ class LocalSplitting:
         self.pair_weight = self.pairs.weights(lay.arrays, weights.trade, self.pair_rule)
         self.pair_b, self.pair_s = lay.pair_b, lay.pair_s
         self.copy_weight = lay.copy_weight
+        # the agent holding each copy: own variables, children's flows at the parent, parent's v at the child
+        self.copy_holder = np.concatenate([np.tile(np.arange(lay.n), len(OWN)), lay.link_parent, lay.link_parent,
+                                           lay.link_child, lay.arrays.trade_buyer, lay.arrays.trade_seller])
         self.root = ~lay.has_parent
 
     def channel_receivers(self) -> dict[str, np.ndarray]:

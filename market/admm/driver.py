@@ -26,6 +26,8 @@ from market.admm.layout import Weights
 from market.admm.pairs import PairBalancer, PairExchange
 from market.admm.splittings import PROJECTIONS, Splitting
 from market.admm.states import AgentStates, local_report, trades
+from market.admm.stopping import KIND as STOP_KIND
+from market.admm.stopping import STOPPING_RULES, DistributedStop
 from market.admm.sweep import SweepSplitting
 from market.admm.warm_start import carry_over
 from market.formulation.distflow import tree_operators
@@ -63,6 +65,8 @@ class AdmmSettings:
     balance_factor: float = 2.0
     relaxation: float = 1.8
     weights: Weights | None = None  # default: ``DEFAULT_WEIGHTS`` of the splitting
+    stopping: str = "central"  # or ``distributed``: the agents' own test on flooded shares (:mod:`.stopping`)
+    stop_trim: int = 0  # shares the distributed test disregards (missing, invalid, then the largest)
 
     def __post_init__(self) -> None:
         if self.projection not in PROJECTIONS:
@@ -72,6 +76,10 @@ class AdmmSettings:
             raise ValueError("ADMM settings: rho and tolerances must be positive and max_iter >= 1")
         if not 0 < self.relaxation < 2:
             raise ValueError("ADMM settings: relaxation must lie in (0, 2)")
+        if self.stopping not in STOPPING_RULES:
+            raise ValueError(f"ADMM settings: stopping must be one of {STOPPING_RULES}, got {self.stopping!r}")
+        if self.stop_trim < 0 or (self.stop_trim and self.stopping != "distributed"):
+            raise ValueError("ADMM settings: stop_trim must be >= 0 and applies to the distributed stopping rule")
 
     def tolerances(self) -> tuple[float, float]:
         """Primal and dual tolerance: as set, or the splitting's default."""
@@ -181,13 +189,18 @@ def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
     balancing = DEFAULT_PAIR_BALANCING[cfg.projection] if cfg.pair_balancing is None else cfg.pair_balancing
     balancer = PairBalancer(split.m) if balancing else None
     tol_primal, tol_dual = cfg.tolerances()
+    stopper = (DistributedStop(instance, split.copy_holder, split.copy_weight, (tol_primal, tol_dual), cfg.stop_trim)
+               if cfg.stopping == "distributed" else None)
     rows = []
 
     def exchange(batches: list[MessageBatch], local: MessageBatch | None = None) -> Generator:
         if not batches and local is None:
             return
         for batch in (yield Round(batches, local)):
-            inbox.store(batch)
+            if batch.kind == STOP_KIND:
+                stopper.receive(batch)
+            else:
+                inbox.store(batch)
 
     yield from exchange(split.opening_messages(s))
     converged = False
@@ -202,9 +215,10 @@ def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
         rows.append(_metrics(k, split, s, primal, dual, rho, kw))
         if on_iteration is not None:
             on_iteration(k, s)
-        if primal <= tol_primal and dual <= tol_dual:
+        if stopper is None and primal <= tol_primal and dual <= tol_dual:
             converged = True
             break
+        shares = [stopper.messages(k, stopper.shares(residual, change, rho))] if stopper is not None else []
         reason = stop() if stop is not None else None
         if reason:
             break
@@ -217,14 +231,18 @@ def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
                 rho *= factor
                 s.u = s.u / factor  # scaled duals u = lambda / rho
         if k < cfg.max_iter:
-            yield from exchange(split.y_phase_messages(s, k))
+            yield from exchange(split.y_phase_messages(s, k) + shares)
+            if stopper is not None and stopper.all_stop(k):
+                converged = True
+                break
     history = pd.DataFrame(rows)
     status = Status.OPTIMAL if converged else Status.NOT_CONVERGED
     last = rows[-1]
     result = assemble_result(
         "admm", status, instance, tree_operators(instance.feeder), split.arrays, split.solution(s),
         time.perf_counter() - start, iterations=k, converged=converged, primal_residual=last["primal_residual"],
-        dual_residual=last["dual_residual"], rho_final=rho, projection=split.name)
+        dual_residual=last["dual_residual"], rho_final=rho, projection=split.name, stopping=cfg.stopping,
+        **(_stop_info(stopper) if stopper is not None else {}))
     if not converged:
         if reason:
             message = f"ADMM stopped after {k} iterations: {reason}"
@@ -232,6 +250,14 @@ def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
             message = f"ADMM did not converge within {cfg.max_iter} iterations"
         result = replace(result, message=message)
     return AdmmRun(result, history, s, split)
+
+
+def _stop_info(stopper: DistributedStop) -> dict:
+    """What the distributed test saw last: how late it decides, the snapshot's iteration and sums."""
+    last = stopper.last
+    return {"stop_lag": stopper.lag, "stop_snapshot": last.iteration if last else None,
+            "stop_primal_share": last.primal if last else None, "stop_dual_share": last.dual if last else None,
+            "stop_disregarded": last.disregarded if last else None}
 
 
 def _balance_pairs(balancer: PairBalancer, split: Splitting, s: AgentStates, k: int, rho: float,

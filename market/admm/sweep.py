@@ -54,6 +54,8 @@ class SweepSplitting:
         size = len(VARIABLES) * self.n
         self.pair_b, self.pair_s = slice(size, size + self.m), slice(size + self.m, size + 2 * self.m)
         self.copy_weight = np.concatenate([lay.copy_weight, np.full(2 * self.m, weights.trade)])
+        self.copy_holder = np.concatenate([np.tile(np.arange(self.n), len(VARIABLES)), lay.arrays.trade_buyer,
+                                           lay.arrays.trade_seller])  # the agent holding each copy
         self.root = np.zeros(self.n, dtype=bool)
         self.root[lay.order[:lay.n_top]] = True
         # _hops[d]: the links into depth d + 1 (index 0 unused: nothing links into the top)

@@ -55,6 +55,9 @@ def test_bundled_scenarios_follow_the_schema(path):
      "field admm.projection: attack static-fdi"),
     ("[admm]\nprojection = \"sweep\"\n[detector]\nname = \"tensor\"", "field admm.projection: detector tensor"),
     ("[admm]\nprojection = \"sweep\"\n[network]\nmode = \"async\"", "field admm.projection: asynchronous"),
+    ("[admm]\nstopping = \"distributed\"\n[network]\nmode = \"async\"", "field admm.stopping: distributed"),
+    ("[admm]\nstop_trim = 1", "field admm: ADMM settings: stop_trim"),
+    ("[[attacks]]\nkind = \"residual\"\nagents = [2]", "field admm.stopping: attack residual"),
     ("[study]\nlatency_ms = [1.0]\nprojections = [\"local\", \"sweep\"]\n[detector]\nname = \"median\"",
      "field study.projections: detector median"),
 ])
@@ -101,6 +104,23 @@ def test_comm_and_detector_simulators_reproduce_the_in_process_cyber_layer(tmp_p
         assert row[key] == want[key], key
     assert row["tp"] > 0 and row["messages_lost"] > 0 and row["messages_retransmitted"] > 0
     assert np.array_equal(cosim.iterations["primal_residual"], direct.run.history["primal_residual"])
+
+
+def test_the_distributed_stopping_rule_crosses_the_comm_simulator_as_in_process(tmp_path):
+    """The residual shares ride in the y-phase rounds through mosaik: latency, loss and a Byzantine agent's
+    false share act on them as in-process, and the resilient test stops the defended market."""
+    text = ("[admm]\nstopping = \"distributed\"\n[network]\nlatency = \"normal\"\nmean_ms = 3.0\nstd_ms = 1.0\n"
+            "loss = 0.02\n[[attacks]]\nkind = \"residual\"\nagents = [4]\nclaim = 1e6\n"
+            "[detector]\nname = \"tensor\"\n")
+    scenario = load_scenario(scenario_file(tmp_path, text))
+    assert scenario.admm_settings().stop_trim == 1  # resilient by default where the agents run a detector
+    cosim = run_world(scenario)
+    direct = clear_interval(scenario, feeder("case15da"), interval_index(scenario.start))
+    row, want = cosim.intervals.iloc[0], direct.record()
+    for key in ("iterations", "objective", "clearing_ms", "stop_snapshot", "false_shares", "messages_sent",
+                "messages_lost"):
+        assert row[key] == want[key], key
+    assert want["status"] == "optimal" and want["false_shares"] > 0 and want["stop_lag"] >= 1
 
 
 def test_a_clearing_that_runs_past_the_next_tick_finishes_before_the_next_one_starts(tmp_path):
