@@ -12,7 +12,14 @@ as ``cosim clear --method admm --detector tensor`` does), one clearing per row:
 - ``stealthy``: one seeded agent drifts by ``drift`` times the acceptance band per iteration, up to 1 p.u.
   (the feeders' base is 1 MVA: practically uncapped);
 - ``collude-p1`` / ``collude-stealthy``: a seeded share of the prosumers colluding, each with the period-1
-  misreport (delta 0.01) or the stealthy drift (0.03 of the band, up to 1 p.u.), none screening the others.
+  misreport (delta 0.01) or the stealthy drift (0.03 of the band, up to 1 p.u.), none screening the others;
+- as hard as the paper's (issue 22): ``targets`` (every flow, voltage *and target* the agent sends scaled by
+  ``strength``, every 5th iteration), ``trades`` (its trade offers replaced by uniform values within
+  ``+-strength`` p.u., every 5th), ``period-1-late`` (the period-1 misreport of ``strength`` p.u. from
+  iteration 300, after the detectors have learned the honest trajectory) and ``false-load`` (the agent runs
+  its ADMM step on a load ``strength`` p.u. above its own, :mod:`cyber.false_load`).
+
+``--detector`` chooses the detector every agent runs (``tensor-paper``: the paper's); ``--families`` a subset.
 
 A clearing that does not converge has no dispatch (a scenario falls back to grid-only supply); the
 cross-layer check then runs on its last iterate (:func:`cosim.clearing_run.last_iterate_check`).
@@ -38,6 +45,8 @@ import pandas as pd
 from cosim.clearing_run import ClearingRun, last_iterate_check, validate
 from cyber.attacks import AttackSpec, byzantine_agents
 from cyber.cross_layer import cross_layer_check
+from cyber.errors import CyberError
+from cyber.false_load import true_injections
 from cyber.resilient_admm import CyberSetup, solve_resilient_admm, warm_up
 from market.admm.driver import AdmmSettings
 from market.instance import build_instance
@@ -63,31 +72,49 @@ def attacks(seed: int, n_buses: int) -> list[tuple[str, float, tuple[AttackSpec,
                                                       delta=0.01, seed=seed),)))
         rows.append(("collude-stealthy", share, (AttackSpec("stealthy", group, fields=("P", "Q"), delta=1.0,
                                                             drift=0.03, seed=seed),)))
+    for factor in (-3.0, 1.5):
+        rows.append(("targets", factor, (AttackSpec("scale", one, fields=("P", "Q", "v"), factor=factor,
+                                                    seed=seed),)))
+    for bound in (0.01, 0.05):
+        rows.append(("trades", bound, (AttackSpec("random", one, fields=("t",), low=-bound, high=bound, seed=seed),)))
+    for delta in (0.003, 0.01):
+        rows.append(("period-1-late", delta, (AttackSpec("static-fdi", one, start=300, period=1, fields=("P", "Q"),
+                                                         delta=delta, seed=seed),)))
+    for delta in (0.003, 0.01):
+        rows.append(("false-load", delta, (AttackSpec("false-load", one, delta=delta, seed=seed),)))
     return rows
 
 
-def measure(case: str, date: str, seed: int, max_iter: int) -> list[dict]:
+def measure(case: str, date: str, seed: int, max_iter: int, detector: str = "tensor",
+            families: set[str] | None = None) -> list[dict]:
     feeder = load_feeder(case)
     instance = build_instance(feeder, interval=date, seed=seed)
     reference = solve_clearing(instance).objective
     settings = AdmmSettings(projection="local", relaxation=1.0, max_iter=max_iter)
     rows = []
     for family, strength, specs in attacks(seed, feeder.n_buses):
+        if families is not None and family not in families:
+            continue
         start = time.perf_counter()
-        run = solve_resilient_admm(instance, settings, CyberSetup(attacks=specs, detector="tensor"))
+        try:
+            run = solve_resilient_admm(instance, settings, CyberSetup(attacks=specs, detector=detector))
+        except CyberError as exc:  # e.g. a false load that would turn a seller into a buyer
+            print(f"{case:8} {date} s{seed} {family:16} {strength:6g} refused: {exc}", flush=True)
+            continue
         res = run.admm.result
         byzantine = sorted({a for s in specs for a in s.agents})
-        row = {"case": case, "date": date, "seed": seed, "attack": family, "strength": strength,
+        row = {"case": case, "date": date, "seed": seed, "detector": detector, "attack": family, "strength": strength,
                "byzantine": byzantine, "converged": bool(res.info["converged"]), "iterations": res.info["iterations"],
                "gap": float("nan"), "min_vm_ac": float("nan"), "vm_mismatch": float("nan"),
                "tpr": run.confusion["tpr"], "named": [], "wrongly": []}
         if res.status.has_solution:
-            validation, _ = validate(instance, res)
+            validation, _ = validate(instance, true_injections(res, instance, specs))
             check = cross_layer_check(instance, run.admm, validation.ac)
             row |= {"gap": abs(res.objective - reference) / abs(reference),
                     "min_vm_ac": float(validation.ac.vm_pu.min()), "vm_mismatch": validation.max_vm_mismatch_pu}
         else:  # no dispatch (in a scenario: the grid-only fallback); the check runs on the last iterate
-            check = last_iterate_check(ClearingRun(instance, res, None, 0.0, admm=run.admm))
+            check = last_iterate_check(ClearingRun(instance, res, None, 0.0, admm=run.admm,
+                                                   cyber=CyberSetup(attacks=specs)))
         if check is not None:
             row |= {"named": sorted(set(check.suspected) & set(byzantine)),
                     "wrongly": sorted(set(check.suspected) - set(byzantine))}
@@ -107,6 +134,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--max-iter", type=int, default=4000)
     parser.add_argument("--out", help="also write the table as CSV here (as it goes)")
+    parser.add_argument("--detector", default="tensor", help="every agent's detector (tensor-paper: the paper's)")
+    parser.add_argument("--families", help="comma-separated attack families (default: all)")
     parser.add_argument("--summarize", nargs="+", metavar="CSV", help="only summarize tables written with --out")
     args = parser.parse_args()
     if args.summarize:
@@ -118,7 +147,8 @@ def main() -> None:
     for case in args.cases.split(","):
         for date in args.dates.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                rows += measure(case, date, seed, args.max_iter)
+                rows += measure(case, date, seed, args.max_iter, args.detector,
+                                set(args.families.split(",")) if args.families else None)
                 if args.out:  # as it goes: a long run leaves what it measured
                     pd.DataFrame(rows).to_csv(args.out, index=False)
     summarize(pd.DataFrame(rows))

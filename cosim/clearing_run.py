@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cyber.cross_layer import CrossLayerCheck, cross_layer_check
+from cyber.false_load import true_injections
 from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm
 from market.admm.driver import AdmmRun, AdmmSettings, solve_admm
 from market.admm.pairs import PairExchange
@@ -50,7 +51,7 @@ def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSetti
     run = clear_market(instance, method, admm, cyber, pairs=pairs)
     if not run.result.status.has_solution:
         return replace(run, cross_layer=last_iterate_check(run))
-    validation, wall = validate(instance, run.result)
+    validation, wall = validate(instance, metered(run))
     checked = cross_layer_check(instance, run.admm, validation.ac) if run.admm is not None else None
     return replace(run, validation=validation, ac_wall_s=wall, cross_layer=checked)
 
@@ -62,10 +63,16 @@ def last_iterate_check(run: ClearingRun) -> CrossLayerCheck | None:
     if run.admm is None or run.result.status is not Status.NOT_CONVERGED:
         return None
     try:
-        validation, _ = validate(run.instance, run.result)
+        validation, _ = validate(run.instance, metered(run))
     except FeederError:
         return None
     return cross_layer_check(run.instance, run.admm, validation.ac)
+
+
+def metered(run: ClearingRun) -> ClearingResult:
+    """The clearing's dispatch as the agents carry it out: a false-load agent's injection differs from its
+    dispatch by the load it invented (:mod:`cyber.false_load`)."""
+    return true_injections(run.result, run.instance, run.cyber.attacks if run.cyber is not None else ())
 
 
 def clear_market(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,

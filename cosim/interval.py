@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cosim.clearing_run import ClearingRun, clear_market, summary
+from cosim.clearing_run import ClearingRun, clear_market, metered, summary
 from cosim.scenario import Scenario
 from cyber.network import build_network
 from cyber.resilient_admm import CyberSetup
@@ -50,8 +50,8 @@ class IntervalClearing:
             q = np.r_[0.0, [a.q_hat_kvar for a in inst.agents]] / 1e3
             p[0], q[0] = -p[1:].sum(), -q[1:].sum()
             return Dispatch(p, q, np.full(len(p), np.nan), float("nan"))
-        res = self.run.result
-        return Dispatch(res.p * base, res.q * base, np.sqrt(res.v), res.losses * base)
+        res, socp = metered(self.run), self.run.result
+        return Dispatch(res.p * base, res.q * base, np.sqrt(socp.v), res.losses * base)
 
     def record(self) -> dict:
         """The market's row of the per-interval table."""

@@ -15,6 +15,8 @@ them, so the ADMM code never knows. Kinds (paper Sec. IV-B/C; model.md "Byzantin
   share ``claim`` (in units of the test's threshold) for its own residuals, every iteration from ``start``:
   a large one keeps the plain test from ever passing (never stopping), a negative one makes it pass while
   the others are far from converged (stopping early). It touches nothing else.
+- ``false-load``: the agent runs its ADMM step on a load ``delta`` p.u. above its true one, from the first
+  iteration (:mod:`cyber.false_load`): every message it sends is consistent; all of them count as corrupted.
 - ``stealthy``: an attacker that knows the detector. It falsifies like ``static-fdi`` (flows to the parent,
   the voltage to the children shifted with them) in *every* iteration from ``start``, and moves its offset
   one way (the sign of ``delta``, at most ``|delta|`` in all) by ``drift`` times the receiver's acceptance
@@ -54,12 +56,13 @@ from market.admm.stopping import KIND as STOP_KIND
 from market.instance import MarketInstance
 from market.messages import MessageBatch, Transport
 
-ATTACK_KINDS = ("static-fdi", "dynamic-noise", "random", "sign-flip", "scale", "replay", "stealthy", "residual")
+ATTACK_KINDS = ("static-fdi", "dynamic-noise", "random", "sign-flip", "scale", "replay", "stealthy", "residual",
+                "false-load")
 #: Attacks that falsify an agent's flows and its voltage together (the DistFlow voltage drop still holds)
 CORRELATED_KINDS = ("static-fdi", "dynamic-noise", "stealthy")
 #: Iterations between injections unless a spec says: the paper's 5 (``DEFAULT_PERIOD.get(kind, 5)``), a
-#: stealthy drift's and a false residual claim's every one
-DEFAULT_PERIOD = {"stealthy": 1, "residual": 1}
+#: stealthy drift's, a false residual claim's and a false load's every one
+DEFAULT_PERIOD = {"stealthy": 1, "residual": 1, "false-load": 1}
 #: Message fields an attack may falsify: flows, voltages, trades.
 KNOWN_FIELDS = ("P", "Q", "v", "t")
 
@@ -101,6 +104,9 @@ class AttackSpec:
             raise CyberError(f"attack fields: expected some of {list(KNOWN_FIELDS)}, got {self.fields}")
         if self.kind in CORRELATED_KINDS and set(self.fields) - {"P", "Q"}:
             raise CyberError(f"attack {self.kind}: falsifies the flows P and/or Q (and the voltage with them)")
+        if self.kind == "false-load" and (self.start != 1 or self.period != 1 or self.fields != ("P",)):
+            raise CyberError("attack false-load: the load is declared before the first iteration and stays so "
+                             "(start 1, period 1); it shifts the active load (fields P)")
         if self.kind == "stealthy" and self.period != 1:
             raise CyberError(f"attack stealthy: drifts in every iteration (period 1), got period {self.period}")
         if not self.drift > 0 or not 0 < self.alpha < 1:
@@ -194,14 +200,20 @@ class ByzantineTransport:
             return self.inner.deliver(batch)
         arrived = self.inner.deliver(batch.with_fields(**sent))
         delivered = np.isin(batch.channel, arrived.channel)  # a corrupted message that is lost does no harm
+        false_state = np.zeros(len(batch), dtype=bool)  # a false-load agent's every message (honest value unknown)
+        if batch.kind != STOP_KIND:
+            for spec, _, mine, _ in active:
+                if spec.kind == "false-load":
+                    false_state |= mine
         for name in sent:
-            rows = np.flatnonzero((sent[name] != batch.fields[name]) & delivered)
+            changed = sent[name] != batch.fields[name]
+            rows = np.flatnonzero((changed | false_state) & delivered)
             if rows.size:
                 self.records.append({
                     "iteration": np.full(rows.size, batch.iteration), "phase": np.full(rows.size, batch.phase),
                     "kind": np.full(rows.size, batch.kind), "field": np.full(rows.size, name),
                     "channel": batch.channel[rows], "sender": batch.sender[rows], "receiver": batch.receiver[rows],
-                    "true": batch.fields[name][rows], "sent": sent[name][rows]})
+                    "true": np.where(changed[rows], batch.fields[name][rows], np.nan), "sent": sent[name][rows]})
         return arrived
 
     def ground_truth(self) -> pd.DataFrame:
@@ -218,6 +230,8 @@ class ByzantineTransport:
         if drift is not None:
             self._stealthy(spec, drift, batch, sent)
             return
+        if spec.kind == "false-load":
+            return  # it sends what its false state gives: nothing to change on the way (see deliver)
         if spec.kind == "residual" or batch.kind == STOP_KIND:
             if spec.kind == "residual" and batch.kind == STOP_KIND:
                 for name in STOP_FIELDS:

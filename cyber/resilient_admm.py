@@ -22,6 +22,7 @@ from cyber import tensor_detector
 from cyber.attacks import CORRELATED_KINDS, AttackSpec, ByzantineTransport
 from cyber.detectability import HonestHistory, detected_of_detectable, oracle_flags
 from cyber.errors import CyberError
+from cyber.false_load import declared_instance
 from cyber.network import CommNetwork, NetworkTransport
 from cyber.physics_detector import PhysicsTensorDetector
 from cyber.screening import (
@@ -326,7 +327,8 @@ def solve_resilient_admm(instance: MarketInstance, settings: AdmmSettings | None
     cyber = setup or CyberSetup()
     cfg = settings or AdmmSettings(projection=default_projection(cyber.attacks, cyber.detector),
                                    relaxation=default_relaxation(cyber.attacks, cyber.detector))
+    declared = declared_instance(instance, cyber.attacks)  # what a false-load agent told the market
     comm = CommLayer(instance, cyber)
-    screening = build_screening(instance, cfg, cyber, comm)
-    run = solve_admm(instance, cfg, screening, stop=comm.stop, warm=warm)
+    screening = build_screening(declared, cfg, cyber, comm)
+    run = solve_admm(declared, cfg, screening, stop=comm.stop, warm=warm)
     return resilient_run(run, comm.report(), screening_report(screening))

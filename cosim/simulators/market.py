@@ -19,6 +19,7 @@ from cosim.interval import IntervalClearing, clear_instance, cyber_setup, interv
 from cosim.simulators.run_store import keep
 from cosim.simulators.scenario_sim import ScenarioSimulator
 from cyber.cross_layer import market_reports, meters_of
+from cyber.false_load import declared_instance
 from cyber.resilient_admm import resilient_run
 from market.admm.driver import Process, Round, admm_process
 from market.instance import MarketInstance, instance_from_dict
@@ -73,7 +74,8 @@ class MarketSim(ScenarioSimulator):
             return
         self.instance, self.clock_ms, self.run = instance, 0.0, None
         deadline = self.scenario.network.timing().deadline_ms
-        self.process = admm_process(instance, self.scenario.admm_settings(), stop=lambda: (
+        declared = declared_instance(instance, self.scenario.attack_specs())  # a false-load agent's lie
+        self.process = admm_process(declared, self.scenario.admm_settings(), stop=lambda: (
             f"deadline of {deadline:g} ms passed" if self.clock_ms > deadline else None),
             warm=warm_start_from(self.scenario, self.last))
         self._send(next(self.process), first=text)
