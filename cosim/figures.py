@@ -106,3 +106,20 @@ def v_sweep(sweep: pd.DataFrame) -> bytes:
     right.set_ylabel("online - offline bound (ct)")
     right.legend(loc="upper right", fontsize=7)
     return _labelled(fig, ax, "V (kWh^2/ct)", "captured storage value")
+
+
+def ratings_comparison(ratings: pd.DataFrame, runs: dict[str, pd.DataFrame]) -> bytes:
+    """The feeder head's dynamic and static rating, and each mode's largest AC loading and cumulative cost over
+    the quarter hours."""
+    fig, (top, mid, low) = plt.subplots(3, 1, figsize=(6.4, 7.2), sharex=True)
+    head = ratings[ratings["line"] == ratings["line"].min()]
+    top.plot(head["interval"], head["dynamic_a"], label="dynamic rating, first line")
+    top.plot(head["interval"], head["static_a"], "--", label="static rating")
+    top.set_ylabel("rating (A)")
+    top.legend(fontsize=7)
+    for mode, t in runs.items():
+        mid.plot(t["interval"], pd.to_numeric(t["max_loading_percent"], errors="coerce"), label=f"{mode} ratings")
+        low.plot(t["interval"], t["objective"].cumsum(), label=f"{mode} ratings")
+    mid.set_ylabel("largest AC loading (%)")
+    mid.legend(fontsize=7)
+    return _labelled(fig, low, "quarter hour (index in the profile year)", "cumulative market cost (ct)")
