@@ -6,7 +6,8 @@ A run's figures (``summary.json`` field ``ratings``) count what the thermal limi
 energy imported at the substation, the prosumers' curtailment (demand shed and generation spilled), the lines at
 their limit in the market's solution, and the AC loading against the quarter hour's rating (pandapower, Grid
 simulator) -- the largest, and the line-intervals above the rating by more than
-:data:`physical.feeder_ratings.OVERLOAD_TOL`.
+:data:`physical.feeder_ratings.OVERLOAD_TOL` -- and against the static rating (what a static operation would
+call an overload: the largest, and the quarter hours in which some line is above it).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import pandas as pd
 from cosim.interval import scenario_ratings
 from cosim.scenario import Scenario
 from physical.catalog import load_feeder
+from physical.feeder_ratings import OVERLOAD_TOL
 from physical.profiles import interval_index
 
 #: The figures of one run that the comparison subtracts (dynamic minus static).
 COMPARED = ("cost_ct", "import_kwh", "curtailed_kwh", "traded_kwh", "binding_line_intervals",
-            "intervals_binding", "max_loading_percent", "overloaded_line_intervals")
+            "intervals_binding", "max_loading_percent", "overloaded_line_intervals", "max_static_loading_percent",
+            "intervals_above_static")
 
 
 def ratings_table(scenario: Scenario) -> pd.DataFrame:
@@ -42,8 +45,9 @@ def ratings_figures(intervals: pd.DataFrame) -> dict:
     returns them."""
     ok = intervals[~intervals["fallback"]]
     binding = intervals["binding_lines"]
-    overloaded = intervals.get("overloaded_lines", pd.Series([[]] * len(intervals)))
-    loading = pd.to_numeric(intervals.get("max_loading_percent"), errors="coerce")
+    overloaded = intervals["overloaded_lines"]
+    loading = pd.to_numeric(intervals["max_loading_percent"], errors="coerce")
+    static_loading = pd.to_numeric(intervals["max_static_loading_percent"], errors="coerce")
     return {
         "cost_ct": float(ok["objective"].sum()),
         "import_kwh": float(ok["p0_kw"].sum() / 4),
@@ -54,6 +58,8 @@ def ratings_figures(intervals: pd.DataFrame) -> dict:
         "binding_lines": sorted({j for lines in binding for j in lines}),
         "max_loading_percent": float(loading.max()) if loading.notna().any() else None,
         "overloaded_line_intervals": int(overloaded.map(len).sum()),
+        "max_static_loading_percent": float(static_loading.max()) if static_loading.notna().any() else None,
+        "intervals_above_static": int((static_loading > 100.0 * (1.0 + OVERLOAD_TOL)).sum()),
         "fallbacks": int(intervals["fallback"].sum()),
     }
 

@@ -151,3 +151,9 @@ def overloaded_lines(ac: AcPowerFlow, tol: float = OVERLOAD_TOL) -> tuple[int, .
     """The lines whose AC loading exceeds their rating by more than ``tol`` (share of the rating)."""
     loading = np.nan_to_num(ac.loading_percent, nan=0.0)
     return tuple(int(j) for j in np.flatnonzero(loading > 100.0 * (1.0 + tol)))
+
+
+def loading_against(ac: AcPowerFlow, checked_a: np.ndarray, other_a: np.ndarray) -> np.ndarray:
+    """The AC loading (%) of every line had it been checked against ``other_a`` instead of the ``checked_a`` the
+    power flow's loading is against (e.g. a dynamic run's currents over the static ratings)."""
+    return ac.loading_percent * np.asarray(checked_a, float) / np.asarray(other_a, float)

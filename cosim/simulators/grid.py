@@ -14,7 +14,7 @@ from cosim.simulators.weather import ratings_from_message
 from cyber.cross_layer import check_reports
 from physical.ac_power_flow import set_line_ratings, to_pandapower, validate_dispatch
 from physical.catalog import load_feeder
-from physical.feeder_ratings import LineRatings, overloaded_lines, with_ratings
+from physical.feeder_ratings import LineRatings, loading_against, overloaded_lines, with_ratings
 
 META = {"type": "event-based", "models": {"Grid": {"public": True, "params": ["case", "run_id", "mode"],
                                                    "attrs": ["dispatch", "ratings"]}}}
@@ -40,19 +40,22 @@ class GridSim(mosaik_api_v3.Simulator):
             rating = ratings_from_message(message)
             self.ratings[rating.interval] = rating
         for d in received.get("dispatch", {}).values():
-            feeder = self.feeder
+            feeder, rating = self.feeder, None
             if self.mode is not None:
-                feeder = with_ratings(self.feeder, self.ratings.pop(d["interval"]).imax_pu(self.feeder, self.mode))
+                rating = self.ratings.pop(d["interval"])
+                feeder = with_ratings(self.feeder, rating.imax_pu(self.feeder, self.mode))
                 set_line_ratings(self.net, feeder)
             check = validate_dispatch(feeder, np.asarray(d["p_mw"]), np.asarray(d["q_mvar"]),
                                       np.asarray(d["vm_socp_pu"]), d["losses_mw"], np.asarray(d["vmin_pu"]),
                                       np.asarray(d["vmax_pu"]), net=self.net)
+            static_loading = ({} if rating is None else {"max_static_loading_percent": float(np.nanmax(
+                loading_against(check.ac, rating.amperes(self.mode), rating.static_a), initial=np.nan))})
             reports = d["reports"]
             crossed = (check_reports(feeder, reports, check.ac, d["meters"]).summary(self.feeder.base_mva)
                        if reports is not None else {"suspected_agents": []})
             keep(self.run_id, d["interval"], "validation", {
                 "time_ms": time, "vm_ac_pu": check.ac.vm_pu.tolist(), "vm_socp_pu": d["vm_socp_pu"],
-                **check.summary(), "overloaded_lines": list(overloaded_lines(check.ac)),
+                **check.summary(), "overloaded_lines": list(overloaded_lines(check.ac)), **static_loading,
                 "cross_layer_checked": reports is not None, **crossed})
         return None
 

@@ -69,6 +69,10 @@ def test_congested_day_in_mosaik_equals_in_process_and_dynamic_ratings_cost_less
     assert summary["dynamic"]["curtailed_kwh"] < summary["static"]["curtailed_kwh"]
     for key in COMPARED:
         assert summary["dynamic_minus_static"][key] == pytest.approx(summary["dynamic"][key] - summary["static"][key])
+    # the dynamic run loads lines beyond the static rating, within the dynamic one
+    assert summary["dynamic"]["max_static_loading_percent"] > 100.5
+    assert summary["dynamic"]["intervals_above_static"] == 2
+    assert summary["static"]["max_static_loading_percent"] == pytest.approx(summary["static"]["max_loading_percent"])
     assert summary["dynamic_over_static_min"] >= 1.0  # a January morning: every line rated above static
     assert "figures/ratings_dynamic_vs_static.png" in files and len(files["ratings.csv"]) == 2 * (f.n_buses - 1)
 
