@@ -59,6 +59,9 @@ class MarketSim(ScenarioSimulator):
     def step(self, time, inputs, max_advance):
         self.out = {}
         received = inputs.get("market", {})
+        for message in received.get("ratings", {}).values():
+            rating = ratings_from_message(message)
+            self.ratings[rating.interval] = rating
         for delivered in received.get("screened", {}).values():
             if self.instance is None or delivered["interval"] != self.instance.interval:
                 raise ValueError(f"market received a round of interval {delivered['interval']} while clearing "
@@ -68,9 +71,6 @@ class MarketSim(ScenarioSimulator):
             else:
                 self.clock_ms = delivered["clock_ms"]
                 self._resume(delivered["batches"])
-        for message in received.get("ratings", {}).values():
-            rating = ratings_from_message(message)
-            self.ratings[rating.interval] = rating
         self.waiting.extend(received.get("instance_json", {}).values())
         if self.waiting and self.instance is None:
             self._start(self.waiting.pop(0))
