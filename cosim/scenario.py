@@ -2,8 +2,8 @@
 
 A scenario names the feeder, the seed, the first quarter hour and how many follow, the market method and ADMM
 settings, the communication network and how the ADMM waits for it, the Byzantine attacks and the detector
-every agent runs, and optionally a delay study (latency x loss grid). Unknown keys are errors: a typo must not
-silently fall back to a default. Errors name the file, the field and what was expected.
+every agent runs, and optionally a delay study (latency x loss grid) and weather-driven line ratings. Unknown
+keys are errors: a typo must not silently fall back to a default. Errors name the file, the field and what was expected.
 """
 
 from __future__ import annotations
