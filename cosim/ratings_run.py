@@ -69,7 +69,7 @@ def ratings_summary(scenario: Scenario, runs: dict[str, pd.DataFrame], table: pd
     factor = table["dynamic_a"] / table["static_a"]
     spec = scenario.ratings
     out: dict = {"mode": spec.mode, "conductor": spec.conductor, "station": spec.station,
-                 "static_a": float(table["static_a"].iloc[0]),
+                 "static_a_min": float(table["static_a"].min()),
                  "dynamic_over_static_min": float(factor.min()), "dynamic_over_static_median": float(factor.median()),
                  "intervals_dynamic_below_static": int(table.loc[factor < 1, "interval"].nunique())}
     figures = {mode: ratings_figures(t) for mode, t in runs.items()}

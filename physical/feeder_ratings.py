@@ -51,6 +51,7 @@ OVERLOAD_TOL = 1e-3
 #: The seed stream of the lines' azimuths (apart from every other draw of a scenario's seed).
 AZIMUTH_STREAM = 738
 TMY_HOURS = 8760
+RATING_MODES = ("dynamic", "static")
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,6 @@ class LineRatings:
         out = self.amperes(mode) / i_base_a
         out[0] = np.inf
         return out
-
-
-RATING_MODES = ("dynamic", "static")
 
 
 def feeder_conductors(feeder: Feeder, seed: int, conductor: str = DEFAULT_MV_CONDUCTOR,
