@@ -106,3 +106,23 @@ def v_sweep(sweep: pd.DataFrame) -> bytes:
     right.set_ylabel("online - offline bound (ct)")
     right.legend(loc="upper right", fontsize=7)
     return _labelled(fig, ax, "V (kWh^2/ct)", "captured storage value")
+
+
+def ratings_comparison(ratings: pd.DataFrame, runs: dict[str, pd.DataFrame]) -> bytes:
+    """Over the run's hours: the first line's dynamic and static rating, each mode's largest AC loading (against
+    its own ratings) and the cumulative market cost of dynamic minus static ratings."""
+    fig, (top, mid, low) = plt.subplots(3, 1, figsize=(6.4, 7.2), sharex=True)
+    first = ratings["interval"].min()
+    head = ratings[ratings["line"] == ratings["line"].min()]
+    top.step((head["interval"] - first) / 4, head["dynamic_a"], where="post", label="dynamic rating, first line")
+    top.step((head["interval"] - first) / 4, head["static_a"], "--", where="post", label="static rating")
+    top.set_ylabel("rating (A)")
+    top.legend(fontsize=7)
+    for mode, t in runs.items():
+        mid.plot((t["interval"] - first) / 4, pd.to_numeric(t["max_loading_percent"], errors="coerce"),
+                 label=f"{mode} ratings")
+    mid.set_ylabel("largest AC loading (%)")
+    mid.legend(fontsize=7)
+    dyn, sta = (runs[m].set_index("interval")["objective"] for m in ("dynamic", "static"))
+    low.plot((dyn.index - first) / 4, (dyn - sta).cumsum(), label="dynamic - static")
+    return _labelled(fig, low, "hours from the run's start", "cumulative cost difference (ct)")

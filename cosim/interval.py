@@ -19,7 +19,11 @@ from cyber.network import build_network
 from cyber.resilient_admm import CyberSetup
 from market.admm.driver import AdmmRun
 from market.instance import MarketInstance, build_instance
+from market.line_limits import binding_lines, curtailed_kw, with_line_limits
 from physical.feeder import Feeder
+from physical.feeder_ratings import LineRatings, feeder_conductors, line_ratings
+from physical.profiles import interval_start
+from physical.weather import load_tmy
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,9 @@ class IntervalClearing:
     def record(self) -> dict:
         """The market's row of the per-interval table."""
         head = summary(self.run)
-        return {"interval": self.interval, "fallback": self.fallback, "clearing_ms": self.clearing_ms,
+        limits = {"binding_lines": list(binding_lines(self.instance, self.run.result)),
+                  "curtailed_kw": curtailed_kw(self.instance, self.run.result)}
+        return {"interval": self.interval, "fallback": self.fallback, "clearing_ms": self.clearing_ms, **limits,
                 "deadline_missed": bool(self.run.screening and self.run.screening.deadline_missed),
                 **{f"messages_{k}": v for k, v in (self.run.screening.messages if self.run.screening else {}).items()},
                 **{k: v for k, v in head.items() if k not in ("interval", "max_vm_mismatch_pu", "voltage_violations",
@@ -66,6 +72,21 @@ class IntervalClearing:
 def interval_instance(scenario: Scenario, feeder: Feeder, interval: int) -> MarketInstance:
     """The prosumers of quarter hour ``interval`` (index into the profile year): profiles, roles, costs."""
     return build_instance(feeder, interval=interval, seed=scenario.seed, options=scenario.market.options())
+
+
+def scenario_ratings(scenario: Scenario, feeder: Feeder, intervals: list[int]) -> tuple[LineRatings, ...]:
+    """The dynamic and static ratings of every line of ``feeder`` in each of ``intervals`` under the scenario's
+    ``[ratings]`` (conductor, station; azimuths drawn from its seed)."""
+    spec = scenario.ratings
+    conductors = feeder_conductors(feeder, scenario.seed, spec.conductor)
+    return line_ratings(conductors, load_tmy(spec.station), intervals, [interval_start(k) for k in intervals])
+
+
+def rated_instance(scenario: Scenario, instance: MarketInstance, ratings: LineRatings) -> MarketInstance:
+    """The quarter hour's instance with the scenario's ratings (its ``mode``) as the market's line limits."""
+    if ratings.interval != instance.interval:
+        raise ValueError(f"ratings of interval {ratings.interval} given for interval {instance.interval}")
+    return with_line_limits(instance, ratings.imax_pu(instance.feeder, scenario.ratings.mode))
 
 
 def cyber_setup(scenario: Scenario, instance: MarketInstance) -> CyberSetup:
@@ -101,5 +122,9 @@ def warm_start_from(scenario: Scenario, previous: IntervalClearing | None) -> Ad
 
 def clear_interval(scenario: Scenario, feeder: Feeder, interval: int,
                    previous: IntervalClearing | None = None) -> IntervalClearing:
-    """Build and clear quarter hour ``interval`` in-process (the direct driver of sweeps and benchmarks)."""
-    return clear_instance(scenario, interval_instance(scenario, feeder, interval), previous)
+    """Build and clear quarter hour ``interval`` in-process (the direct driver of sweeps and benchmarks), with the
+    scenario's line ratings of that quarter hour if it has ``[ratings]``."""
+    instance = interval_instance(scenario, feeder, interval)
+    if scenario.ratings is not None:
+        instance = rated_instance(scenario, instance, scenario_ratings(scenario, feeder, [interval])[0])
+    return clear_instance(scenario, instance, previous)

@@ -2,8 +2,8 @@
 
 A scenario names the feeder, the seed, the first quarter hour and how many follow, the market method and ADMM
 settings, the communication network and how the ADMM waits for it, the Byzantine attacks and the detector
-every agent runs, and optionally a delay study (latency x loss grid). Unknown keys are errors: a typo must not
-silently fall back to a default. Errors name the file, the field and what was expected.
+every agent runs, and optionally a delay study (latency x loss grid) and weather-driven line ratings. Unknown
+keys are errors: a typo must not silently fall back to a default. Errors name the file, the field and what was expected.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from market.admm.stopping import STOPPING_RULES
 from market.instance import InstanceOptions
 from physical.catalog import load_feeder
 from physical.errors import FeederError
+from physical.feeder_ratings import DEFAULT_MV_CONDUCTOR, MV_CONDUCTORS, RATING_MODES, feeder_conductors
 from physical.profiles import DEFAULT_INTERVAL, YEAR_INTERVALS, interval_index
+from physical.weather import DEFAULT_STATION, bundled_stations
 
 
 class ScenarioError(ValueError):
@@ -149,6 +151,31 @@ class StudySection(_Strict):
         return values
 
 
+class RatingsSection(_Strict):
+    """Weather-driven line ratings (:mod:`physical.feeder_ratings`): every line strung with ``conductor``, rated
+    each quarter hour from the TMY weather of ``station`` (``dynamic``) or under the conservative assumption
+    (``static``); ``compare`` also runs the other mode and reports the difference."""
+
+    mode: Literal[RATING_MODES] = "dynamic"  # type: ignore[valid-type]
+    station: str = DEFAULT_STATION
+    conductor: str = DEFAULT_MV_CONDUCTOR
+    compare: bool = False
+
+    @field_validator("station")
+    @classmethod
+    def _bundled(cls, station: str) -> str:
+        if station not in bundled_stations():
+            raise ValueError(f"expected one of pvlib's TMY3 files {bundled_stations()}, got {station!r}")
+        return station
+
+    @field_validator("conductor")
+    @classmethod
+    def _known_conductor(cls, conductor: str) -> str:
+        if conductor not in MV_CONDUCTORS:
+            raise ValueError(f"expected one of {sorted(MV_CONDUCTORS)}, got {conductor!r}")
+        return conductor
+
+
 class Scenario(_Strict):
     name: str
     case: str
@@ -162,6 +189,7 @@ class Scenario(_Strict):
     attacks: list[AttackSection] = []
     detector: DetectorSection = DetectorSection()
     study: StudySection | None = None
+    ratings: RatingsSection | None = None  # none: the case's own (static) line ratings
 
     @field_validator("start")
     @classmethod
@@ -236,9 +264,18 @@ def load_scenario(path: Path) -> Scenario:
     except CyberError as exc:
         raise ScenarioError(f"{path}: field admm.stopping: {exc}") from exc
     try:
-        n_buses = load_feeder(scenario.case).n_buses
+        feeder = load_feeder(scenario.case)
     except FeederError as exc:
         raise ScenarioError(f"{path}: field case: {exc}") from exc
+    n_buses = feeder.n_buses
+    if scenario.ratings is not None:
+        if feeder.own_profiles is not None:
+            raise ScenarioError(f"{path}: field ratings: {scenario.case} is a SimBench grid, whose lines carry "
+                                "their own types and ratings; weather-driven ratings need a MATPOWER feeder")
+        try:
+            feeder_conductors(feeder, scenario.seed, scenario.ratings.conductor)
+        except FeederError as exc:
+            raise ScenarioError(f"{path}: field ratings: {exc}") from exc
     for k, attack in enumerate(scenario.attacks):
         bad = [a for a in attack.agents if not 1 <= a < n_buses]
         if bad:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cosim import figures
+from cosim.ratings_run import other_mode, ratings_summary, ratings_table
 from cosim.scenario import Scenario
 from cosim.world import CosimRun, run_world
 
@@ -36,6 +37,25 @@ def run_scenario(scenario: Scenario, source: str, progress: bool = False) -> dic
             files["figures/attacks_and_detections.png"] = figures.detections(run.iterations)
     if scenario.intervals > 1 and scenario.method == "admm":
         files["figures/clearing_time.png"] = figures.clearing_time(run.intervals, "interval", "interval")
+    if scenario.ratings is not None:
+        files.update(_ratings_files(scenario, run, progress, files["summary.json"]))
+        files["summary.json"]["wall_s"] = time.perf_counter() - start
+    return files
+
+
+def _ratings_files(scenario: Scenario, run: CosimRun, progress: bool, summary: dict) -> dict[str, object]:
+    """The ratings of every line and quarter hour, the run's rating figures in ``summary`` and, with
+    ``compare``, the same quarter hours co-simulated with the other mode (``intervals_<mode>.csv``) and the
+    difference."""
+    table = ratings_table(scenario)
+    runs = {scenario.ratings.mode: run.intervals}
+    files: dict[str, object] = {"ratings.csv": table}
+    if scenario.ratings.compare:
+        other = other_mode(scenario)
+        runs[other.ratings.mode] = run_world(other, progress).intervals
+        files[f"intervals_{other.ratings.mode}.csv"] = flat_table(runs[other.ratings.mode])
+        files["figures/ratings_dynamic_vs_static.png"] = figures.ratings_comparison(table, runs)
+    summary["ratings"] = ratings_summary(scenario, runs, table)
     return files
 
 

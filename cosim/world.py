@@ -1,7 +1,8 @@
 """The mosaik world of a scenario, in milliseconds.
 
-Profiles -> Market; the ADMM's message rounds go Market -> Comm -> Detector -> Market in simulated time (the
-agents' own values for their detectors ride along, untouched by the network); Market -> Grid. Market and Grid
+Profiles -> Market (and Weather -> Market, Grid: each quarter hour's line ratings, with ``[ratings]``); the
+ADMM's message rounds go Market -> Comm -> Detector -> Market in simulated time (the agents' own values for
+their detectors ride along, untouched by the network); Market -> Grid. Market and Grid
 keep their reports for the results outside the data flow (:mod:`cosim.simulators.run_store`).
 Market, Comm and Detector form a group whose loop closes with a weak connection, so a round that takes no
 simulated time (no latency, no compute) loops at one instant.
@@ -29,6 +30,7 @@ SIM_CONFIG = {
     "Comm": {"python": "cosim.simulators.comm:CommSim"},
     "Detector": {"python": "cosim.simulators.detector:DetectorSim"},
     "Grid": {"python": "cosim.simulators.grid:GridSim"},
+    "Weather": {"python": "cosim.simulators.weather:WeatherSim"},
 }
 #: Rounds of one clearing may all fall at one instant (zero latency): the same-time loop is bounded by the
 #: ADMM's own iteration limit, not by mosaik's.
@@ -64,12 +66,17 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
         market = world.start("Market").Market.create(1, scenario=data, run_id=run_id)[0]
         comm = world.start("Comm").Comm.create(1, scenario=data)[0]
         detector = world.start("Detector").Detector.create(1, scenario=data)[0]
-    grid = world.start("Grid").Grid.create(1, case=scenario.case, run_id=run_id)[0]
+    mode = scenario.ratings.mode if scenario.ratings is not None else None
+    grid = world.start("Grid").Grid.create(1, case=scenario.case, run_id=run_id, mode=mode)[0]
     world.connect(profiles, market, "instance_json")
     world.connect(market, comm, "round")
     world.connect(comm, detector, "delivered")
     world.connect(detector, market, "screened", weak=True)
     world.connect(market, grid, "dispatch")
+    if scenario.ratings is not None:  # the quarter hour's line ratings: the market's limits, the grid's check
+        weather = world.start("Weather").Weather.create(1, scenario=data, first=interval_index(scenario.start))[0]
+        world.connect(weather, market, "ratings")
+        world.connect(weather, grid, "ratings")
     try:
         # one quarter hour beyond the last tick: room for a last clearing that runs past its own; without lazy
         # stepping a simulator steps as soon as its inputs are there, instead of also waiting for its

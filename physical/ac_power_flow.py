@@ -35,7 +35,6 @@ def to_pandapower(feeder: Feeder, p_mw: np.ndarray | None = None,
     p, q = _injections(feeder, p_mw, q_mvar)
     n = feeder.n_buses
     z_base = feeder.base_kv**2 / feeder.base_mva
-    i_base_ka = feeder.base_mva / (math.sqrt(3) * feeder.base_kv)
     net = pp.create_empty_network(name=feeder.name, sn_mva=feeder.base_mva)
     pp.create_buses(net, n, vn_kv=feeder.base_kv, name=[str(b) for b in feeder.labels], index=np.arange(n))
     pp.create_ext_grid(net, 0, vm_pu=1.0, va_degree=0.0)
@@ -44,7 +43,6 @@ def to_pandapower(feeder: Feeder, p_mw: np.ndarray | None = None,
     for j in all_lines[tiny]:
         pp.create_switch(net, feeder.parent[j], j, et="b", closed=True, index=j - 1)
     lines = all_lines[~tiny]
-    imax = feeder.imax_pu[lines]
     pp.create_lines_from_parameters(
         net,
         from_buses=feeder.parent[lines],
@@ -53,12 +51,26 @@ def to_pandapower(feeder: Feeder, p_mw: np.ndarray | None = None,
         r_ohm_per_km=feeder.r_pu[lines] * z_base,
         x_ohm_per_km=feeder.x_pu[lines] * z_base,
         c_nf_per_km=0.0,
-        max_i_ka=np.where(np.isfinite(imax), imax * i_base_ka, UNRATED_MAX_I_KA),
+        max_i_ka=_max_i_ka(feeder, lines),
         index=lines - 1,
     )
     pp.create_loads(net, buses=all_lines, p_mw=0.0, q_mvar=0.0, index=all_lines - 1)
     _set_loads(net, p, q)
     return net
+
+
+def _max_i_ka(feeder: Feeder, lines: np.ndarray) -> np.ndarray:
+    """pandapower's rating (kA) of the feeder's ``lines``; unrated lines get :data:`UNRATED_MAX_I_KA`."""
+    imax = feeder.imax_pu[lines]
+    i_base_ka = feeder.base_mva / (math.sqrt(3) * feeder.base_kv)
+    return np.where(np.isfinite(imax), imax * i_base_ka, UNRATED_MAX_I_KA)
+
+
+def set_line_ratings(net: pp.pandapowerNet, feeder: Feeder) -> None:
+    """Give a :func:`to_pandapower` net of ``feeder`` the feeder's current ratings (e.g. a quarter hour's
+    dynamic ones), so that its loading is checked against them."""
+    lines = net.line.index.to_numpy() + 1
+    net.line["max_i_ka"] = _max_i_ka(feeder, lines)
 
 
 def _set_loads(net: pp.pandapowerNet, p: np.ndarray, q: np.ndarray) -> None:

@@ -40,6 +40,7 @@ class WeatherSeries:
     ghi_w_m2: np.ndarray
     dni_w_m2: np.ndarray
     dhi_w_m2: np.ndarray
+    utc_offset_h: float = 0.0  # the station's standard time minus UTC (the TMY's local clock)
 
     @property
     def hours(self) -> int:
@@ -52,6 +53,7 @@ class WeatherSeries:
             self.station, self.latitude_deg, self.longitude_deg, self.altitude_m,
             self.time_utc[idx], self.air_temperature_c[idx], self.wind_speed_m_s[idx],
             self.wind_direction_deg[idx], self.ghi_w_m2[idx], self.dni_w_m2[idx], self.dhi_w_m2[idx],
+            self.utc_offset_h,
         )
 
 
@@ -83,4 +85,5 @@ def load_tmy(station: str = DEFAULT_STATION) -> WeatherSeries:
         ghi_w_m2=data["ghi"].to_numpy(float),
         dni_w_m2=data["dni"].to_numpy(float),
         dhi_w_m2=data["dhi"].to_numpy(float),
+        utc_offset_h=float(meta["TZ"]),
     )

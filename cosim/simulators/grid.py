@@ -1,6 +1,8 @@
 """Grid simulator: pandapower's AC power flow on every dispatch the market publishes, kept for the results,
 and the cross-layer check of the market's reports against that metered state (:mod:`cyber.cross_layer`).
-The feeder's pandapower net is built once and takes each dispatch's injections."""
+The feeder's pandapower net is built once and takes each dispatch's injections; with weather-driven ratings
+(a scenario's ``[ratings]``) the lines take the Weather simulator's ratings of the dispatch's quarter hour, and
+the loading is checked against them."""
 
 from __future__ import annotations
 
@@ -8,12 +10,14 @@ import mosaik_api_v3
 import numpy as np
 
 from cosim.simulators.run_store import keep
+from cosim.simulators.weather import ratings_from_message
 from cyber.cross_layer import check_reports
-from physical.ac_power_flow import to_pandapower, validate_dispatch
+from physical.ac_power_flow import set_line_ratings, to_pandapower, validate_dispatch
 from physical.catalog import load_feeder
+from physical.feeder_ratings import LineRatings, loading_against, overloaded_lines, with_ratings
 
-META = {"type": "event-based", "models": {"Grid": {"public": True, "params": ["case", "run_id"],
-                                                   "attrs": ["dispatch"]}}}
+META = {"type": "event-based", "models": {"Grid": {"public": True, "params": ["case", "run_id", "mode"],
+                                                   "attrs": ["dispatch", "ratings"]}}}
 
 
 class GridSim(mosaik_api_v3.Simulator):
@@ -22,23 +26,37 @@ class GridSim(mosaik_api_v3.Simulator):
         self.feeder = None
         self.net = None
         self.run_id = ""
+        self.mode: str | None = None  # the rating mode of the scenario's [ratings], None without
+        self.ratings: dict[int, LineRatings] = {}
 
-    def create(self, num, model, case: str, run_id: str):
-        self.feeder, self.run_id = load_feeder(case), run_id
+    def create(self, num, model, case: str, run_id: str, mode: str | None = None):
+        self.feeder, self.run_id, self.mode = load_feeder(case), run_id, mode
         self.net = to_pandapower(self.feeder)
         return [{"eid": "grid", "type": model}]
 
     def step(self, time, inputs, max_advance):
-        for d in inputs.get("grid", {}).get("dispatch", {}).values():
-            check = validate_dispatch(self.feeder, np.asarray(d["p_mw"]), np.asarray(d["q_mvar"]),
+        received = inputs.get("grid", {})
+        for message in received.get("ratings", {}).values():
+            rating = ratings_from_message(message)
+            self.ratings[rating.interval] = rating
+        for d in received.get("dispatch", {}).values():
+            feeder, rating = self.feeder, None
+            if self.mode is not None:
+                rating = self.ratings.pop(d["interval"])
+                feeder = with_ratings(self.feeder, rating.imax_pu(self.feeder, self.mode))
+                set_line_ratings(self.net, feeder)
+            check = validate_dispatch(feeder, np.asarray(d["p_mw"]), np.asarray(d["q_mvar"]),
                                       np.asarray(d["vm_socp_pu"]), d["losses_mw"], np.asarray(d["vmin_pu"]),
                                       np.asarray(d["vmax_pu"]), net=self.net)
+            static_loading = ({} if rating is None else {"max_static_loading_percent": float(np.nanmax(
+                loading_against(check.ac, rating.amperes(self.mode), rating.static_a), initial=np.nan))})
             reports = d["reports"]
-            crossed = (check_reports(self.feeder, reports, check.ac, d["meters"]).summary(self.feeder.base_mva)
+            crossed = (check_reports(feeder, reports, check.ac, d["meters"]).summary(self.feeder.base_mva)
                        if reports is not None else {"suspected_agents": []})
             keep(self.run_id, d["interval"], "validation", {
                 "time_ms": time, "vm_ac_pu": check.ac.vm_pu.tolist(), "vm_socp_pu": d["vm_socp_pu"],
-                **check.summary(), "cross_layer_checked": reports is not None, **crossed})
+                **check.summary(), "overloaded_lines": list(overloaded_lines(check.ac)), **static_loading,
+                "cross_layer_checked": reports is not None, **crossed})
         return None
 
     def get_data(self, outputs):

@@ -15,17 +15,27 @@ from __future__ import annotations
 import json
 
 from cosim.clearing_run import admm_clearing
-from cosim.interval import IntervalClearing, clear_instance, cyber_setup, interval_clearing, warm_start_from
+from cosim.interval import (
+    IntervalClearing,
+    clear_instance,
+    cyber_setup,
+    interval_clearing,
+    rated_instance,
+    warm_start_from,
+)
 from cosim.simulators.run_store import keep
 from cosim.simulators.scenario_sim import ScenarioSimulator
+from cosim.simulators.weather import ratings_from_message
 from cyber.cross_layer import market_reports, meters_of
 from cyber.false_load import declared_instance
 from cyber.resilient_admm import resilient_run
 from market.admm.driver import Process, Round, admm_process
 from market.instance import MarketInstance, instance_from_dict
+from physical.feeder_ratings import LineRatings
 
 META = {"type": "event-based", "models": {"Market": {"public": True, "params": ["scenario", "run_id"],
-                                                     "attrs": ["instance_json", "screened", "round", "dispatch"]}}}
+                                                     "attrs": ["instance_json", "ratings", "screened", "round",
+                                                               "dispatch"]}}}
 
 
 class MarketSim(ScenarioSimulator):
@@ -38,6 +48,7 @@ class MarketSim(ScenarioSimulator):
         self.run = None
         self.last: IntervalClearing | None = None  # the previous quarter hour's clearing (for a warm start)
         self.waiting: list[str] = []  # instances that arrived while a clearing was still running
+        self.ratings: dict[int, LineRatings] = {}  # the Weather's line ratings of quarter hours not started yet
         self.clock_ms = 0.0  # the clearing's simulated time when the last round was delivered
         self.out: dict = {}
         self.run_id = ""
@@ -49,6 +60,9 @@ class MarketSim(ScenarioSimulator):
     def step(self, time, inputs, max_advance):
         self.out = {}
         received = inputs.get("market", {})
+        for message in received.get("ratings", {}).values():
+            rating = ratings_from_message(message)
+            self.ratings[rating.interval] = rating
         for delivered in received.get("screened", {}).values():
             if self.instance is None or delivered["interval"] != self.instance.interval:
                 raise ValueError(f"market received a round of interval {delivered['interval']} while clearing "
@@ -68,6 +82,9 @@ class MarketSim(ScenarioSimulator):
         if data.get("case") != self.scenario.case:
             raise ValueError(f"market of {self.scenario.case} received an instance of {data.get('case')}")
         instance = instance_from_dict(data, "instance from the Profiles simulator")
+        if self.scenario.ratings is not None:  # this quarter hour's line ratings are its line limits
+            instance = rated_instance(self.scenario, instance, self.ratings.pop(instance.interval))
+            text = instance.to_json()
         if self.scenario.method != "admm":
             self._emit(clear_instance(self.scenario, instance))
             self.instance = None
