@@ -38,5 +38,6 @@ def test_a_private_run_reports_its_crypto_cost(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert s["privacy"] == "paillier" and s["key_bits"] == 1024 and s["iterations"] == 3
     assert 0 < s["crypto_s_max"] <= s["crypto_s_total"] == pytest.approx(sum(s["crypto_s_per_agent"]))
-    assert s["bytes_sent"] == 3 * 2 * 2 * s["n_trades"] * 1024 * 2 // 8
+    # per trade: the pad's seed, then per iteration a request, a response (ciphertexts mod n^2) and a padded step
+    assert s["bytes_sent"] == s["n_trades"] * (256 + 3 * (2 * 256 + 16))
     assert s["plain_objective"] == pytest.approx(s["reference_objective"], rel=1e-5)
