@@ -8,11 +8,11 @@ obfuscator is used once. Decryption is ``phe``'s ``raw_decrypt``, which works mo
 separately and recombines by the Chinese remainder theorem; :func:`decrypt_without_crt` is the textbook
 ``L(c^lambda mod n^2) mu mod n`` kept only to measure what CRT saves (and tested against ``phe``).
 
-Packing (:func:`pack`, :func:`unpack`): ``k`` ciphertexts under one key become one, ``E(sum_j m_j 2^(W j))``,
-by Horner's rule with ``phe``'s scalar multiplication by ``2^W`` and ciphertext addition, so their owner
-decrypts ``k`` small signed values with one CRT decryption instead of ``k``. Each value must lie in
-``(-2^(W-1), 2^(W-1))`` and ``k W`` below the modulus' bits less two (signed slots borrow from the next one;
-:func:`unpack` undoes the borrow).
+Packing: ``k`` ciphertexts ``E(m_j 2^(W j))`` under one key, each already placed in its slot ``j`` (the
+shift is a plaintext multiplication, done before encrypting), add up (``phe``'s ciphertext addition) to one,
+``E(sum_j m_j 2^(W j))``, whose owner recovers the ``k`` small signed values (:func:`unpack`) with one CRT
+decryption instead of ``k``. Each value must lie in ``(-2^(W-1), 2^(W-1))`` and ``k W`` below the modulus'
+bits less two (signed slots borrow from the next one; :func:`unpack` undoes the borrow).
 
 Fixed point: a real ``x`` travels as the integer ``round(x 2^FRACTION_BITS)``; with 40 fraction bits the
 quantisation is ``2^-41 = 4.5e-13`` p.u. per value, far below the ADMM's tolerances (1e-6). Negative integers
@@ -24,7 +24,6 @@ refused (:func:`check_key_bits`). Key material and obfuscators come from the ope
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import gmpy2
@@ -132,18 +131,13 @@ def multiply(public: paillier.PaillierPublicKey, a: int, scalar: int) -> int:
     return _number(public, a)._raw_mul(scalar % public.n)
 
 
-def pack(public: paillier.PaillierPublicKey, ciphertexts: Sequence[int], slot_bits: int) -> int:
-    """``E(sum_j m_j 2^(slot_bits (k - 1 - j)))`` from ``E(m_0) .. E(m_(k-1))``: Horner's rule (see the module)."""
-    if len(ciphertexts) * slot_bits > public.n.bit_length() - 2:
-        raise CyberError(f"privacy packing: {len(ciphertexts)} slots of {slot_bits} bits exceed the modulus")
-    packed = ciphertexts[0]
-    for c in ciphertexts[1:]:
-        packed = add(public, multiply(public, packed, 1 << slot_bits), c)
-    return packed
+def slots(public: paillier.PaillierPublicKey, slot_bits: int) -> int:
+    """How many signed slots of ``slot_bits`` one plaintext holds."""
+    return (public.n.bit_length() - 2) // slot_bits
 
 
 def unpack(value: int, count: int, slot_bits: int) -> list[int]:
-    """The ``count`` signed slots of a decrypted :func:`pack`, first slot first."""
+    """The ``count`` signed slots ``m_0 .. m_(count-1)`` of a decrypted ``sum_j m_j 2^(slot_bits j)``."""
     out = []
     half, full = 1 << (slot_bits - 1), 1 << slot_bits
     for _ in range(count):
@@ -153,7 +147,7 @@ def unpack(value: int, count: int, slot_bits: int) -> list[int]:
         value = (value - low) >> slot_bits
     if value:
         raise CyberError("privacy packing: a slot overflowed its width")
-    return out[::-1]
+    return out
 
 
 def _number(public: paillier.PaillierPublicKey, ciphertext: int) -> paillier.EncryptedNumber:

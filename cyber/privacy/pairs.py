@@ -7,11 +7,16 @@ from :class:`~cyber.privacy.coefficient.CoefficientRange`):
 1. ``b`` sends ``E_b(-x_b)`` (under its own key, a pooled obfuscator) to ``s``;
 2. ``s`` returns ``(E_b(-x_b) E_b(x_s))^{a_s}``, re-randomised with a fresh obfuscator under ``b``'s key (else
    ``b``, which knows its own obfuscator, could read the small ``a_s`` off the ciphertext's randomness);
-3. ``b`` packs the responses of all its sellers into one ciphertext (:func:`~cyber.privacy.paillier.pack`),
-   decrypts ``a_s (x_s - x_b)`` for each of them with one CRT decryption, and multiplies by ``a_b``;
+3. ``b`` adds up the responses of all its sellers into one ciphertext and decrypts ``a_s (x_s - x_b)`` for
+   each of them with one CRT decryption (packing, :mod:`cyber.privacy.paillier`: the request of the ``j``-th
+   trade of ``b`` holds ``-x_b 2^(80 j)`` and the seller adds ``x_s 2^(80 j)``; a trade's slot ``j`` follows
+   from the public list of ``b``'s trades), then multiplies each by ``a_b``;
 4. ``b`` sends ``s`` the step ``theta d = a_b a_s (x_s - x_b)`` under a one-time pad from a stream both share
    (:class:`PairPads`; its seed went to ``s`` encrypted under ``s``'s key, once per clearing).
 
+Steps 1-4 are written for the buyer decrypting; in each trade one side decrypts and the other answers, and
+the sides are chosen (:func:`decrypting_sides`) so that the fewest agents decrypt (case15da: its 5 sellers
+instead of its 9 buyers); a seller decrypting obtains ``a_b (x_b - x_s)`` and multiplies by ``-a_s``.
 Both hold ``theta d`` with ``theta = a_b a_s`` in exact integer arithmetic, and update as
 :mod:`cyber.privacy.coefficient` derives. Step 4 replaces the mirror image of steps 1-3 run by the seller
 (its own request, the buyer's response, its own decryption), which gives the seller the very same integer:
@@ -46,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+import networkx as nx
 import numpy as np
 
 from cyber.errors import CyberError
@@ -59,7 +65,7 @@ from cyber.privacy.paillier import (
     encrypt,
     multiply,
     obfuscators,
-    pack,
+    slots,
     unpack,
 )
 from market.admm.pairs import pair_weights
@@ -104,6 +110,18 @@ def reveal(message: int, pad: int) -> int:
     return value - (1 << PAD_BITS) if value >= 1 << (PAD_BITS - 1) else value
 
 
+def decrypting_sides(buyer: np.ndarray, seller: np.ndarray) -> list[int]:
+    """Which side of each trade decrypts: a minimum vertex cover of the bipartite trade graph (``networkx``,
+    Koenig's theorem), so the fewest agents decrypt -- one packed decryption each per iteration."""
+    graph = nx.Graph()
+    buyers = {("b", int(b)) for b in buyer}
+    graph.add_nodes_from(buyers)
+    graph.add_edges_from((("b", int(b)), ("s", int(s))) for b, s in zip(buyer, seller, strict=True))
+    cover = nx.bipartite.to_vertex_cover(graph, nx.bipartite.maximum_matching(graph, top_nodes=buyers),
+                                         top_nodes=buyers)
+    return [int(b) if ("b", int(b)) in cover else int(s) for b, s in zip(buyer, seller, strict=True)]
+
+
 class SecurePairs:
     """The pair exchange of the module docstring over Paillier (or in the clear without keys).
 
@@ -126,13 +144,16 @@ class SecurePairs:
         self._pools: dict[tuple[int, int], ObfuscatorPool] = {}
         self._seeds: list[bytes] | None = None
         self.observations = PairObservations() if observe else None
-        # each buyer's trades, in chunks that fit one packed ciphertext
+        self.decryptor = decrypting_sides(self.buyer, self.seller)
+        self.other = [int(b) if d == s else int(s) for b, s, d in zip(self.buyer, self.seller, self.decryptor,
+                                                                        strict=True)]
+        # each decrypting agent's trades, in chunks that fit one packed ciphertext
         self._packs: list[tuple[int, np.ndarray]] = []
         if keys is not None:
-            for b in np.unique(self.buyer):
-                mine = np.flatnonzero(self.buyer == b)
-                per = (keys[b].public.n.bit_length() - 2) // SLOT_BITS
-                self._packs += [(int(b), mine[i:i + per]) for i in range(0, len(mine), per)]
+            for d in sorted(set(self.decryptor)):
+                mine = np.flatnonzero(np.array(self.decryptor) == d)
+                per = slots(keys[d].public, SLOT_BITS)
+                self._packs += [(d, mine[i:i + per]) for i in range(0, len(mine), per)]
 
     @property
     def offline_s(self) -> np.ndarray:
@@ -143,12 +164,12 @@ class SecurePairs:
 
     def prepare(self, iterations: int, run: Callable | None = None) -> None:
         """Offline: every agent prepares the obfuscators ``iterations`` exchanges need (its requests under its
-        own key, its responses under each buyer's), and every buyer sends each seller its pad seed. ``run``:
-        how a list of zero-argument jobs is run (default: one after the other), e.g. on a process pool."""
+        own key, its responses under each decrypting partner's), and every decrypting side sends the other its
+        pad seed. ``run``: how a list of zero-argument jobs is run (default: one after the other), e.g. on a
+        process pool."""
         needs: dict[tuple[int, int], int] = {}
-        for b, s in zip(self.buyer, self.seller, strict=True):
-            for key, count in (((int(b), int(b)), iterations), ((int(s), int(b)), iterations),
-                               ((int(b), int(s)), int(self._seeds is None))):  # the pad seed's
+        for d, o in zip(self.decryptor, self.other, strict=True):
+            for key, count in (((d, d), iterations), ((o, d), iterations), ((d, o), int(self._seeds is None))):
                 needs[key] = needs.get(key, 0) + count
         needs = {key: count - len(self._pool(*key)) for key, count in needs.items()}
         for key, ready, seconds in _prepare_all(self, needs, run):
@@ -176,8 +197,8 @@ class SecurePairs:
             to_b = [a * (t - o) for a, t, o in zip(a_s, Xs, Xb, strict=True)]
             steps = [a * v for a, v in zip(a_b, to_b, strict=True)]
         else:
-            to_b = self._exchange(Xb, Xs, a_s)
-            steps = self._tell_sellers([a * v for a, v in zip(a_b, to_b, strict=True)], k)
+            steps = self._exchange(Xb, Xs, a_b, a_s, k)
+            to_b = [v // a for v, a in zip(steps, a_b, strict=True)]  # what a decrypting buyer saw
         theta_d = np.array(steps, dtype=float) / TWO_PRODUCTS
         beta = ws / (wb + ws)
         y[pb] = xb + beta * theta_d
@@ -187,63 +208,69 @@ class SecurePairs:
             self.observations.received.append(np.array(to_b, dtype=float) / ONE_PRODUCT)
             self.observations.partner.append(xs.copy())
 
-    def _exchange(self, Xb: list[int], Xs: list[int], a_s: list[int]) -> list[int]:
-        """Steps 1-3: every buyer obtains ``a_s (x_s - x_b)`` of each of its trades."""
+    def _exchange(self, Xb: list[int], Xs: list[int], a_b: list[int], a_s: list[int], k: int) -> list[int]:
+        """Steps 1-4 (module docstring) with either side decrypting: the step ``a_b a_s (x_s - x_b)`` of every
+        trade, as both its sides hold it."""
         out = [0] * len(Xb)
-        for b, trades in self._packs:
-            key = self.keys[b]
+        for d, trades in self._packs:
+            key = self.keys[d]
             pk = key.public
             size = pk.n.bit_length() * 2 // 8  # a ciphertext mod n^2
             responses = []
-            for j in trades:
-                s = int(self.seller[j])
+            for slot, j in enumerate(trades):
+                buys = self.buyer[j] == d
+                own, theirs, a_other = (Xb[j], Xs[j], a_s[j]) if buys else (Xs[j], Xb[j], a_b[j])
+                o, shift = self.other[j], SLOT_BITS * slot
                 start = time.perf_counter()
-                request = encrypt(pk, -Xb[j], self._pool(b, b).take())
+                request = encrypt(pk, -own << shift, self._pool(d, d).take())
                 middle = time.perf_counter()
-                response = multiply(pk, add(pk, request, encrypt(pk, Xs[j], 1)), a_s[j])
-                responses.append(response * self._pool(s, b).take() % pk.nsquare)
-                self.crypto_s[b] += middle - start
-                self.crypto_s[s] += time.perf_counter() - middle
-                self.bytes_sent[b] += size
-                self.bytes_sent[s] += size
+                response = multiply(pk, add(pk, request, encrypt(pk, theirs << shift, 1)), a_other)
+                responses.append(response * self._pool(o, d).take() % pk.nsquare)
+                self.crypto_s[d] += middle - start
+                self.crypto_s[o] += time.perf_counter() - middle
+                self.bytes_sent[d] += size
+                self.bytes_sent[o] += size
             start = time.perf_counter()
-            values = unpack(key.decrypt(pack(pk, responses, SLOT_BITS)), len(trades), SLOT_BITS)
-            self.crypto_s[b] += time.perf_counter() - start
-            for j, v in zip(trades, values, strict=True):
-                out[j] = v
-        return out
+            packed = responses[0]
+            for response in responses[1:]:
+                packed = add(pk, packed, response)
+            values = unpack(key.decrypt(packed), len(trades), SLOT_BITS)
+            self.crypto_s[d] += time.perf_counter() - start
+            for j, v in zip(trades, values, strict=True):  # a_other (x_other - x_own), times a_own: the step
+                out[j] = (a_b[j] if self.buyer[j] == d else -a_s[j]) * v
+        return self._tell_others(out, k)
 
-    def _tell_sellers(self, steps: list[int], k: int) -> list[int]:
-        """Step 4: each buyer sends its sellers their steps under the pair's pad; each seller removes it."""
+    def _tell_others(self, steps: list[int], k: int) -> list[int]:
+        """Step 4: the decrypting side sends the other its step under the pair's pad; the other removes it."""
         self._share_seeds()
         out = []
         for j, step in enumerate(steps):
-            b, s = int(self.buyer[j]), int(self.seller[j])
+            d, o = self.decryptor[j], self.other[j]
             start = time.perf_counter()
             message = hide(step, pad_stream(self._seeds[j], k))
             middle = time.perf_counter()
             out.append(reveal(message, pad_stream(self._seeds[j], k)))
-            self.crypto_s[b] += middle - start
-            self.crypto_s[s] += time.perf_counter() - middle
-            self.bytes_sent[b] += PAD_BITS // 8
+            self.crypto_s[d] += middle - start
+            self.crypto_s[o] += time.perf_counter() - middle
+            self.bytes_sent[d] += PAD_BITS // 8
         return out
 
     def _share_seeds(self) -> None:
-        """Every buyer's pad seed for each trade, sent to its seller under the seller's key (once)."""
+        """Every trade's pad seed, drawn by its decrypting side and sent to the other under the other's key
+        (once)."""
         if self._seeds is not None:
             return
         self._seeds = []
-        for b, s in zip(self.buyer, self.seller, strict=True):
-            b, s = int(b), int(s)
-            seller = self.keys[s]
+        for d, o in zip(self.decryptor, self.other, strict=True):
+            receiver = self.keys[o]
             start = time.perf_counter()
             seed = secrets.token_bytes(SEED_BYTES)
-            sent = encrypt(seller.public, int.from_bytes(seed, "little"), self._pool(b, s).take())
+            sent = encrypt(receiver.public, int.from_bytes(seed, "little"), self._pool(d, o).take())
             middle = time.perf_counter()
-            self._seeds.append(seller.decrypt(sent).to_bytes(SEED_BYTES, "little"))
-            self.seed_s[b] += middle - start
-            self.seed_s[s] += time.perf_counter() - middle
-            self.bytes_sent[b] += seller.public.n.bit_length() * 2 // 8
+            self._seeds.append(receiver.decrypt(sent).to_bytes(SEED_BYTES, "little"))
+            self.seed_s[d] += middle - start
+            self.seed_s[o] += time.perf_counter() - middle
+            self.bytes_sent[d] += receiver.public.n.bit_length() * 2 // 8
 
     def _pool(self, holder: int, owner: int) -> ObfuscatorPool:
         pool = self._pools.get((holder, owner))

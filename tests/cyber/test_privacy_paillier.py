@@ -15,7 +15,7 @@ from cyber.privacy.paillier import (
     encrypt,
     generate_keys,
     multiply,
-    pack,
+    slots,
     unpack,
 )
 
@@ -52,15 +52,15 @@ def test_operations_agree_with_phe_and_crt_with_the_textbook_decryption():
     assert pool.prepare_s > 0
 
 
-def test_packed_ciphertexts_decrypt_to_each_signed_value_as_one_by_one():
+def test_values_encrypted_in_their_slots_add_up_to_one_ciphertext_that_unpacks_to_each():
     keys = generate_keys(1, 1024)[0]
     pk = keys.public
     values = [-(2**79) + 1, 2**79 - 1, 0, -1, 1, -123456789, 987654321987]
+    assert slots(pk, 80) == 12
     pool = ObfuscatorPool(pk, batch=len(values))
-    ciphertexts = [encrypt(pk, v, pool.take()) for v in values]
-    assert unpack(keys.decrypt(pack(pk, ciphertexts, 80)), len(values), 80) == values
-    assert [keys.decrypt(c) for c in ciphertexts] == values
-    with pytest.raises(CyberError, match="exceed the modulus"):
-        pack(pk, ciphertexts * 2, 80)  # 14 slots of 80 bits > 1022 bits
+    packed = encrypt(pk, 0, pool.take())
+    for j, v in enumerate(values):
+        packed = add(pk, packed, encrypt(pk, v << (80 * j), pool.take()))
+    assert unpack(keys.decrypt(packed), len(values), 80) == values
     with pytest.raises(CyberError, match="overflowed"):
         unpack(keys.decrypt(encrypt(pk, 2**80, pool.take())), 1, 80)
