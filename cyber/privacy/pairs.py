@@ -68,6 +68,7 @@ from cyber.privacy.paillier import (
     slots,
     unpack,
 )
+from cyber.privacy.sums import MaskedSums
 from market.admm.pairs import pair_weights
 from market.admm.states import AgentStates
 from market.formulation.trading import MarketArrays
@@ -131,10 +132,12 @@ class SecurePairs:
 
     def __init__(self, n_agents: int, trade_buyer: np.ndarray, trade_seller: np.ndarray,
                  coefficients: CoefficientRange, seed: int, keys: list[AgentKeys] | None = None,
-                 observe: bool = False, weight_rule: str = "geometric") -> None:
+                 observe: bool = False, weight_rule: str = "geometric", subtree_sums: MaskedSums | None = None
+                 ) -> None:
         if weight_rule not in WEIGHT_RULES:
             raise CyberError(f"privacy pair weights: expected one of {WEIGHT_RULES}, got {weight_rule!r}")
         self.weight_rule = weight_rule
+        self.subtree_sums = subtree_sums  # the sweep's flows as shares (hybrid), else in the clear
         self.buyer, self.seller = np.asarray(trade_buyer), np.asarray(trade_seller)
         self.coefficients, self.keys = coefficients, keys
         self.rng = np.random.default_rng(seed)
@@ -158,6 +161,8 @@ class SecurePairs:
     @property
     def offline_s(self) -> np.ndarray:
         out = self.seed_s.copy()
+        if self.subtree_sums is not None:
+            out += self.subtree_sums.offline_s
         for (holder, _), pool in self._pools.items():
             out[holder] += pool.prepare_s
         return out
