@@ -15,7 +15,14 @@ from __future__ import annotations
 import json
 
 from cosim.clearing_run import admm_clearing
-from cosim.interval import IntervalClearing, clear_instance, cyber_setup, interval_clearing, warm_start_from
+from cosim.interval import (
+    IntervalClearing,
+    clear_instance,
+    cyber_setup,
+    interval_clearing,
+    private_pairs,
+    warm_start_from,
+)
 from cosim.simulators.run_store import keep
 from cosim.simulators.scenario_sim import ScenarioSimulator
 from cyber.cross_layer import market_reports, meters_of
@@ -75,7 +82,7 @@ class MarketSim(ScenarioSimulator):
         deadline = self.scenario.network.timing().deadline_ms
         self.process = admm_process(instance, self.scenario.admm_settings(), stop=lambda: (
             f"deadline of {deadline:g} ms passed" if self.clock_ms > deadline else None),
-            warm=warm_start_from(self.scenario, self.last))
+            warm=warm_start_from(self.scenario, self.last), pairs=private_pairs(self.scenario, instance))
         self._send(next(self.process), first=text)
 
     def _resume(self, batches: list) -> None:
