@@ -11,7 +11,7 @@ import pytest
 from cyber.errors import CyberError
 from cyber.privacy.coefficient import THETA_MAX, CoefficientRange, check_relaxation
 from cyber.privacy.paillier import generate_keys
-from cyber.privacy.pairs import SecurePairs
+from cyber.privacy.pairs import SecurePairs, decrypting_sides
 from cyber.privacy.setup import private_settings
 from market.admm.driver import AdmmSettings, solve_admm
 from market.instance import build_instance
@@ -105,3 +105,13 @@ def test_a_buyer_knows_its_sellers_trade_only_up_to_the_unknown_coefficient():
     ratio = received[moved] / (partner - own)[moved]
     assert ratio.min() >= 0.5 - 1e-4 and ratio.max() <= 1.1 + 1e-4
     assert ratio.std() > 0.1  # a fresh coefficient every iteration, not a constant scale to calibrate away
+
+
+def test_the_fewest_agents_decrypt_and_every_trade_has_one_of_them():
+    # three buyers with one seller: the seller decrypts for all; one buyer with three sellers: the buyer
+    assert decrypting_sides(np.array([0, 1, 2]), np.array([3, 3, 3])) == [3, 3, 3]
+    assert decrypting_sides(np.array([0, 0, 0]), np.array([1, 2, 3])) == [0, 0, 0]
+    buyer, seller = np.array([0, 0, 1, 2, 2]), np.array([3, 4, 3, 4, 5])
+    sides = decrypting_sides(buyer, seller)
+    assert all(d in (b, s) for d, b, s in zip(sides, buyer, seller, strict=True))
+    assert len(set(sides)) == 3  # a maximum matching has 3 trades, so no 2 agents cover all 5
