@@ -46,10 +46,10 @@ MAX_VALUE = 2.0**12
 SEED_BYTES = 32
 
 
-def _prf(seed: bytes, k: int) -> np.ndarray:
+def _prf(seed: bytes, k: int) -> tuple[int, int]:
     """Two 53-bit words (the P and Q masks) of iteration ``k`` from a pair's seed (SHAKE-256)."""
-    words = np.frombuffer(hashlib.shake_256(seed + k.to_bytes(8, "little")).digest(16), dtype="<u8")
-    return (words & np.uint64(MODULUS - 1)).astype(np.int64)
+    stream = hashlib.shake_256(seed + k.to_bytes(8, "little")).digest(16)
+    return (int.from_bytes(stream[:8], "little") % MODULUS, int.from_bytes(stream[8:], "little") % MODULUS)
 
 
 def decode_share(shares: np.ndarray) -> np.ndarray:
@@ -102,12 +102,13 @@ class MaskedSums:
         self.bytes_offline[sender - 1] += key.public.n.bit_length() * 2 // 8
         return received
 
-    def mask(self, child: int, k: int) -> np.ndarray:
+    def mask(self, child: int, k: int) -> tuple[int, int]:
         """Child bus ``child``'s masks of ``P`` and ``Q`` at iteration ``k`` (integers mod ``2^53``)."""
-        out = np.zeros(2, dtype=np.int64)
+        p = q = 0
         for seed, sign in self.seeds.get(child, ()):
-            out = (out + sign * _prf(seed, k)) % MODULUS
-        return out
+            dp, dq = _prf(seed, k)
+            p, q = p + sign * dp, q + sign * dq
+        return p % MODULUS, q % MODULUS
 
     def hide(self, k: int, child_bus: np.ndarray, flows: np.ndarray) -> np.ndarray:
         """What each child sends for its ``(P, Q)`` (rows: links): its share, exactly representable as float."""
