@@ -12,7 +12,7 @@ One command: ``python benchmarks/privacy.py [--key-bits 2048] [--cases case15da,
 3. per case, the encrypted exchange over ``--encrypted-iterations`` iterations with keys of ``--key-bits``:
    online crypto time and obfuscator time per iteration (all agents, summed and slowest agent), bytes sent per
    iteration, and the *projected* full clearing (that per-iteration cost times the private run's iterations;
-   a projection, said so in the output, because a full encrypted run takes hours).
+   a projection, said so in the output; ``benchmarks/privacy_speed.py`` times a whole encrypted clearing).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def clearings(case: str, bits: int, encrypted_iterations: int) -> None:
     instance = build_instance(load_feeder(case), interval="2016-06-21T12:00", seed=0)
     reference = solve_clearing(instance)
     setup = PrivacySetup("paillier", bits)
-    private_cfg = private_settings(AdmmSettings(relaxation=1.0, pair_balancing=False))
+    private_cfg = private_settings(AdmmSettings(relaxation=1.0))
 
     def gap(r) -> float:
         return abs(r.objective - reference.objective) / abs(reference.objective)

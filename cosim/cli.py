@@ -207,7 +207,8 @@ def _add_privacy_arguments(clear: argparse.ArgumentParser) -> None:
 
     privacy = clear.add_argument_group("privacy (with --method admm)")
     privacy.add_argument("--privacy", choices=MODES, default="none",
-                         help="paillier: every trade pair by secure two-party computation (docs/privacy.md)")
+                         help="paillier: every trade pair by secure two-party computation; hybrid: also the sweep's "
+                              "subtree flows as additive shares of each parent's sum (docs/privacy.md)")
     privacy.add_argument("--key-bits", type=_count(1), help="Paillier modulus bits, at least 1024 (default 2048)")
 
 
@@ -453,7 +454,7 @@ def _privacy_setup(args: argparse.Namespace, cyber):
     from cyber.privacy.run import PrivateClearing
 
     if args.privacy == "none":
-        _refuse(_given(args, "key_bits"), "--key-bits sets the keys of --privacy paillier")
+        _refuse(_given(args, "key_bits"), "--key-bits sets the keys of --privacy paillier or hybrid")
         return None
     if args.method != "admm":
         raise UsageError("--privacy protects the exchanges of the distributed market: use --method admm")

@@ -16,6 +16,8 @@ import numpy as np
 from cosim.clearing_run import ClearingRun, clear_market, metered, summary
 from cosim.scenario import Scenario
 from cyber.network import build_network
+from cyber.privacy.pairs import SecurePairs
+from cyber.privacy.setup import secure_pairs
 from cyber.resilient_admm import CyberSetup
 from market.admm.driver import AdmmRun
 from market.instance import MarketInstance, build_instance
@@ -109,7 +111,14 @@ def clear_instance(scenario: Scenario, instance: MarketInstance,
     the agents start from where ``previous`` ended if the scenario says so (:func:`warm_start_from`)."""
     cyber = cyber_setup(scenario, instance) if scenario.method == "admm" else None
     return interval_clearing(clear_market(instance, scenario.method, scenario.admm_settings(), cyber,
-                                          warm_start_from(scenario, previous)))
+                                          warm_start_from(scenario, previous), private_pairs(scenario, instance)))
+
+
+def private_pairs(scenario: Scenario, instance: MarketInstance) -> SecurePairs | None:
+    """The scenario's private exchange for this quarter hour (keys and coefficients afresh), or None."""
+    if scenario.privacy.mode == "none":
+        return None
+    return secure_pairs(instance, scenario.privacy.setup(), scenario.seed * 100_003 + instance.interval)
 
 
 def warm_start_from(scenario: Scenario, previous: IntervalClearing | None) -> AdmmRun | None:

@@ -2,8 +2,9 @@
 
 A scenario names the feeder, the seed, the first quarter hour and how many follow, the market method and ADMM
 settings, the communication network and how the ADMM waits for it, the Byzantine attacks and the detector
-every agent runs, and optionally a delay study (latency x loss grid) and weather-driven line ratings. Unknown
-keys are errors: a typo must not silently fall back to a default. Errors name the file, the field and what was expected.
+every agent runs, and optionally a delay study (latency x loss grid), weather-driven line ratings and a private
+clearing (``[privacy]``). Unknown keys are errors: a typo must not silently fall back to a default. Errors name
+the file, the field and what was expected.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cyber.attacks import ATTACK_KINDS, DEFAULT_PERIOD, KNOWN_FIELDS, AttackSpec
 from cyber.errors import CyberError
 from cyber.network import ChannelSpec
+from cyber.privacy.coefficient import CoefficientRange
+from cyber.privacy.paillier import DEFAULT_KEY_BITS, check_key_bits
+from cyber.privacy.setup import MODES as PRIVACY_MODES
+from cyber.privacy.setup import PrivacySetup, private_settings
 from cyber.resilient_admm import DETECTORS, CyberSetup, Timing, check_projection, check_stopping, default_relaxation
 from market.admm.driver import PROJECTIONS, AdmmSettings
 from market.admm.stopping import STOPPING_RULES
@@ -176,6 +181,36 @@ class RatingsSection(_Strict):
         return conductor
 
 
+class PrivacySection(_Strict):
+    """The private clearing (docs/privacy.md): ``paillier`` protects the trade pairs, ``hybrid`` also the
+    sweep's subtree flows; keys of ``key_bits`` (at least 1024), each side's random encryption coefficient
+    drawn from ``[coefficient_low, coefficient_high]`` (within ``[1/2, sqrt(4/3))``)."""
+
+    mode: Literal[PRIVACY_MODES] = "none"  # type: ignore[valid-type]
+    key_bits: int = DEFAULT_KEY_BITS
+    coefficient_low: float = CoefficientRange.low
+    coefficient_high: float = CoefficientRange.high
+
+    @field_validator("key_bits")
+    @classmethod
+    def _key_bits(cls, bits: int) -> int:
+        try:
+            return check_key_bits(bits)
+        except CyberError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @model_validator(mode="after")
+    def _coefficients(self) -> PrivacySection:
+        try:
+            CoefficientRange(self.coefficient_low, self.coefficient_high)
+        except CyberError as exc:
+            raise ValueError(f"field privacy.coefficient_low/coefficient_high: {exc}") from exc
+        return self
+
+    def setup(self) -> PrivacySetup:
+        return PrivacySetup(self.mode, self.key_bits, CoefficientRange(self.coefficient_low, self.coefficient_high))
+
+
 class Scenario(_Strict):
     name: str
     case: str
@@ -190,6 +225,7 @@ class Scenario(_Strict):
     detector: DetectorSection = DetectorSection()
     study: StudySection | None = None
     ratings: RatingsSection | None = None  # none: the case's own (static) line ratings
+    privacy: PrivacySection = PrivacySection()
 
     @field_validator("start")
     @classmethod
@@ -214,6 +250,8 @@ class Scenario(_Strict):
     def admm_settings(self) -> AdmmSettings:
         """The ADMM settings of this scenario (relaxation by default after its attacks, detector and network
         timing mode)."""
+        if self.privacy.mode != "none":  # relaxation 1 unless set (and then checked by private_settings)
+            return private_settings(self.admm.settings(1.0))
         return self.admm.settings(default_relaxation(self.attack_specs(), self.detector.name, self.network.mode),
                                   self.detector.name != "none")
 
@@ -223,6 +261,25 @@ def _problem(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     field = ".".join(str(p) for p in error["loc"])
     return f"field {field}: {message}" if field else message
+
+
+def _check_privacy(path: Path, scenario: Scenario) -> None:
+    """What a private clearing cannot be combined with, each a clear error naming its field."""
+    if scenario.privacy.mode == "none":
+        return
+    if scenario.method != "admm":
+        raise ScenarioError(f"{path}: field privacy.mode: privacy protects the distributed market's exchanges: "
+                            f"needs method = \"admm\"")
+    if scenario.attacks or scenario.detector.name != "none":
+        raise ScenarioError(f"{path}: field privacy.mode: detectors screen values in the clear and the private "
+                            f"exchanges send none -- not combined with attacks or a detector (yet)")
+    if scenario.privacy.mode == "hybrid" and scenario.network.loss > 0:
+        raise ScenarioError(f"{path}: field privacy.mode: hybrid needs every share of a round (a lost share breaks "
+                            f"its parent's sum): network.loss must be 0")
+    try:
+        scenario.admm_settings()
+    except CyberError as exc:
+        raise ScenarioError(f"{path}: field admm: {exc}") from exc
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -242,6 +299,7 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: {problems}") from exc
     if scenario.method == "centralized" and (scenario.attacks or scenario.detector.name != "none"):
         raise ScenarioError(f"{path}: field method: attacks and detectors need method = \"admm\"")
+    _check_privacy(path, scenario)
     try:
         setup = CyberSetup(attacks=scenario.attack_specs(), detector=scenario.detector.name,
                            timing=scenario.network.timing())

@@ -20,6 +20,7 @@ from cosim.interval import (
     clear_instance,
     cyber_setup,
     interval_clearing,
+    private_pairs,
     rated_instance,
     warm_start_from,
 )
@@ -94,7 +95,7 @@ class MarketSim(ScenarioSimulator):
         declared = declared_instance(instance, self.scenario.attack_specs())  # a false-load agent's lie
         self.process = admm_process(declared, self.scenario.admm_settings(), stop=lambda: (
             f"deadline of {deadline:g} ms passed" if self.clock_ms > deadline else None),
-            warm=warm_start_from(self.scenario, self.last))
+            warm=warm_start_from(self.scenario, self.last), pairs=private_pairs(self.scenario, instance))
         self._send(next(self.process), first=text)
 
     def _resume(self, batches: list) -> None:

@@ -11,6 +11,7 @@ of many clearings (e.g. a day) against the prosumers' true cleared injections an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,16 +24,21 @@ FLOW_TO_PARENT = ("flow", "subtree")
 
 
 class FlowRecorder:
-    """A transport that passes everything on and keeps, per (child bus), the last flow its parent received."""
+    """A transport that passes everything on and keeps, per (child bus), the last flow its parent received.
 
-    def __init__(self, inner: Transport) -> None:
+    ``decode``: how the parent reads the flow fields (default: as they are; a hybrid clearing's shares are
+    read as the fixed point they would be without a mask, :func:`cyber.privacy.sums.decode_share`)."""
+
+    def __init__(self, inner: Transport, decode: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.inner = inner
+        self.decode = decode or (lambda values: values)
         self.last: dict[int, tuple[float, float]] = {}
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
         out = self.inner.deliver(batch)
         if out.kind in FLOW_TO_PARENT:
-            for child, p, q in zip(out.sender, out.fields["P"], out.fields["Q"], strict=True):
+            flows = self.decode(out.fields["P"]), self.decode(out.fields["Q"])
+            for child, p, q in zip(out.sender, *flows, strict=True):
                 self.last[int(child)] = (float(p), float(q))
         return out
 
@@ -91,17 +97,29 @@ def leak_report(guess_kw: np.ndarray, cleared_kw: np.ndarray, desired_kw: np.nda
                       float(np.abs(cleared_kw).mean()))
 
 
-def measure_flow_leak(instances: list[MarketInstance], solve) -> LeakReport:
+def leaves_with_siblings(instance: MarketInstance) -> set[int]:
+    """The leaf children (:func:`leaf_children`) whose parent has other children: their flow can hide in a sum."""
+    f = instance.feeder
+    n_children = np.bincount(f.parent[1:], minlength=f.n_buses)
+    return {int(b) for b in leaf_children(instance) if n_children[f.parent[b]] > 1}
+
+
+def measure_flow_leak(instances: list[MarketInstance], solve, decode: Callable | None = None,
+                      keep: Callable[[MarketInstance], set[int]] | None = None) -> LeakReport:
     """Clear every instance with ``solve(instance, transport) -> ClearingResult`` through a
-    :class:`FlowRecorder` and score each parent's guesses of its leaf children's net injections."""
+    :class:`FlowRecorder` (reading flows with ``decode``) and score each parent's guesses of its leaf children's
+    net injections (only the leaves ``keep`` returns, if given)."""
     from market.messages import IdealTransport
 
     guess, cleared, desired, public = [], [], [], []
     for instance in instances:
-        recorder = FlowRecorder(IdealTransport())
+        recorder = FlowRecorder(IdealTransport(), decode)
         result = solve(instance, recorder)
         kw = instance.feeder.base_mva * 1e3
+        kept = None if keep is None else keep(instance)
         for bus, value in reconstruct_leaf_injections(instance, recorder).items():
+            if kept is not None and bus not in kept:
+                continue
             guess.append(value)
             cleared.append(result.p[bus] * kw)
             desired.append(instance.agents[bus - 1].p_hat_kw)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -39,6 +40,25 @@ KINDS = {
 }
 
 
+class SubtreeSums(Protocol):
+    """How the children's subtree flows reach their parent, which needs only their sum: in the clear
+    (:class:`PlainSums`), or as additive shares of it (the cyber layer's :mod:`cyber.privacy.sums`)."""
+
+    def hide(self, k: int, child_bus: np.ndarray, flows: np.ndarray) -> np.ndarray: ...
+
+    def total(self, to_parent: np.ndarray, received: np.ndarray) -> np.ndarray: ...
+
+
+class PlainSums:
+    """Each child sends its flows ``(P, Q)`` as they are; the parent adds them up."""
+
+    def hide(self, k: int, child_bus: np.ndarray, flows: np.ndarray) -> np.ndarray:
+        return flows
+
+    def total(self, to_parent: np.ndarray, received: np.ndarray) -> np.ndarray:
+        return np.column_stack([to_parent.T @ received[:, i] for i in range(received.shape[1])])
+
+
 class SweepSplitting:
     """Single copies, exact feeder-wide projection by a leaf-to-root and a root-to-leaf sweep."""
 
@@ -50,6 +70,8 @@ class SweepSplitting:
         self.layout = lay = build_sweep_layout(instance, weights)
         self.n, self.m, self.arrays, self.weights, self.scale = lay.n, lay.m, lay.arrays, weights, lay.scale
         self.pairs = pairs or PlainPairs()
+        # a private pair exchange may bring the subtree flows' exchange along (cyber.privacy's hybrid mode)
+        self.sums: SubtreeSums = getattr(pairs, "subtree_sums", None) or PlainSums()
         self.pair_weight = self.pairs.weights(lay.arrays, weights.trade, self.pair_rule)
         size = len(VARIABLES) * self.n
         self.pair_b, self.pair_s = slice(size, size + self.m), slice(size + self.m, size + 2 * self.m)
@@ -88,7 +110,8 @@ class SweepSplitting:
         message lost later leaves its receiver a sensible stale value."""
         lay = self.layout
         child, parent = lay.link_child, lay.link_parent
-        start = {"v": self._own(s.y, "w")[child], "P": self._own(s.y, "P")[child], "Q": self._own(s.y, "Q")[child]}
+        flows = self.sums.hide(0, child + 1, np.column_stack([self._own(s.y, "P")[child], self._own(s.y, "Q")[child]]))
+        start = {"v": self._own(s.y, "w")[child], "P": flows[:, 0], "Q": flows[:, 1]}
         links = np.arange(len(child))
         return [MessageBatch(SUBTREE, Y_PHASE, 0, child + 1, parent + 1, links, start),
                 MessageBatch(PRICE, Y_PHASE, 0, parent + 1, child + 1, links,
@@ -153,13 +176,16 @@ class SweepSplitting:
             if d < depth:
                 hop = hops[d]
                 heard[hop.links] = inbox.table(SUBTREE)[hop.links]
-                res[here, E1] -= hop.to_parent.T @ heard[hop.links, 1]
-                res[here, E2] -= hop.to_parent.T @ heard[hop.links, 2]
+                flows = self.sums.total(hop.to_parent, heard[hop.links, 1:])
+                res[here, E1] -= flows[:, 0]
+                res[here, E2] -= flows[:, 1]
                 res[hop.parent, OWN_ROWS + hop.slot] += heard[hop.links, 0]
             nu[here] = _mv(lay.Ninv[here], res[here])
             m_own[here] = Z[here] - _mv(lay.WA[here], nu[here])
             if d > 1:
-                yield from exchange([hops[d - 1].batch(SUBTREE, k, m_own[here][:, SHARED], depth - d)])
+                up = m_own[here][:, SHARED]
+                up[:, 1:] = self.sums.hide(k, hops[d - 1].child_bus, up[:, 1:])
+                yield from exchange([hops[d - 1].batch(SUBTREE, k, up, depth - d)])
         xi = np.zeros((n, 3))  # each agent's price on its shared values: s = s_hat + Sigma xi
         xi[:top, 0] = (1.0 - m_own[:top, SHARED[0]]) / lay.Sigma[:top, 0, 0]  # v_parent = 1, flows free
         for d in range(1, depth + 1):  # downward

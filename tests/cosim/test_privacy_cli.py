@@ -19,7 +19,7 @@ BASE = ["clear", "--case", "case15da", "--interval", "2016-06-21T12:00"]
     (["--method", "admm", "--privacy", "paillier", "--relaxation", "1.8"], "relaxation 1"),
     (["--method", "admm", "--privacy", "paillier", "--projection", "local"], "projection sweep"),
     (["--method", "admm", "--privacy", "paillier", "--detector", "median"], "detectors screen values in the clear"),
-    (["--method", "admm", "--privacy", "hybrid"], "--privacy"),
+    (["--method", "admm", "--privacy", "mpc"], "--privacy"),
 ])
 def test_bad_privacy_options_are_one_line_and_write_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "out"
@@ -29,14 +29,18 @@ def test_bad_privacy_options_are_one_line_and_write_nothing(tmp_path, capsys, ar
     assert not out.exists()
 
 
-def test_a_private_run_reports_its_crypto_cost(tmp_path):
+@pytest.mark.parametrize("mode", ["paillier", "hybrid"])
+def test_a_private_run_reports_its_crypto_cost(tmp_path, mode):
     # 1024-bit keys and three iterations: the test is about what the run reports, not its security
     out = tmp_path / "out"
-    code = main([*BASE, "--method", "admm", "--privacy", "paillier", "--key-bits", "1024", "--max-iter", "3",
+    code = main([*BASE, "--method", "admm", "--privacy", mode, "--key-bits", "1024", "--max-iter", "3",
                  "--out", str(out), "--quiet"])
     assert code == EXIT_NOT_CONVERGED
     s = json.loads((out / "summary.json").read_text())
-    assert s["privacy"] == "paillier" and s["key_bits"] == 1024 and s["iterations"] == 3
+    assert s["privacy"] == mode and s["key_bits"] == 1024 and s["iterations"] == 3
     assert 0 < s["crypto_s_max"] <= s["crypto_s_total"] == pytest.approx(sum(s["crypto_s_per_agent"]))
-    assert s["bytes_sent"] == 3 * 2 * 2 * s["n_trades"] * 1024 * 2 // 8
+    # per trade: the pad's seed, then per iteration a request, a response (ciphertexts mod n^2) and a padded step
+    # (hybrid: and a seed ciphertext per pair of siblings)
+    siblings = 0 if mode == "paillier" else s["sibling_pairs"]
+    assert s["bytes_sent"] == s["n_trades"] * (256 + 3 * (2 * 256 + 16)) + siblings * 256
     assert s["plain_objective"] == pytest.approx(s["reference_objective"], rel=1e-5)

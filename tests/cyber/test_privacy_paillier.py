@@ -15,6 +15,8 @@ from cyber.privacy.paillier import (
     encrypt,
     generate_keys,
     multiply,
+    slots,
+    unpack,
 )
 
 
@@ -48,3 +50,17 @@ def test_operations_agree_with_phe_and_crt_with_the_textbook_decryption():
     c = multiply(keys.public, add(keys.public, cx, cy), 7)
     assert decrypt_without_crt(keys, c) == keys.decrypt(c) == 7 * (x + y)
     assert pool.prepare_s > 0
+
+
+def test_values_encrypted_in_their_slots_add_up_to_one_ciphertext_that_unpacks_to_each():
+    keys = generate_keys(1, 1024)[0]
+    pk = keys.public
+    values = [-(2**79) + 1, 2**79 - 1, 0, -1, 1, -123456789, 987654321987]
+    assert slots(pk, 80) == 12
+    pool = ObfuscatorPool(pk, batch=len(values))
+    packed = encrypt(pk, 0, pool.take())
+    for j, v in enumerate(values):
+        packed = add(pk, packed, encrypt(pk, v << (80 * j), pool.take()))
+    assert unpack(keys.decrypt(packed), len(values), 80) == values
+    with pytest.raises(CyberError, match="overflowed"):
+        unpack(keys.decrypt(encrypt(pk, 2**80, pool.take())), 1, 80)

@@ -11,14 +11,14 @@ import pytest
 from cyber.errors import CyberError
 from cyber.privacy.coefficient import THETA_MAX, CoefficientRange, check_relaxation
 from cyber.privacy.paillier import generate_keys
-from cyber.privacy.pairs import SecurePairs
+from cyber.privacy.pairs import SecurePairs, decrypting_sides
 from cyber.privacy.setup import private_settings
 from market.admm.driver import AdmmSettings, solve_admm
 from market.instance import build_instance
 from market.problem.clearing import solve_clearing
 from tests.conftest import feeder
 
-PRIVATE = private_settings(AdmmSettings(projection="sweep", relaxation=1.0, pair_balancing=False))
+PRIVATE = private_settings(AdmmSettings(projection="sweep", relaxation=1.0))  # per-trade balancing on
 
 
 def _pair_iteration(mu_b: float, mu_s: float, beta: float, theta: float) -> np.ndarray:
@@ -51,15 +51,13 @@ def test_coefficients_outside_the_feasible_range_are_refused(low, high):
         CoefficientRange(low, high)
 
 
-def test_over_relaxation_the_local_splitting_and_pair_balancing_are_refused_with_privacy():
+def test_over_relaxation_and_the_local_splitting_are_refused_with_privacy():
     with pytest.raises(CyberError, match="relaxation 1"):
         check_relaxation(1.8)
     with pytest.raises(CyberError, match="relaxation 1"):
         private_settings(AdmmSettings())
     with pytest.raises(CyberError, match="projection sweep"):
         private_settings(AdmmSettings(projection="local", relaxation=1.0))
-    with pytest.raises(CyberError, match="balancing"):
-        private_settings(AdmmSettings(relaxation=1.0, pair_balancing=True))
 
 
 def _pairs(instance, low, high, keys=None, observe=False, seed=0):
@@ -92,7 +90,8 @@ def test_the_encrypted_exchange_computes_bit_for_bit_what_the_clear_one_does():
     clear = solve_admm(instance, cfg, pairs=_pairs(instance, 0.5, 1.1))
     assert np.array_equal(encrypted.states.y, clear.states.y) and np.array_equal(encrypted.states.u, clear.states.u)
     m = len(instance.trades)
-    assert secret.bytes_sent.sum() == 2 * 2 * 2 * m * 256  # 2 iterations, 2 directions, request + response
+    # per trade: the pad's seed once; per iteration a request, a response and the padded step
+    assert secret.bytes_sent.sum() == m * (256 + 2 * (2 * 256 + 16))
     assert (secret.crypto_s > 0).sum() == len({t.buyer for t in instance.trades} | {t.seller for t in instance.trades})
 
 
@@ -106,3 +105,13 @@ def test_a_buyer_knows_its_sellers_trade_only_up_to_the_unknown_coefficient():
     ratio = received[moved] / (partner - own)[moved]
     assert ratio.min() >= 0.5 - 1e-4 and ratio.max() <= 1.1 + 1e-4
     assert ratio.std() > 0.1  # a fresh coefficient every iteration, not a constant scale to calibrate away
+
+
+def test_the_fewest_agents_decrypt_and_every_trade_has_one_of_them():
+    # three buyers with one seller: the seller decrypts for all; one buyer with three sellers: the buyer
+    assert decrypting_sides(np.array([0, 1, 2]), np.array([3, 3, 3])) == [3, 3, 3]
+    assert decrypting_sides(np.array([0, 0, 0]), np.array([1, 2, 3])) == [0, 0, 0]
+    buyer, seller = np.array([0, 0, 1, 2, 2]), np.array([3, 4, 3, 4, 5])
+    sides = decrypting_sides(buyer, seller)
+    assert all(d in (b, s) for d, b, s in zip(sides, buyer, seller, strict=True))
+    assert len(set(sides)) == 3  # a maximum matching has 3 trades, so no 2 agents cover all 5

@@ -1,0 +1,74 @@
+"""The ``[privacy]`` scenario section: bad values refused naming their field, a private co-simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cosim.cli import EXIT_INPUT, main
+from cosim.scenario import ScenarioError, load_scenario
+from cosim.world import run_world
+from cyber.privacy.setup import PrivacySetup, secure_pairs
+from market.admm.driver import solve_admm
+from market.instance import build_instance
+from physical.profiles import interval_index
+from tests.conftest import SUMMER_NOON, feeder
+
+BASE = """
+name = "private"
+case = "case15da"
+seed = 1
+start = "2016-06-21T12:00"
+[admm]
+projection = "sweep"
+"""
+
+
+def _file(tmp_path, text):
+    path = tmp_path / "scenario.toml"
+    path.write_text(BASE + text)
+    return path
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[privacy]\nmode = \"paillier\"\nkey_bits = 512", "field privacy.key_bits: privacy key_bits: expected"),
+    ("[privacy]\nmode = \"paillier\"\nkey_bits = 2047", "field privacy.key_bits"),
+    ("[privacy]\nmode = \"paillier\"\ncoefficient_low = 0.4", "coefficient range [0.4, 1.1]"),
+    ("[privacy]\nmode = \"hybrid\"\ncoefficient_high = 1.2", "coefficient range [0.5, 1.2]"),
+    ("[privacy]\nmode = \"hybrid\"\ncoefficient_low = 1.0\ncoefficient_high = 0.9", "expected 0.5 <= low <= high"),
+    ("[privacy]\nmode = \"secret\"", "field privacy.mode"),
+    ("[privacy]\nmode = \"paillier\"\nkeys = 2048", "field privacy.keys: Extra inputs"),
+    ("method = \"centralized\"\n[privacy]\nmode = \"paillier\"", "field privacy.mode: privacy protects"),
+    ("[privacy]\nmode = \"paillier\"\n[detector]\nname = \"median\"", "not combined with attacks or a detector"),
+    ("[privacy]\nmode = \"hybrid\"\n[network]\nloss = 0.01", "network.loss must be 0"),
+    ("relaxation = 1.8\n[privacy]\nmode = \"paillier\"", "field admm: privacy: the encryption coefficient"),
+])
+def test_bad_privacy_values_name_their_field_and_write_nothing(tmp_path, capsys, text, message):
+    # "relaxation" belongs to [admm], which BASE opens last
+    path = _file(tmp_path, text) if not text.startswith("method") else _file_top(tmp_path, text)
+    with pytest.raises(ScenarioError, match="scenario.toml") as err:
+        load_scenario(path)
+    assert message in str(err.value), str(err.value)
+    out = tmp_path / "results"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == EXIT_INPUT
+    assert message in capsys.readouterr().err and not out.exists()
+
+
+def _file_top(tmp_path, text):
+    top, rest = text.split("\n", 1)
+    path = tmp_path / "scenario.toml"
+    path.write_text(BASE.replace("[admm]", f"{top}\n[admm]") + rest)
+    return path
+
+
+def test_a_private_cosimulation_runs_the_protocol_of_the_direct_driver(tmp_path):
+    # 1024-bit keys and 4 iterations: the test is about the wiring, not the security
+    text = "max_iter = 4\n[network]\nmean_ms = 0.0\ncompute_ms = 0.0\n[privacy]\nmode = \"hybrid\"\nkey_bits = 1024\n"
+    scenario = load_scenario(_file(tmp_path, text))
+    run = run_world(scenario)
+    instance = build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=1)
+    seed = 1 * 100_003 + interval_index(SUMMER_NOON)
+    direct = solve_admm(instance, scenario.admm_settings(),
+                        pairs=secure_pairs(instance, PrivacySetup("hybrid"), seed, encrypted=False))
+    assert len(run.iterations) == 4
+    assert np.array_equal(run.iterations["objective"].to_numpy(), direct.history["objective"].to_numpy())
