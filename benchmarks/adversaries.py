@@ -14,9 +14,9 @@ as ``cosim clear --method admm --detector tensor`` does), one clearing per row:
 - ``collude-p1`` / ``collude-stealthy``: a seeded share of the prosumers colluding, each with the period-1
   misreport (delta 0.01) or the stealthy drift (0.03 of the band, up to 1 p.u.), none screening the others;
 - as hard as the paper's (issue 22): ``targets`` (every flow, voltage *and target* the agent sends scaled by
-  ``strength``, every 5th iteration), ``trades`` (its trade offers replaced by uniform values within
-  ``+-strength`` p.u., every 5th), ``period-1-late`` (the period-1 misreport of ``strength`` p.u. from
-  iteration 300, after the detectors have learned the honest trajectory) and ``false-load`` (the agent runs
+  ``strength``, every 5th iteration), ``trades`` (a seeded buyer's trade offers replaced by uniform values
+  within ``+-strength`` p.u., every 5th), ``period-1-late`` (the period-1 misreport of ``strength`` p.u. from
+  iteration 300, after the detectors have learned the honest trajectory) and ``false-load`` (a seeded buyer runs
   its ADMM step on a load ``strength`` p.u. above its own, :mod:`cyber.false_load`).
 
 ``--detector`` chooses the detector every agent runs (``tensor-paper``: the paper's); ``--families`` a subset.
@@ -40,6 +40,7 @@ import ast
 import time
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from cosim.clearing_run import ClearingRun, last_iterate_check, validate
@@ -56,9 +57,12 @@ from physical.catalog import load_feeder
 GAP = 1e-3
 
 
-def attacks(seed: int, n_buses: int) -> list[tuple[str, float, tuple[AttackSpec, ...]]]:
-    """(family, strength, attacks) of every row of one instance."""
+def attacks(seed: int, n_buses: int, buyers: list[int]) -> list[tuple[str, float, tuple[AttackSpec, ...]]]:
+    """(family, strength, attacks) of every row of one instance; ``buyers``: its buyers' buses, among which
+    the trade and false-load attackers are drawn (a passive agent has no trade to falsify and no load to
+    invent)."""
     one = tuple(byzantine_agents(seed, n_buses, 1 / (n_buses - 1)))
+    buyer = (int(np.random.default_rng(seed).choice(buyers)),) if buyers else one
     rows: list[tuple[str, float, tuple[AttackSpec, ...]]] = [("none", 0.0, ())]
     for delta in (0.001, 0.003, 0.01):
         rows.append(("period-1", delta, (AttackSpec("static-fdi", one, period=1, fields=("P", "Q"), delta=delta,
@@ -76,12 +80,13 @@ def attacks(seed: int, n_buses: int) -> list[tuple[str, float, tuple[AttackSpec,
         rows.append(("targets", factor, (AttackSpec("scale", one, fields=("P", "Q", "v"), factor=factor,
                                                     seed=seed),)))
     for bound in (0.01, 0.05):
-        rows.append(("trades", bound, (AttackSpec("random", one, fields=("t",), low=-bound, high=bound, seed=seed),)))
+        rows.append(("trades", bound, (AttackSpec("random", buyer, fields=("t",), low=-bound, high=bound,
+                                                  seed=seed),)))
     for delta in (0.003, 0.01):
         rows.append(("period-1-late", delta, (AttackSpec("static-fdi", one, start=300, period=1, fields=("P", "Q"),
                                                          delta=delta, seed=seed),)))
     for delta in (0.003, 0.01):
-        rows.append(("false-load", delta, (AttackSpec("false-load", one, delta=delta, seed=seed),)))
+        rows.append(("false-load", delta, (AttackSpec("false-load", buyer, delta=delta, seed=seed),)))
     return rows
 
 
@@ -92,7 +97,8 @@ def measure(case: str, date: str, seed: int, max_iter: int, detector: str = "ten
     reference = solve_clearing(instance).objective
     settings = AdmmSettings(projection="local", relaxation=1.0, max_iter=max_iter)
     rows = []
-    for family, strength, specs in attacks(seed, feeder.n_buses):
+    buyers = [a.bus for a in instance.agents if a.role == "buyer"]
+    for family, strength, specs in attacks(seed, feeder.n_buses, buyers):
         if families is not None and family not in families:
             continue
         start = time.perf_counter()
