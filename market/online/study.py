@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from market.admm.driver import AdmmSettings
 from market.instance import MarketInstance
 from market.online.controllers import (
     LyapunovController,
@@ -23,7 +24,9 @@ from market.online.controllers import (
     MyopicController,
     SlotError,
     run_online,
+    solve_slot,
 )
+from market.online.distributed import AdmmSlots
 from market.online.lyapunov import (
     PRICE_MARGIN,
     ControllerError,
@@ -37,6 +40,9 @@ from market.problem.storage import storage_arrays
 from market.result import StorageRun
 
 CONTROLLERS = ("lyapunov", "lyapunov-standard", "myopic", "mpc", "offline")
+#: How each interval of a per-interval controller is cleared; MPC and the offline optimum solve horizons.
+METHODS = ("centralized", "admm")
+PER_INTERVAL = ("lyapunov", "lyapunov-standard", "myopic")
 MIN_STORAGE_VALUE = 0.01
 #: A unit-interval is outside its SoC window when it leaves it by more than this (kWh).
 SOC_TOL_KWH = 1e-6
@@ -60,6 +66,8 @@ class OnlineStudy:
     soc_min_kwh: np.ndarray
     soc_max_kwh: np.ndarray
     wall_s: float
+    method: str = "centralized"
+    admm_iterations: tuple[int, ...] = ()  # per interval, with method "admm"
 
     @property
     def soc_violations(self) -> int:
@@ -89,12 +97,20 @@ def price_range(instances: Sequence[MarketInstance]) -> tuple[float, float]:
 
 def run_study(instances: Sequence[MarketInstance], controller: str, V: float | None = None,
               forecast: Callable[[int], MarketInstance] | None = None,
-              offline: StorageRun | None = None, no_storage_cost_ct: float | None = None) -> OnlineStudy:
+              offline: StorageRun | None = None, no_storage_cost_ct: float | None = None,
+              method: str = "centralized", admm: AdmmSettings | None = None) -> OnlineStudy:
     """Run ``controller`` over ``instances``; ``offline`` and ``no_storage_cost_ct`` are computed unless given
-    (a V sweep reuses them). ``forecast`` gives MPC its persistence forecast of an interval."""
+    (a V sweep reuses them). ``forecast`` gives MPC its persistence forecast of an interval. With ``method``
+    ``admm`` every interval is cleared by the distributed ADMM (``admm``: its settings); the offline optimum
+    and the no-storage cost, the references, are always centralized."""
     start = time.perf_counter()
     if controller not in CONTROLLERS:
         raise ControllerError(f"--controller {controller!r}: expected one of {CONTROLLERS}")
+    if method not in METHODS:
+        raise ControllerError(f"--method {method!r}: expected one of {METHODS}")
+    if method == "admm" and controller not in PER_INTERVAL:
+        raise ControllerError(f"--method admm clears one interval at a time: the per-interval controllers "
+                              f"{PER_INTERVAL} take it; {controller} solves a horizon centrally")
     if V is not None and not controller.startswith("lyapunov"):
         raise ControllerError(f"--V is the Lyapunov controllers' weight; {controller} takes none")
     arr = storage_arrays(instances[0])
@@ -112,12 +128,14 @@ def run_study(instances: Sequence[MarketInstance], controller: str, V: float | N
         if not offline.status.has_solution:
             raise SlotError(offline.message)
     gate_binding = 0
+    slots = AdmmSlots(admm or AdmmSettings()) if method == "admm" else None
+    solve = slots or solve_slot
     if controller == "offline":
         run = offline
     elif params is not None:
-        run, gate_binding = run_online(instances, LyapunovController(params, arr, controller), w)
+        run, gate_binding = run_online(instances, LyapunovController(params, arr, controller, solve), w)
     elif controller == "myopic":
-        run, _ = run_online(instances, MyopicController(arr), w)
+        run, _ = run_online(instances, MyopicController(arr, solve=solve), w)
     else:
         if forecast is None:
             raise ControllerError("the MPC controller needs a forecast of the coming intervals")
@@ -128,7 +146,8 @@ def run_study(instances: Sequence[MarketInstance], controller: str, V: float | N
         offline_step = offline.soc_kwh[:, 1:] - offline.soc_kwh[:, :-1]
         bound = performance_bound(params, queue, offline_step) + run.terminal_ct - offline.terminal_ct
     return OnlineStudy(controller, run, offline, float(no_storage_cost_ct), params, queue, bound, gate_binding, w,
-                       arr.bus, arr.soc_min, arr.soc_max, time.perf_counter() - start)
+                       arr.bus, arr.soc_min, arr.soc_max, time.perf_counter() - start, method,
+                       tuple(slots.iterations_) if slots else ())
 
 
 def no_storage_cost(instances: Sequence[MarketInstance]) -> float:
