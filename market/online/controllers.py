@@ -92,12 +92,16 @@ class LyapunovController:
     name: str = "lyapunov"
     solve: SlotSolver = solve_slot
 
-    def step(self, t: int, instance: MarketInstance, soc_kwh: np.ndarray) -> SlotDecision:
+    def decide(self, instance: MarketInstance, soc_kwh: np.ndarray) -> BatteryStep:
+        """The interval's batteries: queue prices and the thresholds as power limits."""
         p, arr = self.params, self.arr
         queue = soc_kwh - p.theta
         charge_max = np.where(queue <= p.charge_gate, arr.charge_max, 0.0)
         discharge_max = np.where(queue >= p.discharge_gate, arr.discharge_max, 0.0)
-        return self.solve(instance, arr, battery_step(arr, queue / p.weight, charge_max, discharge_max), self.name)
+        return battery_step(arr, queue / p.weight, charge_max, discharge_max)
+
+    def step(self, t: int, instance: MarketInstance, soc_kwh: np.ndarray) -> SlotDecision:
+        return self.solve(instance, self.arr, self.decide(instance, soc_kwh), self.name)
 
 
 @dataclass
@@ -109,14 +113,18 @@ class MyopicController:
     name: str = "myopic"
     solve: SlotSolver = solve_slot
 
-    def step(self, t: int, instance: MarketInstance, soc_kwh: np.ndarray) -> SlotDecision:
+    def decide(self, instance: MarketInstance, soc_kwh: np.ndarray) -> BatteryStep:
+        """The interval's batteries, fixed by the self-consumption rule."""
         arr = self.arr
         net = np.array([instance.agents[k].p_hat_kw for k in arr.agent]) * arr.dt_h / arr.kappa  # p.u.
         room = np.maximum(arr.soc_max - soc_kwh, 0.0) / (arr.kappa * arr.eta_c)
         stock = np.maximum(soc_kwh - arr.soc_min, 0.0) * arr.eta_d / arr.kappa
         charge = np.minimum.reduce([np.maximum(net, 0.0), arr.charge_max, room])
         discharge = np.minimum.reduce([np.maximum(-net, 0.0), arr.discharge_max, stock])
-        return self.solve(instance, arr, battery_step(arr, fixed=(charge, discharge)), self.name)
+        return battery_step(arr, fixed=(charge, discharge))
+
+    def step(self, t: int, instance: MarketInstance, soc_kwh: np.ndarray) -> SlotDecision:
+        return self.solve(instance, self.arr, self.decide(instance, soc_kwh), self.name)
 
 
 @dataclass

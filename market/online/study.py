@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from market.admm.driver import AdmmSettings
-from market.instance import MarketInstance
+from market.instance import InstanceOptions, MarketInstance
 from market.online.controllers import (
     LyapunovController,
     MpcController,
     MyopicController,
     SlotError,
+    SlotSolver,
     run_online,
     solve_slot,
 )
@@ -36,8 +37,9 @@ from market.online.lyapunov import (
 )
 from market.problem.clearing import solve_clearing
 from market.problem.horizon import solve_horizon
-from market.problem.storage import storage_arrays
+from market.problem.storage import StorageArrays, storage_arrays
 from market.result import StorageRun
+from market.tariff import tariff_factor
 
 CONTROLLERS = ("lyapunov", "lyapunov-standard", "myopic", "mpc", "offline")
 #: How each interval of a per-interval controller is cleared; MPC and the offline optimum solve horizons.
@@ -92,7 +94,30 @@ def terminal_value(instances: Sequence[MarketInstance]) -> np.ndarray:
 
 def price_range(instances: Sequence[MarketInstance]) -> tuple[float, float]:
     """``(p_min, p_max)`` of the Lyapunov thresholds (see :mod:`market.online.lyapunov`)."""
-    return 0.0, PRICE_MARGIN * max(inst.retail_price for inst in instances)
+    return lyapunov_price_range([inst.retail_price for inst in instances])
+
+
+def lyapunov_price_range(retail: Sequence[float]) -> tuple[float, float]:
+    """``(p_min, p_max)`` from the retail prices of the run's intervals."""
+    return 0.0, PRICE_MARGIN * max(retail)
+
+
+def retail_prices(options: InstanceOptions, first: int, n: int) -> list[float]:
+    """The retail price of each of ``n`` quarter hours from ``first``, without building their instances (the
+    co-simulation's market sees one interval at a time)."""
+    return [options.retail_price * tariff_factor(options.tariff, k, options.dt_h) for k in range(first, first + n)]
+
+
+def interval_controller(arr: StorageArrays, controller: str, V: float | None, retail: Sequence[float],
+                        solve: SlotSolver = solve_slot) -> LyapunovController | MyopicController:
+    """A per-interval controller (:data:`PER_INTERVAL`) for a run whose intervals have ``retail`` prices."""
+    if controller.startswith("lyapunov"):
+        variant = "standard" if controller == "lyapunov-standard" else "modified"
+        params = lyapunov_parameters(arr, V, *lyapunov_price_range(retail), variant=variant)
+        return LyapunovController(params, arr, controller, solve)
+    if controller == "myopic":
+        return MyopicController(arr, solve=solve)
+    raise ControllerError(f"controller {controller!r}: expected one of {PER_INTERVAL}")
 
 
 def run_study(instances: Sequence[MarketInstance], controller: str, V: float | None = None,
@@ -117,10 +142,11 @@ def run_study(instances: Sequence[MarketInstance], controller: str, V: float | N
     if arr.n_units == 0:
         raise ControllerError("no storage units: give a --storage-share above 0 (the seed drew none)")
     w = terminal_value(instances)
-    params = None
-    if controller.startswith("lyapunov"):
-        variant = "standard" if controller == "lyapunov-standard" else "modified"
-        params = lyapunov_parameters(arr, V, *price_range(instances), variant=variant)
+    slots = AdmmSlots(admm or AdmmSettings()) if method == "admm" else None
+    retail = [inst.retail_price for inst in instances]
+    online = (interval_controller(arr, controller, V, retail, slots or solve_slot) if controller in PER_INTERVAL
+              else None)
+    params = online.params if isinstance(online, LyapunovController) else None
     if no_storage_cost_ct is None:
         no_storage_cost_ct = no_storage_cost(instances)
     if offline is None:
@@ -128,14 +154,10 @@ def run_study(instances: Sequence[MarketInstance], controller: str, V: float | N
         if not offline.status.has_solution:
             raise SlotError(offline.message)
     gate_binding = 0
-    slots = AdmmSlots(admm or AdmmSettings()) if method == "admm" else None
-    solve = slots or solve_slot
     if controller == "offline":
         run = offline
-    elif params is not None:
-        run, gate_binding = run_online(instances, LyapunovController(params, arr, controller, solve), w)
-    elif controller == "myopic":
-        run, _ = run_online(instances, MyopicController(arr, solve=solve), w)
+    elif online is not None:
+        run, gate_binding = run_online(instances, online, w)
     else:
         if forecast is None:
             raise ControllerError("the MPC controller needs a forecast of the coming intervals")
