@@ -25,14 +25,16 @@ class SlotNotConverged(SlotError):
 
 @dataclass
 class AdmmSlots:
-    """Clears intervals one after the other with the ADMM, each warm-started from the last converged one."""
+    """Clears intervals one after the other with the ADMM, each warm-started from the last converged one (unless
+    ``warm_start`` is off, as a scenario's ``[admm] warm_start = false`` has it)."""
 
     settings: AdmmSettings = field(default_factory=AdmmSettings)
+    warm_start: bool = True
     last_: AdmmRun | None = None
     iterations_: list[int] = field(default_factory=list)
 
     def __call__(self, instance: MarketInstance, arr: StorageArrays, step: BatteryStep, method: str) -> SlotDecision:
-        run = solve_admm(instance, self.settings, warm=self.last_, battery=step)
+        run = solve_admm(instance, self.settings, warm=self.last_ if self.warm_start else None, battery=step)
         res = run.result
         if not res.status.has_solution:
             raise SlotNotConverged(f"interval {instance.interval}: {res.message}")

@@ -41,7 +41,8 @@ def in_process(path: Path):
     scenario = load_scenario(path)
     feeder, first = load_feeder(scenario.case), interval_index(scenario.start)
     instances = [interval_instance(scenario, feeder, first + k) for k in range(scenario.intervals)]
-    solve = AdmmSlots(scenario.admm_settings()) if scenario.method == "admm" else solve_slot
+    solve = (AdmmSlots(scenario.admm_settings(), scenario.admm.warm_start) if scenario.method == "admm"
+             else solve_slot)
     controller = interval_controller(storage_arrays(instances[0]), scenario.storage.controller, scenario.storage.V,
                                      [inst.retail_price for inst in instances], solve)
     run, _ = run_online(instances, controller, terminal_value(instances))
@@ -67,8 +68,9 @@ def test_a_centralized_cosimulation_equals_the_in_process_online_run(tmp_path, c
                                           f'controller = "{controller}"\nshare = 0.6\n'))
 
 
-def test_an_admm_cosimulation_equals_the_in_process_online_run(tmp_path):
-    assert_same_run(scenario_at(tmp_path, f'intervals = 3\n{LOOSE}[storage]\nshare = 0.6\n'))
+@pytest.mark.parametrize("warm", ["true", "false"])
+def test_an_admm_cosimulation_equals_the_in_process_online_run(tmp_path, warm):
+    assert_same_run(scenario_at(tmp_path, f'intervals = 2\n{LOOSE}warm_start = {warm}\n[storage]\nshare = 0.6\n'))
 
 
 def test_attacks_and_detectors_keep_working_with_batteries(tmp_path):
