@@ -97,10 +97,11 @@ def clear_market(instance: MarketInstance, method: str = "centralized", admm: Ad
 
 
 def admm_clearing(instance: MarketInstance, run: AdmmRun, cyber: CyberSetup | None = None,
-                  screening: ResilientRun | None = None) -> ClearingRun:
-    """A distributed clearing with the centralized SOCP of the same instance (its reference optimum)."""
-    return ClearingRun(instance, run.result, None, 0.0, solve_clearing(instance), run.history, cyber, screening,
-                       run)
+                  screening: ResilientRun | None = None, reference: ClearingResult | None = None) -> ClearingRun:
+    """A distributed clearing with the centralized SOCP of the same instance (its reference optimum; ``reference``
+    when the caller has it, e.g. the interval with its batteries)."""
+    return ClearingRun(instance, run.result, None, 0.0, reference or solve_clearing(instance), run.history, cyber,
+                       screening, run)
 
 
 def validate(instance: MarketInstance, result: ClearingResult,

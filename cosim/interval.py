@@ -73,7 +73,7 @@ class IntervalClearing:
 
 def interval_instance(scenario: Scenario, feeder: Feeder, interval: int) -> MarketInstance:
     """The prosumers of quarter hour ``interval`` (index into the profile year): profiles, roles, costs."""
-    return build_instance(feeder, interval=interval, seed=scenario.seed, options=scenario.market.options())
+    return build_instance(feeder, interval=interval, seed=scenario.seed, options=scenario.instance_options())
 
 
 def scenario_ratings(scenario: Scenario, feeder: Feeder, intervals: list[int]) -> tuple[LineRatings, ...]:

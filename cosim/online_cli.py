@@ -11,8 +11,9 @@ import argparse
 import json
 import sys
 
+from market.admm.splittings import PROJECTIONS
 from market.errors import InstanceError
-from market.online.study import CONTROLLERS
+from market.online.study import CONTROLLERS, METHODS
 from market.tariff import TARIFFS
 
 
@@ -34,8 +35,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     online.add_argument("--storage-share", type=_number, default=0.5, help="share of loaded buses with a battery")
     online.add_argument("--storage-hours", type=_number, default=2.0, help="battery capacity / rated power, h")
     online.add_argument("--tariff", choices=TARIFFS, default="tou", help="retail tariff (default tou)")
-    online.add_argument("--method", choices=["centralized"], default="centralized",
-                        help="how each interval is cleared (the distributed ADMM with storage is not built yet)")
+    online.add_argument("--method", choices=METHODS, default="centralized",
+                        help="how each interval of a per-interval controller (lyapunov, lyapunov-standard, myopic) "
+                             "is cleared: centralized SOCP, or the distributed consensus ADMM with every battery in "
+                             "its owner's local step (the offline optimum and the no-storage cost stay centralized)")
+    online.add_argument("--projection", choices=PROJECTIONS,
+                        help="ADMM splitting with --method admm (default sweep; see cosim clear)")
     _add_output_arguments(online, "do not print the summary")
 
 
@@ -49,11 +54,13 @@ def _shares(text: str) -> tuple[float, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cosim.cli import EXIT_NO_SOLUTION, EXIT_OK
+    from cosim.cli import EXIT_NO_SOLUTION, EXIT_NOT_CONVERGED, EXIT_OK
     from cosim.online_run import OnlineJob, result_files, run_job
     from cosim.results import check_target, write_results
+    from market.admm.driver import AdmmSettings
     from market.instance import InstanceOptions
     from market.online.controllers import SlotError
+    from market.online.distributed import SlotNotConverged
     from physical.catalog import load_feeder
     from physical.profiles import INTERVALS_PER_DAY, YEAR_INTERVALS, interval_index
 
@@ -64,11 +71,17 @@ def run(args: argparse.Namespace) -> int:
         raise InstanceError(f"--days {args.days:g}: expected at least one quarter hour within the profile year 2016")
     if args.v_sweep and not args.controller.startswith("lyapunov"):
         raise InstanceError("--V-sweep: only the Lyapunov controllers have a weight V")
+    if args.projection is not None and args.method != "admm":
+        raise InstanceError("--projection: the ADMM's splitting, only with --method admm")
+    admm = AdmmSettings(projection=args.projection or "sweep") if args.method == "admm" else None
     options = InstanceOptions(storage_share=args.storage_share, storage_hours=args.storage_hours, tariff=args.tariff)
     job = OnlineJob(load_feeder(args.case), args.seed, start, intervals, args.controller, args.V, options,
-                    args.v_sweep)
+                    args.v_sweep, admm)
     try:
         outcome = run_job(job)
+    except SlotNotConverged as exc:
+        print(f"cosim: error: {exc}", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
     except SlotError as exc:
         print(f"cosim: error: {exc}", file=sys.stderr)
         return EXIT_NO_SOLUTION

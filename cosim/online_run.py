@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cosim import figures
+from market.admm.driver import AdmmSettings
 from market.instance import InstanceOptions, MarketInstance, build_instance
 from market.online.study import OnlineStudy, run_study
 from physical.ac_power_flow import to_pandapower, validate_dispatch
@@ -34,6 +35,11 @@ class OnlineJob:
     V: float | None
     options: InstanceOptions
     v_sweep: tuple[float, ...] = ()  # shares of v_max for the V sweep figure (Lyapunov controllers)
+    admm: AdmmSettings | None = None  # clear every interval by the distributed ADMM with these settings
+
+    @property
+    def method(self) -> str:
+        return "centralized" if self.admm is None else "admm"
 
 
 def job_instances(job: OnlineJob) -> tuple[list[MarketInstance], Callable[[int], MarketInstance]]:
@@ -59,14 +65,14 @@ class OnlineOutcome:
 
 def run_job(job: OnlineJob) -> OnlineOutcome:
     instances, forecast = job_instances(job)
-    study = run_study(instances, job.controller, job.V, forecast)
+    study = run_study(instances, job.controller, job.V, forecast, method=job.method, admm=job.admm)
     violations, mismatch = ac_check(instances, study)
     sweep = None
     if job.v_sweep and study.params is not None:
         rows = []
         for share in job.v_sweep:
             s = run_study(instances, job.controller, share * study.params.v_max, forecast, study.offline,
-                          study.no_storage_cost_ct)
+                          study.no_storage_cost_ct, job.method, job.admm)
             rows.append({"V": s.params.V, "v_share": share, "cost_ct": s.run.cost_ct,
                          "captured_value": s.captured_value, "bound_ct": s.bound_ct,
                          "gate_binding": s.gate_binding, "soc_violations": s.soc_violations})
@@ -96,7 +102,10 @@ def summary(job: OnlineJob, out: OnlineOutcome) -> dict:
         "seed": job.seed,
         "start": interval_start(job.start).isoformat(),
         "controller": s.controller,
-        "method": "centralized",
+        "method": s.method,
+        "projection": job.admm.projection if job.admm else None,
+        "admm_iterations_mean": float(np.mean(s.admm_iterations)) if s.admm_iterations else None,
+        "admm_iterations_max": max(s.admm_iterations) if s.admm_iterations else None,
         "tariff": job.options.tariff,
         "storage_share": job.options.storage_share,
         "units": int(s.run.soc_kwh.shape[0]),
@@ -119,6 +128,8 @@ def summary(job: OnlineJob, out: OnlineOutcome) -> dict:
         "max_vm_mismatch_pu": out.max_vm_mismatch_pu,
         "offline_wall_s": s.offline.wall_s,
         "wall_s": s.wall_s,
+        "online_wall_s": s.run.wall_s,
+        "online_wall_s_per_interval": s.run.wall_s / job.intervals,
     }
 
 

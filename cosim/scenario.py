@@ -10,6 +10,7 @@ the file, the field and what was expected.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +26,11 @@ from cyber.privacy.setup import PrivacySetup, private_settings
 from cyber.resilient_admm import DETECTORS, CyberSetup, Timing, check_projection, check_stopping, default_relaxation
 from market.admm.driver import PROJECTIONS, AdmmSettings
 from market.admm.stopping import STOPPING_RULES
-from market.instance import InstanceOptions
+from market.errors import InstanceError
+from market.instance import InstanceOptions, build_instance
+from market.online.controllers import LyapunovController, MyopicController
+from market.online.study import interval_controller, retail_prices
+from market.problem.storage import StorageArrays, storage_arrays
 from physical.catalog import load_feeder
 from physical.errors import FeederError
 from physical.feeder_ratings import DEFAULT_MV_CONDUCTOR, MV_CONDUCTORS, RATING_MODES, feeder_conductors
@@ -35,6 +40,14 @@ from physical.weather import DEFAULT_STATION, bundled_stations
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be read or does not follow the schema."""
+
+
+@dataclass(frozen=True, eq=False)
+class StoragePlan:
+    """A scenario's batteries (the same units in every quarter hour) and the controller that sets them."""
+
+    arrays: StorageArrays
+    controller: LyapunovController | MyopicController
 
 
 class _Strict(BaseModel):
@@ -140,6 +153,35 @@ class DetectorSection(_Strict):
         return {} if self.alpha is None else {"alpha": self.alpha}
 
 
+class StorageSection(_Strict):
+    """Batteries behind a share of the prosumers' meters (:mod:`physical.storage`), run by a per-interval online
+    controller (:mod:`market.online`); the Storage simulator carries their state of charge between quarter
+    hours. The defaults are ``cosim online``'s."""
+
+    controller: Literal["lyapunov", "lyapunov-standard", "myopic"] = "lyapunov"
+    V: float | None = Field(None, gt=0)  # Lyapunov weight (kWh^2/ct); default the largest admissible, v_max
+    share: float = Field(0.5, gt=0, le=1)  # share of loaded buses with a battery
+    hours: float = Field(2.0, gt=0)  # capacity / rated power
+    efficiency: float = Field(0.95, gt=0, le=1)  # one-way
+    soc_min: float = Field(0.1, ge=0, le=1)  # SoC window and start, shares of the capacity
+    soc_max: float = Field(0.9, ge=0, le=1)
+    soc0: float = Field(0.5, ge=0, le=1)
+    tariff: Literal["flat", "tou"] = "tou"  # the retail tariff (market/tariff.py): flat prices leave storage little
+
+    @model_validator(mode="after")
+    def _window(self) -> StorageSection:
+        if not self.soc_min <= self.soc0 <= self.soc_max:
+            raise ValueError("fields soc_min, soc0, soc_max: expected soc_min <= soc0 <= soc_max")
+        if self.V is not None and not self.controller.startswith("lyapunov"):
+            raise ValueError(f"field V: the Lyapunov controllers' weight; {self.controller} takes none")
+        return self
+
+    def options(self, market: InstanceOptions) -> InstanceOptions:
+        return replace(market, storage_share=self.share, storage_hours=self.hours,
+                       storage_efficiency=self.efficiency, storage_soc_range=(self.soc_min, self.soc_max),
+                       storage_soc0=self.soc0, tariff=self.tariff)
+
+
 class StudySection(_Strict):
     """A delay study: every (latency, loss) pair -- and splitting, if several are named -- clears the
     scenario's first interval once."""
@@ -226,6 +268,7 @@ class Scenario(_Strict):
     study: StudySection | None = None
     ratings: RatingsSection | None = None  # none: the case's own (static) line ratings
     privacy: PrivacySection = PrivacySection()
+    storage: StorageSection | None = None
 
     @field_validator("start")
     @classmethod
@@ -243,6 +286,11 @@ class Scenario(_Strict):
             raise ValueError(f"field intervals: {self.intervals} quarter hours from {self.start} run past the end of "
                              f"the profile year 2016 (at most {YEAR_INTERVALS - first} from there)")
         return self
+
+    def instance_options(self) -> InstanceOptions:
+        """The instances' options: the market section's, with the batteries and tariff of ``[storage]``."""
+        options = self.market.options()
+        return options if self.storage is None else self.storage.options(options)
 
     def attack_specs(self) -> tuple[AttackSpec, ...]:
         return tuple(a.spec(self.seed + k, self.detector.alpha) for k, a in enumerate(self.attacks))
@@ -339,4 +387,25 @@ def load_scenario(path: Path) -> Scenario:
         if bad:
             raise ScenarioError(f"{path}: field attacks.{k}.agents: {bad} are not prosumers of {scenario.case} "
                                 f"(buses 1..{n_buses - 1})")
+    if scenario.storage is not None:
+        if scenario.study is not None:
+            raise ScenarioError(f"{path}: field storage: a delay study clears single intervals; batteries need a run")
+        try:
+            storage_plan(scenario)
+        except InstanceError as exc:
+            raise ScenarioError(f"{path}: field storage: {exc}") from exc
     return scenario
+
+
+def storage_plan(scenario: Scenario) -> StoragePlan:
+    """The batteries of a scenario with ``[storage]`` and the controller that runs them; refuses a scenario whose
+    seed draws no unit or whose V is outside the admissible range (:class:`market.errors.InstanceError`)."""
+    first = interval_index(scenario.start)
+    instance = build_instance(load_feeder(scenario.case), interval=first, seed=scenario.seed,
+                              options=scenario.instance_options())
+    arr = storage_arrays(instance)
+    if arr.n_units == 0:
+        raise InstanceError(f"share {scenario.storage.share:g} with seed {scenario.seed} gives no battery on "
+                            f"{scenario.case}")
+    retail = retail_prices(instance.options, first, scenario.intervals)
+    return StoragePlan(arr, interval_controller(arr, scenario.storage.controller, scenario.storage.V, retail))

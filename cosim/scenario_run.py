@@ -10,8 +10,9 @@ import pandas as pd
 
 from cosim import figures
 from cosim.ratings_run import other_mode, ratings_summary, ratings_table
-from cosim.scenario import Scenario
+from cosim.scenario import Scenario, storage_plan
 from cosim.world import CosimRun, run_world
+from market.online.study import SOC_TOL_KWH
 
 
 def run_scenario(scenario: Scenario, source: str, progress: bool = False) -> dict[str, object]:
@@ -27,6 +28,8 @@ def run_scenario(scenario: Scenario, source: str, progress: bool = False) -> dic
         "summary.json": summarize(scenario, run, time.perf_counter() - start),
         **{f"instances/interval_{k:05d}.json": text for k, text in run.instances.items()},
     }
+    if len(run.storage):
+        files["storage.csv"] = run.storage
     if len(run.voltages):
         files["voltages.csv"] = run.voltages
         files["figures/voltages_socp_vs_ac.png"] = figures.voltage_profile(run.voltages)
@@ -68,6 +71,8 @@ def summarize(scenario: Scenario, run: CosimRun, wall_s: float) -> dict:
            "voltage_violations": int(pd.to_numeric(t["voltage_violations"]).sum()),
            "ac_not_converged": int(t["ac_converged"].eq(False).sum()) if "ac_converged" in t else 0,
            "max_vm_mismatch_pu": _max(t, "max_vm_mismatch_pu"), "traded_kwh": float(t["traded_kw"].sum() / 4)}
+    if scenario.storage is not None:
+        out |= storage_summary(scenario, run)
     if scenario.method == "admm":
         out |= {"converged": int(t["converged"].sum()), "deadline_missed": int(t["deadline_missed"].sum()),
                 "mean_iterations": float(t["iterations"].mean()), "max_iterations": int(t["iterations"].max()),
@@ -86,6 +91,17 @@ def summarize(scenario: Scenario, run: CosimRun, wall_s: float) -> dict:
                 "fpr": fp / (fp + tn) if fp + tn else None, "detector_wall_s": float(t["detector_wall_s"].sum()),
                 "detector_us_per_agent_iteration": _per_agent_iteration(t, "detector_wall_s")}
     return out
+
+
+def storage_summary(scenario: Scenario, run: CosimRun) -> dict:
+    """The batteries' headline figures: controller, units, the run's market cost (the sum of the intervals'
+    recorded welfare costs, batteries included) and the unit-intervals outside their SoC window."""
+    arr = storage_plan(scenario).arrays
+    soc = run.storage.pivot(index="unit", columns="interval", values="soc_kwh").to_numpy()
+    outside = (soc < arr.soc_min[:, None] - SOC_TOL_KWH) | (soc > arr.soc_max[:, None] + SOC_TOL_KWH)
+    return {"storage_controller": scenario.storage.controller, "units": arr.n_units,
+            "market_cost_ct": float(run.intervals["objective"].sum()), "soc_violations": int(outside.sum()),
+            "stored_kwh_end": float(soc[:, -1].sum())}
 
 
 def _study(scenario: Scenario, source: str, progress: bool, start: float) -> dict[str, object]:

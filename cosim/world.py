@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.mosaik_progress import forget_abandoned_waiters
-from cosim.scenario import Scenario
+from cosim.scenario import Scenario, storage_plan
 from cosim.simulators import QUARTER_HOUR_MS
 from cosim.simulators.run_store import COLLECTED
 from physical.profiles import interval_index
@@ -31,6 +31,7 @@ SIM_CONFIG = {
     "Detector": {"python": "cosim.simulators.detector:DetectorSim"},
     "Grid": {"python": "cosim.simulators.grid:GridSim"},
     "Weather": {"python": "cosim.simulators.weather:WeatherSim"},
+    "Storage": {"python": "cosim.simulators.storage:StorageSim"},
 }
 #: Rounds of one clearing may all fall at one instant (zero latency): the same-time loop is bounded by the
 #: ADMM's own iteration limit, not by mosaik's.
@@ -50,6 +51,7 @@ class CosimRun:
     iterations: pd.DataFrame
     instances: dict[int, str]
     voltages: pd.DataFrame
+    storage: pd.DataFrame  # with [storage]: interval, unit, bus, soc_kwh (at its end), charge_kw, discharge_kw, queue
 
 
 def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
@@ -66,6 +68,10 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
         market = world.start("Market").Market.create(1, scenario=data, run_id=run_id)[0]
         comm = world.start("Comm").Comm.create(1, scenario=data)[0]
         detector = world.start("Detector").Detector.create(1, scenario=data)[0]
+        if scenario.storage is not None:  # Market -> Storage -> the next interval's Market
+            storage = world.start("Storage").Storage.create(1, scenario=data, run_id=run_id)[0]
+            world.connect(market, storage, "battery")
+            world.connect(storage, market, "soc", weak=True)
     mode = scenario.ratings.mode if scenario.ratings is not None else None
     grid = world.start("Grid").Grid.create(1, case=scenario.case, run_id=run_id, mode=mode)[0]
     world.connect(profiles, market, "instance_json")
@@ -94,12 +100,18 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
     if missing:
         raise CosimError(f"intervals {missing[:5]} were still clearing a quarter hour after the last tick "
                          "(a deadline_s close to 900 with long synchronous rounds can do that)")
-    return _tables(collected)
+    return _tables(collected, storage_plan(scenario).arrays.bus if scenario.storage is not None else None)
 
 
-def _tables(collected: dict[int, dict]) -> CosimRun:
-    rows, iterations, voltages, instances = [], [], [], {}
+def _tables(collected: dict[int, dict], unit_bus: np.ndarray | None) -> CosimRun:
+    rows, iterations, voltages, instances, states = [], [], [], {}, []
     for interval in sorted(collected):
+        if unit_bus is not None:
+            kept = collected[interval]["storage"]
+            queue = kept["queue_kwh"] if kept["queue_kwh"] is not None else np.full(len(unit_bus), np.nan)
+            states.append(pd.DataFrame({"interval": interval, "unit": np.arange(len(unit_bus)), "bus": unit_bus,
+                                        "soc_kwh": kept["soc_kwh"], "charge_kw": kept["charge_kw"],
+                                        "discharge_kw": kept["discharge_kw"], "queue": queue}))
         report, check = collected[interval]["report"], collected[interval].get("validation", {})
         ac = {k: v for k, v in check.items() if k not in ("vm_ac_pu", "vm_socp_pu")}
         rows.append({**report["record"], **{f"ac_{k}" if k == "time_ms" else k: v for k, v in ac.items()}})
@@ -114,4 +126,4 @@ def _tables(collected: dict[int, dict]) -> CosimRun:
     if len(iters):
         iters = iters[["interval", *[c for c in iters.columns if c != "interval"]]]
     volts = pd.concat(voltages, ignore_index=True) if voltages else pd.DataFrame()
-    return CosimRun(table, iters, instances, volts)
+    return CosimRun(table, iters, instances, volts, pd.concat(states, ignore_index=True) if states else pd.DataFrame())

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 
-from cosim.clearing_run import admm_clearing
+import numpy as np
+
+from cosim.clearing_run import ClearingRun, admm_clearing
 from cosim.interval import (
     IntervalClearing,
     clear_instance,
@@ -24,6 +26,7 @@ from cosim.interval import (
     rated_instance,
     warm_start_from,
 )
+from cosim.scenario import StoragePlan, storage_plan
 from cosim.simulators.run_store import keep
 from cosim.simulators.scenario_sim import ScenarioSimulator
 from cosim.simulators.weather import ratings_from_message
@@ -32,11 +35,13 @@ from cyber.false_load import declared_instance
 from cyber.resilient_admm import resilient_run
 from market.admm.driver import Process, Round, admm_process
 from market.instance import MarketInstance, instance_from_dict
+from market.online.controllers import solve_slot
+from market.problem.storage import BatteryStep
 from physical.feeder_ratings import LineRatings
 
 META = {"type": "event-based", "models": {"Market": {"public": True, "params": ["scenario", "run_id"],
                                                      "attrs": ["instance_json", "ratings", "screened", "round",
-                                                               "dispatch"]}}}
+                                                               "dispatch", "soc", "battery"]}}}
 
 
 class MarketSim(ScenarioSimulator):
@@ -53,10 +58,20 @@ class MarketSim(ScenarioSimulator):
         self.clock_ms = 0.0  # the clearing's simulated time when the last round was delivered
         self.out: dict = {}
         self.run_id = ""
+        # with [storage]: the batteries and their controller, the state the Storage simulator last sent, how many
+        # intervals it had applied then and how many this market has published, and the running interval's step
+        self.plan: StoragePlan | None = None
+        self.soc: np.ndarray | None = None
+        self.applied = self.published = 0
+        self.step_: BatteryStep | None = None
 
     def create(self, num, model, scenario: dict, run_id: str):
         self.run_id = run_id
-        return super().create(num, model, scenario)
+        created = super().create(num, model, scenario)
+        if self.scenario.storage is not None:
+            self.plan = storage_plan(self.scenario)
+            self.soc = self.plan.arrays.soc0.copy()  # the units' data; the Storage simulator starts there too
+        return created
 
     def step(self, time, inputs, max_advance):
         self.out = {}
@@ -64,6 +79,8 @@ class MarketSim(ScenarioSimulator):
         for message in received.get("ratings", {}).values():
             rating = ratings_from_message(message)
             self.ratings[rating.interval] = rating
+        for state in received.get("soc", {}).values():
+            self.soc, self.applied = np.asarray(state["soc_kwh"]), state["applied"]
         for delivered in received.get("screened", {}).values():
             if self.instance is None or delivered["interval"] != self.instance.interval:
                 raise ValueError(f"market received a round of interval {delivered['interval']} while clearing "
@@ -74,9 +91,14 @@ class MarketSim(ScenarioSimulator):
                 self.clock_ms = delivered["clock_ms"]
                 self._resume(delivered["batches"])
         self.waiting.extend(received.get("instance_json", {}).values())
-        if self.waiting and self.instance is None:
-            self._start(self.waiting.pop(0))
+        self._start_waiting()
         return None
+
+    def _start_waiting(self) -> None:
+        """Start the next quarter hour if none is clearing and the batteries' state is that after the last one."""
+        current = self.plan is None or self.applied == self.published
+        if self.waiting and self.instance is None and current:
+            self._start(self.waiting.pop(0))
 
     def _start(self, text: str) -> None:
         data = json.loads(text)
@@ -86,8 +108,14 @@ class MarketSim(ScenarioSimulator):
         if self.scenario.ratings is not None:  # this quarter hour's line ratings are its line limits
             instance = rated_instance(self.scenario, instance, self.ratings.pop(instance.interval))
             text = instance.to_json()
+        self.step_ = self.plan.controller.decide(instance, self.soc) if self.plan is not None else None
         if self.scenario.method != "admm":
-            self._emit(clear_instance(self.scenario, instance))
+            if self.plan is None:
+                self._emit(clear_instance(self.scenario, instance))
+            else:
+                decision = solve_slot(instance, self.plan.arrays, self.step_)
+                self._emit(interval_clearing(ClearingRun(instance, decision.clearing, None, 0.0)),
+                           (decision.charge, decision.discharge))
             self.instance = None
             return
         self.instance, self.clock_ms, self.run = instance, 0.0, None
@@ -95,7 +123,8 @@ class MarketSim(ScenarioSimulator):
         declared = declared_instance(instance, self.scenario.attack_specs())  # a false-load agent's lie
         self.process = admm_process(declared, self.scenario.admm_settings(), stop=lambda: (
             f"deadline of {deadline:g} ms passed" if self.clock_ms > deadline else None),
-            warm=warm_start_from(self.scenario, self.last), pairs=private_pairs(self.scenario, instance))
+            warm=warm_start_from(self.scenario, self.last), pairs=private_pairs(self.scenario, instance),
+            battery=self.step_)
         self._send(next(self.process), first=text)
 
     def _resume(self, batches: list) -> None:
@@ -113,14 +142,28 @@ class MarketSim(ScenarioSimulator):
     def _publish(self, comm: dict, detector: dict) -> None:
         """The clearing with what Comm and Detector reported."""
         cyber = cyber_setup(self.scenario, self.instance)
-        self._emit(interval_clearing(admm_clearing(self.instance, self.run, cyber,
-                                                   resilient_run(self.run, comm, detector))))
+        reference = (solve_slot(self.instance, self.plan.arrays, self.step_).clearing if self.plan is not None
+                     else None)
+        clearing = interval_clearing(admm_clearing(self.instance, self.run, cyber,
+                                                   resilient_run(self.run, comm, detector), reference))
+        battery = None
+        if self.plan is not None and not clearing.fallback:
+            x, step = self.run.states.x, self.step_
+            battery = (np.clip(x["c"][step.agent], step.c_lo, step.c_hi),
+                       np.clip(x["d"][step.agent], step.d_lo, step.d_hi))
+        self._emit(clearing, battery)
         self.instance = self.run = None
-        if self.waiting:
-            self._start(self.waiting.pop(0))
+        self._start_waiting()
 
-    def _emit(self, clearing: IntervalClearing) -> None:
+    def _emit(self, clearing: IntervalClearing, battery: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Publish a clearing; with batteries also their powers (p.u.; idle under the grid-only fallback)."""
         self.last = clearing
+        if self.plan is not None:
+            idle = np.zeros(self.plan.arrays.n_units)
+            charge, discharge = battery if battery is not None else (idle, idle)
+            self.out["battery"] = {"interval": clearing.interval, "charge_pu": charge.tolist(),
+                                   "discharge_pu": discharge.tolist()}
+            self.published += 1
         d, inst = clearing.dispatch(), clearing.instance
         history = clearing.run.history
         if history is not None and clearing.run.screening is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from market.admm.battery import BatteryAgents, battery_update
 from market.admm.layout import Weights
 from market.admm.prox import project_scaled_branch_cone, prox_energy_balance
 from market.formulation.trading import MarketArrays
@@ -27,22 +28,28 @@ def initial_own_values(arr: MarketArrays, variables: tuple[str, ...]) -> dict[st
 
 
 def own_update(arr: MarketArrays, scale: float, weights: Weights, rho: float, bounds: tuple[np.ndarray, ...],
-               target: dict[str, np.ndarray], pair_weight: tuple[np.ndarray, np.ndarray], t_target: np.ndarray
-               ) -> dict[str, np.ndarray]:
+               target: dict[str, np.ndarray], pair_weight: tuple[np.ndarray, np.ndarray], t_target: np.ndarray,
+               battery: BatteryAgents | None = None) -> dict[str, np.ndarray]:
     """The agents' x-update, vectorized. ``bounds`` = ``(vmin2, vmax2, lmax)``; ``t_target`` holds the
     buyers' then the sellers' side of every trade, penalised with ``rho`` times ``pair_weight`` (buyers',
-    sellers')."""
+    sellers'). With ``battery`` the owners of units take their market step with the unit
+    (:mod:`market.admm.battery`)."""
     vmin2, vmax2, lmax = bounds
     m = len(pair_weight[0])
     owner = np.concatenate([arr.trade_buyer, arr.trade_seller])
     half_fee = 0.5 * np.concatenate([arr.trade_lin, arr.trade_lin]) / scale
     wt = rho * np.concatenate(pair_weight)
+    sign = arr.sign if battery is None else battery.plain_sign
     p, t, t0 = prox_energy_balance(
-        arr.sign, arr.quad / scale, arr.lin / scale, arr.uc_price / scale, rho * weights.market, target["p"],
+        sign, arr.quad / scale, arr.lin / scale, arr.uc_price / scale, rho * weights.market, target["p"],
         arr.e_max, owner, half_fee, 0.5 * arr.trade_quad / scale, wt, t_target)
     l_target = target["l"] - arr.loss_weight / (scale * rho * weights.current)
     w, l, P, Q = project_scaled_branch_cone(target["w"], l_target, target["P"], target["Q"], weights.voltage,
                                             weights.current)
-    return {"p": p, "q": target["q"].copy(), "P": P, "Q": Q, "l": l,
-            "lb": np.minimum(target["lb"], lmax),  # l >= 0 is the cone's; a second floor only slows the duals
-            "v": np.clip(target["v"], vmin2, vmax2), "w": w, "t0": t0, "tb": t[:m], "ts": t[m:]}
+    x = {"p": p, "q": target["q"].copy(), "P": P, "Q": Q, "l": l,
+         "lb": np.minimum(target["lb"], lmax),  # l >= 0 is the cone's; a second floor only slows the duals
+         "v": np.clip(target["v"], vmin2, vmax2), "w": w, "t0": t0, "tb": t[:m], "ts": t[m:]}
+    if battery is not None:
+        battery_update(battery, arr, x, rho * weights.market, target, half_fee, 0.5 * arr.trade_quad / scale, wt,
+                       t_target)
+    return x

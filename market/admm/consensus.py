@@ -24,11 +24,13 @@ from collections.abc import Generator
 import numpy as np
 
 from market.admm.agent_step import initial_own_values, own_update
+from market.admm.battery import BatteryAgents, battery_agents, owner_mask
 from market.admm.layout import OWN, AdmmLayout, Weights, build_layout
 from market.admm.pairs import PairExchange, PlainPairs, initial_pair_duals
 from market.admm.states import LOCAL, X_PHASE, Y_PHASE, AgentStates, Exchange, agent_solution, relaxed_update
 from market.instance import MarketInstance
 from market.messages import Inbox, MessageBatch
+from market.problem.storage import BatteryStep
 
 #: message kind -> (phase, fields)
 KINDS = {
@@ -66,7 +68,7 @@ def new_inbox(layout: AdmmLayout) -> Inbox:
 
 
 def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float,
-                 weight: tuple[np.ndarray, np.ndarray]) -> None:
+                 weight: tuple[np.ndarray, np.ndarray], battery: BatteryAgents | None = None) -> None:
     """(6a): each agent's closed-form minimisation of cost + penalty over its local set."""
     tgt_all = s.y - s.u
     tgt = tgt_all[lay.bus]
@@ -80,7 +82,7 @@ def local_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, rho: float,
     v_sum = own["v"] + np.bincount(lay.link_parent, inbox["voltage_target", "v"], minlength=lay.n)
     own |= {"P": P_bar, "Q": Q_bar, "v": v_sum / (1 + lay.n_children)}
     t_target = np.concatenate([tgt_all[lay.pair_b], tgt_all[lay.pair_s]])
-    s.x = own_update(lay.arrays, lay.scale, lay.weights, rho, lay.bounds, own, weight, t_target)
+    s.x = own_update(lay.arrays, lay.scale, lay.weights, rho, lay.bounds, own, weight, t_target, battery)
 
 
 def channel_receivers(lay: AdmmLayout) -> dict[str, np.ndarray]:
@@ -143,8 +145,11 @@ class LocalSplitting:
     kinds = KINDS
     flow_kind, voltage_kind = "flow", "voltage"  # child -> parent flows, parent -> child voltage
 
-    def __init__(self, instance: MarketInstance, weights: Weights, pairs: PairExchange | None = None) -> None:
-        self.layout = lay = build_layout(instance, weights)
+    def __init__(self, instance: MarketInstance, weights: Weights, pairs: PairExchange | None = None,
+                 battery: BatteryStep | None = None) -> None:
+        owners = None if battery is None else owner_mask(len(instance.agents), battery)
+        self.layout = lay = build_layout(instance, weights, owners)
+        self.battery = None if battery is None else battery_agents(lay.arrays, battery, lay.scale)
         self.n, self.m, self.arrays = lay.n, lay.m, lay.arrays
         self.pairs = pairs or PlainPairs()
         self.pair_weight = self.pairs.weights(lay.arrays, weights.trade, self.pair_rule)
@@ -168,7 +173,7 @@ class LocalSplitting:
         return y_phase_messages(self.layout, s, 0)
 
     def local_update(self, s: AgentStates, inbox: Inbox, rho: float) -> None:
-        local_update(self.layout, s, inbox, rho, self.pair_weight)
+        local_update(self.layout, s, inbox, rho, self.pair_weight, self.battery)
 
     def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
         return x_phase_messages(self.layout, s, k, alpha, self.pairs)

@@ -35,6 +35,7 @@ from market.formulation.trading import welfare_cost
 from market.instance import MarketInstance
 from market.messages import IdealTransport, MessageBatch, Transport
 from market.problem.clearing import assemble_result
+from market.problem.storage import BatteryStep
 from market.result import ClearingResult, Status
 
 #: Message kinds that carry an agent's line flows to its parent and its voltage to its children (what a
@@ -106,12 +107,13 @@ def weights_of(settings: AdmmSettings) -> Weights:
     return settings.weights or DEFAULT_WEIGHTS[settings.projection]
 
 
-def build_splitting(instance: MarketInstance, settings: AdmmSettings, pairs: PairExchange | None = None
-                    ) -> Splitting:
+def build_splitting(instance: MarketInstance, settings: AdmmSettings, pairs: PairExchange | None = None,
+                    battery: BatteryStep | None = None) -> Splitting:
     """The agents' step functions and static data for ``settings.projection``; ``pairs``: how the two sides of
-    a trade agree (default: in the clear, :class:`~market.admm.pairs.PlainPairs`)."""
+    a trade agree (default: in the clear, :class:`~market.admm.pairs.PlainPairs`); ``battery``: the units
+    behind the owners' meters in this interval (:mod:`market.admm.battery`)."""
     kind = SweepSplitting if settings.projection == "sweep" else LocalSplitting
-    return kind(instance, weights_of(settings).on_base(instance.feeder.base_mva), pairs)
+    return kind(instance, weights_of(settings).on_base(instance.feeder.base_mva), pairs, battery)
 
 
 @dataclass
@@ -144,14 +146,16 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
                transport: Transport | None = None,
                on_iteration: Callable[[int, AgentStates], None] | None = None,
                stop: Callable[[], str | None] | None = None, warm: AdmmRun | None = None,
-               pairs: PairExchange | None = None) -> AdmmRun:
+               pairs: PairExchange | None = None, battery: BatteryStep | None = None) -> AdmmRun:
     """Clear the market with the fully distributed ADMM, its messages carried by ``transport``.
 
     Returns status ``OPTIMAL`` when both residuals meet their tolerances, ``NOT_CONVERGED`` (with the last
     iterate, for inspection only) when ``max_iter`` is reached first or ``stop`` (asked after every
-    iteration) returns a reason, e.g. a missed deadline. ``warm``, ``pairs``: see :func:`admm_process`.
+    iteration) returns a reason, e.g. a missed deadline. ``warm``, ``pairs``, ``battery``: see
+    :func:`admm_process`.
     """
-    return drive(admm_process(instance, settings, on_iteration, stop, warm, pairs), transport or IdealTransport())
+    return drive(admm_process(instance, settings, on_iteration, stop, warm, pairs, battery),
+                 transport or IdealTransport())
 
 
 def drive(process: Process, net: Transport) -> AdmmRun:
@@ -171,14 +175,15 @@ def drive(process: Process, net: Transport) -> AdmmRun:
 def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
                  on_iteration: Callable[[int, AgentStates], None] | None = None,
                  stop: Callable[[], str | None] | None = None, warm: AdmmRun | None = None,
-                 pairs: PairExchange | None = None) -> Process:
+                 pairs: PairExchange | None = None, battery: BatteryStep | None = None) -> Process:
     """The distributed ADMM as a generator of message rounds (see :class:`Round`); returns the run. With
     ``warm`` (a clearing of the same feeder and splitting; the co-simulation passes only converged ones) the
     agents start from where it ended (:mod:`market.admm.warm_start`); ``pairs`` replaces the trade pairs'
-    exchange in the clear (:func:`build_splitting`)."""
+    exchange in the clear and ``battery`` puts the interval's units in their owners' local steps
+    (:func:`build_splitting`)."""
     cfg = settings or AdmmSettings()
     start = time.perf_counter()
-    split = build_splitting(instance, cfg, pairs)
+    split = build_splitting(instance, cfg, pairs, battery)
     if warm is not None and warm.split is None:
         raise ValueError("warm start: the previous run does not say which splitting it ran on")
     s = (carry_over(split, cfg.rho, warm.split, warm.states, warm.result.info["rho_final"]) if warm is not None
@@ -278,7 +283,7 @@ def _metrics(k: int, split: Splitting, s: AgentStates, primal: float, dual: floa
         "primal_residual": primal,
         "dual_residual": dual,
         "rho": rho,
-        "objective": welfare_cost(split.arrays, x["p"], t, x["t0"], x["l"]),
+        "objective": welfare_cost(split.arrays, x["p"], t, x["t0"], x["l"], x.get("s")),
         "traded_kw": float(t.sum() * kw),
         "p0_kw": float(x["P"][split.root].sum() * kw),
     }

@@ -128,7 +128,10 @@ def objective_scale(arr: MarketArrays) -> float:
     return float(max(np.abs(arr.lin).max(initial=0.0), np.abs(arr.uc_price).max(initial=0.0), 1.0))
 
 
-def build_layout(instance: MarketInstance, weights: Weights | None = None) -> AdmmLayout:
+def build_layout(instance: MarketInstance, weights: Weights | None = None,
+                 reactive_local: np.ndarray | None = None) -> AdmmLayout:
+    """The local splitting's static data; agents flagged in ``reactive_local`` (the owners of batteries) hold
+    their reactive model in their local step, not in their group (:mod:`market.admm.battery`)."""
     f = instance.feeder
     arr = market_arrays(instance)
     n, m = len(instance.agents), len(instance.trades)
@@ -169,13 +172,14 @@ def build_layout(instance: MarketInstance, weights: Weights | None = None) -> Ad
     add(3, agents, "w", agents, 1.0), add(3, link_child, "vp", links, -1.0)
     # E5: l = lb
     add(4, agents, "l", agents, 1.0), add(4, agents, "lb", agents, -1.0)
-    # E6: q - slope p = q_hat - slope p_hat
-    add(5, agents, "q", agents, 1.0), add(5, agents, "p", agents, -arr.q_slope)
+    # E6: q - slope p = q_hat - slope p_hat (a row 0 = 0 for agents that hold it locally)
+    grouped = agents if reactive_local is None else agents[~reactive_local]
+    add(5, grouped, "q", grouped, 1.0), add(5, grouped, "p", grouped, -arr.q_slope[grouped])
     A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                       shape=(ROWS_PER_AGENT * n, size))
     b = np.zeros((n, ROWS_PER_AGENT))
     b[~has_parent, 3] = 1.0
-    b[:, 5] = arr.q_hat - arr.q_slope * arr.p_hat
+    b[grouped, 5] = (arr.q_hat - arr.q_slope * arr.p_hat)[grouped]
 
     wt = weights or Weights()
     n_P = 1 + has_parent
@@ -190,7 +194,10 @@ def build_layout(instance: MarketInstance, weights: Weights | None = None) -> Ad
     dinv = 1.0 / weight
     G = (A.multiply(dinv[None, :]) @ A.T).tocsr()  # block diagonal: an agent's rows touch only its copies
     k = ROWS_PER_AGENT
-    K = np.linalg.inv(np.stack([G[k * a:k * (a + 1), k * a:k * (a + 1)].toarray() for a in range(n)]))
+    blocks = np.stack([G[k * a:k * (a + 1), k * a:k * (a + 1)].toarray() for a in range(n)])
+    if reactive_local is not None:
+        blocks[reactive_local, 5, 5] = 1.0  # the empty row: its multiplier stays 0
+    K = np.linalg.inv(blocks)
 
     return AdmmLayout(
         n=n, m=m, arrays=arr, has_parent=has_parent, link_child=link_child, link_parent=link_parent,

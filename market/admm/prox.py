@@ -143,3 +143,129 @@ def _balance_root(owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray, a_e: np.n
             root = s_rat / s_inv
         mu[j] = max(min(max(root, lower), upper), 0.0)
     return mu
+
+
+#: Columns of the per-agent table of :func:`battery_balance`: the own quantity's cost ``quad e^2 + lin e``
+#: (``0 <= e <= e_max``), ``off`` = utility price minus the market penalty's pull (``mu`` at which the traded
+#: energy's marginal value is zero), and the battery's supply of traded energy, a step function of its price
+#: ``lambda``: ``levels[0]`` below ``jumps[0]``, ``levels[1]`` between, ``levels[2]`` above ``jumps[1]``.
+BATTERY_COLUMNS = ("quad", "lin", "off", "e_max", "jump_lo", "jump_hi", "level_0", "level_1", "level_2")
+
+
+def battery_balance(terms: np.ndarray, w_p: float, start: np.ndarray, a_t: np.ndarray, b_t: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The market step of agents with a battery behind the meter, exactly.
+
+    Per agent (one row of ``terms``, :data:`BATTERY_COLUMNS`; its trades ``start[j]:start[j + 1]`` of ``a_t``,
+    ``b_t``, as in :func:`prox_energy_balance`) the traded energy is ``E = e + S``, own quantity plus battery
+    supply ``S`` (the battery output as seen from the agent's side of the meter)::
+
+        min  quad e^2 + lin e + g(S) + price t0 + (w_p / 2)(E - p_target)^2 + trade terms
+        s.t. E = sum_k t_k + t0,  t >= 0,  t0 >= 0,  0 <= e <= e_max
+
+    with ``g`` the battery's convex piecewise-linear cost (:mod:`market.admm.battery`). With ``lambda`` the
+    marginal value of traded energy, ``e(lambda)`` is a clipped line and ``S(lambda)`` a step function, so
+    the energy supplied at multiplier ``mu`` of ``sum_k t_k <= E`` is the fixed point
+    ``E = e(lambda) + S(lambda)``, ``lambda = mu - off - w_p E``: continuous, non-decreasing and
+    piecewise linear in ``mu`` with knots at the images of the kinks of ``e`` and ``S`` (8 at most). ``D(mu) =
+    sum_k t_k(mu) - E(mu)`` is then piecewise linear and decreasing with kinks at those knots and the trades'
+    ``b_k``: the root is found exactly by bisection over the kinks and a linear solve on its piece.
+
+    Returns ``E``, ``S``, ``e`` and ``mu`` per agent.
+    """
+    out = _battery_balance(np.ascontiguousarray(terms, dtype=np.float64), float(w_p), start.astype(np.int64),
+                           np.ascontiguousarray(a_t, dtype=np.float64), np.ascontiguousarray(b_t, dtype=np.float64))
+    return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
+
+
+@njit(cache=True)
+def _own_energy(row: np.ndarray, lam: float, right: bool) -> float:
+    """``e(lambda)`` (left or right limit where ``quad = 0`` makes it jump)."""
+    quad, lin, e_max = row[0], row[1], row[3]
+    if quad > 0.0:
+        return min(max((lam - lin) / (2.0 * quad), 0.0), e_max)
+    if lam > lin or (right and lam == lin):
+        return e_max
+    return 0.0
+
+
+@njit(cache=True)
+def _battery_supply(row: np.ndarray, lam: float, right: bool) -> float:
+    """``S(lambda)``, left or right limit at a jump."""
+    lo, hi = row[4], row[5]
+    if lam < lo or (not right and lam == lo):
+        return row[6]
+    if lam < hi or (not right and lam == hi):
+        return row[7]
+    return row[8]
+
+
+@njit(cache=True)
+def _excess(mu: float, a: np.ndarray, b: np.ndarray, knot_mu: np.ndarray, knot_e: np.ndarray) -> float:
+    """``D(mu)``: what the trades take minus what the agent supplies."""
+    total = 0.0
+    for k in range(a.size):
+        if b[k] > mu:
+            total += (b[k] - mu) / a[k]
+    return total - np.interp(mu, knot_mu, knot_e)
+
+
+@njit(cache=True)
+def _battery_balance(terms: np.ndarray, w_p: float, start: np.ndarray, a_t: np.ndarray, b_t: np.ndarray
+                     ) -> np.ndarray:
+    n = terms.shape[0]
+    out = np.zeros((n, 4))
+    knot_mu, knot_e, lam = np.empty(8), np.empty(8), np.empty(4)
+    for j in range(n):
+        row = terms[j]
+        lam[0], lam[1], lam[2], lam[3] = row[1], row[1] + 2.0 * row[0] * row[3], row[4], row[5]
+        lam.sort()
+        for i in range(4):
+            for side in range(2):
+                e = _own_energy(row, lam[i], side == 1) + _battery_supply(row, lam[i], side == 1)
+                knot_mu[2 * i + side] = lam[i] + w_p * e + row[2]
+                knot_e[2 * i + side] = e
+        a, b = a_t[start[j]:start[j + 1]], b_t[start[j]:start[j + 1]]
+        mu = 0.0
+        if _excess(0.0, a, b, knot_mu, knot_e) > 0.0:
+            kinks = np.concatenate((b, knot_mu))
+            kinks = np.sort(kinks[kinks > 0.0])
+            lo, hi = 0, kinks.size - 1  # D > 0 at 0; find the first kink where D <= 0
+            if _excess(kinks[hi], a, b, knot_mu, knot_e) > 0.0:
+                mu = kinks[hi]  # no root (the battery boxes leave no feasible energy): the last kink
+            else:
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if _excess(kinks[mid], a, b, knot_mu, knot_e) > 0.0:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                left = kinks[hi - 1] if hi > 0 else 0.0
+                d_left = _excess(left, a, b, knot_mu, knot_e)
+                d_right = _excess(kinks[hi], a, b, knot_mu, knot_e)
+                mu = left + d_left * (kinks[hi] - left) / (d_left - d_right) if d_left > d_right else kinks[hi]
+        energy = np.interp(mu, knot_mu, knot_e)
+        if mu > 0.0:  # binding balance: the trades' sum, exactly
+            bought = 0.0
+            for k in range(a.size):
+                if b[k] > mu:
+                    bought += (b[k] - mu) / a[k]
+            energy = bought
+        # split E into own quantity and battery supply on mu's piece of E(mu): between the two knots of one
+        # kink of S (lambda fixed at it) the supply takes what the own quantity leaves; elsewhere S is flat
+        piece = np.searchsorted(knot_mu, mu, side="right") - 1
+        if piece < 0:
+            supply = _battery_supply(row, lam[0], False)
+        elif piece >= 7:
+            supply = _battery_supply(row, lam[3], True)
+        elif piece % 2:
+            supply = _battery_supply(row, lam[piece // 2], True)
+        else:
+            at = lam[piece // 2]
+            supply = min(max(energy - _own_energy(row, at, False), _battery_supply(row, at, False)),
+                         _battery_supply(row, at, True))
+        out[j, 0] = energy
+        out[j, 1] = supply
+        out[j, 2] = min(max(energy - supply, 0.0), row[3])
+        out[j, 3] = mu
+    return out

@@ -63,6 +63,9 @@ def relaxed_update(s: AgentStates, x_copy: np.ndarray, alpha: float, project: Ca
 
 
 def agent_solution(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The agents' own variables as the solution."""
-    return {"v": x["v"], "P": x["P"], "Q": x["Q"], "l": x["l"], "p": x["p"], "q": x["q"], "t": trades(x),
-            "t0": x["t0"]}
+    """The agents' own variables as the solution (with the batteries' output ``s`` when there are units)."""
+    solution = {"v": x["v"], "P": x["P"], "Q": x["Q"], "l": x["l"], "p": x["p"], "q": x["q"], "t": trades(x),
+                "t0": x["t0"]}
+    if "s" in x:  # batteries behind the meters (market.admm.battery)
+        solution["s"] = x["s"]
+    return solution

@@ -23,12 +23,14 @@ from typing import Protocol
 import numpy as np
 
 from market.admm.agent_step import initial_own_values, own_update
+from market.admm.battery import battery_agents, owner_mask
 from market.admm.layout import Weights
 from market.admm.pairs import PairExchange, PlainPairs, initial_pair_duals
 from market.admm.states import X_PHASE, Y_PHASE, AgentStates, Exchange, agent_solution, relaxed_update
 from market.admm.sweep_layout import E1, E2, OWN_ROWS, SHARED, VARIABLES, build_sweep_layout
 from market.instance import MarketInstance
 from market.messages import Inbox, MessageBatch
+from market.problem.storage import BatteryStep
 
 SUBTREE, PRICE = "subtree", "price"
 SWEEP_FIELDS = ("v", "P", "Q")
@@ -66,9 +68,12 @@ class SweepSplitting:
     pair_rule = "shared"
     kinds = KINDS
 
-    def __init__(self, instance: MarketInstance, weights: Weights, pairs: PairExchange | None = None) -> None:
-        self.layout = lay = build_sweep_layout(instance, weights)
+    def __init__(self, instance: MarketInstance, weights: Weights, pairs: PairExchange | None = None,
+                 battery: BatteryStep | None = None) -> None:
+        owners = None if battery is None else owner_mask(len(instance.agents), battery)
+        self.layout = lay = build_sweep_layout(instance, weights, owners)
         self.n, self.m, self.arrays, self.weights, self.scale = lay.n, lay.m, lay.arrays, weights, lay.scale
+        self.battery = None if battery is None else battery_agents(lay.arrays, battery, lay.scale)
         self.pairs = pairs or PlainPairs()
         # a private pair exchange may bring the subtree flows' exchange along (cyber.privacy's hybrid mode)
         self.sums: SubtreeSums = getattr(pairs, "subtree_sums", None) or PlainSums()
@@ -124,7 +129,7 @@ class SweepSplitting:
         own = {name: self._own(target, name) for name in VARIABLES}
         t_target = np.concatenate([target[self.pair_b], target[self.pair_s]])
         s.x = own_update(self.arrays, self.scale, self.weights, rho, lay.bounds, own,
-                         self.pair_weight, t_target)
+                         self.pair_weight, t_target, self.battery)
 
     def x_phase_messages(self, s: AgentStates, k: int, alpha: float) -> list[MessageBatch]:
         return self.pairs.messages(self.arrays, s, self.pair_b, self.pair_s, k, alpha)

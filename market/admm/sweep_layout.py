@@ -46,6 +46,7 @@ SHARED = (VARIABLES.index("w"), VARIABLES.index("P"), VARIABLES.index("Q"))
 #: row ``v_child = v`` per child.
 OWN_ROWS = 5
 E1, E2 = 0, 1
+REACTIVE = 4  # the reactive-model row
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,17 +116,19 @@ def sweep_order(parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return np.array(order, dtype=int)
 
 
-def own_equalities(r: float, x: float, slope: float, c6: float, rows: int, n_children: int
+def own_equalities(r: float, x: float, slope: float, c6: float, rows: int, n_children: int, reactive: bool = True
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """An agent's equalities on its own 8 values (children's flows enter E1, E2 with -1, see ``_child``)."""
+    """An agent's equalities on its own 8 values (children's flows enter E1, E2 with -1, see ``_child``);
+    without ``reactive`` the reactive-model row is ``0 = 0`` (the agent holds it in its local step)."""
     p, q, P, Q, l, lb, v, w = range(8)
     A, b = np.zeros((rows, 8)), np.zeros(rows)
     A[E1, [p, P, l]] = 1.0, 1.0, -r  # p + P - r l - sum_k P_k = 0
     A[E2, [q, Q, l]] = 1.0, 1.0, -x
     A[2, [v, w, P, Q, l]] = 1.0, -1.0, 2 * r, 2 * x, -(r * r + x * x)  # voltage drop
     A[3, [l, lb]] = 1.0, -1.0
-    A[4, [q, p]] = 1.0, -slope
-    b[4] = c6
+    if reactive:
+        A[REACTIVE, [q, p]] = 1.0, -slope
+        b[REACTIVE] = c6
     A[OWN_ROWS:OWN_ROWS + n_children, v] = -1.0  # v_child - v = 0
     return A, b
 
@@ -138,7 +141,10 @@ def _child(rows: int, slot: int) -> np.ndarray:
     return A
 
 
-def build_sweep_layout(instance: MarketInstance, weights: Weights) -> SweepLayout:
+def build_sweep_layout(instance: MarketInstance, weights: Weights, reactive_local: np.ndarray | None = None
+                       ) -> SweepLayout:
+    """The sweep's static data; agents flagged in ``reactive_local`` (the owners of batteries) hold their
+    reactive model in their local step (:mod:`market.admm.battery`)."""
     f = instance.feeder
     arr = market_arrays(instance)
     n, m = len(instance.agents), len(instance.trades)
@@ -151,6 +157,7 @@ def build_sweep_layout(instance: MarketInstance, weights: Weights) -> SweepLayou
     parent = np.where(parent_agent[order] >= 0, position[np.maximum(parent_agent[order], 0)], -1)
     r, x = f.r_pu[1:][order], f.x_pu[1:][order]
     slope, c6 = arr.q_slope[order], (arr.q_hat - arr.q_slope * arr.p_hat)[order]
+    grouped = np.ones(n, dtype=bool) if reactive_local is None else ~reactive_local[order]
     n_top = int((depth == 1).sum())
     children = [np.flatnonzero(parent == j) for j in range(n)]
     rows = OWN_ROWS + max(len(k) for k in children)
@@ -164,7 +171,7 @@ def build_sweep_layout(instance: MarketInstance, weights: Weights) -> SweepLayou
     shared = list(SHARED)
     for j in range(n - 1, -1, -1):  # children (deeper, later positions) before parents
         kids = children[j]
-        A[j], b[j] = own_equalities(r[j], x[j], slope[j], c6[j], rows, len(kids))
+        A[j], b[j] = own_equalities(r[j], x[j], slope[j], c6[j], rows, len(kids), bool(grouped[j]))
         # the node's joint prior: own values N(z, W^-1), children's shares N(s_hat_k, Sigma_k)
         size = 8 + 3 * len(kids)
         prior = np.zeros((size, size))
@@ -176,7 +183,7 @@ def build_sweep_layout(instance: MarketInstance, weights: Weights) -> SweepLayou
             prior[8 + 3 * i:11 + 3 * i, 8 + 3 * i:11 + 3 * i] = Sigma[k]
             A_full[:, 8 + 3 * i:11 + 3 * i] = _child(rows, i)
         N = A_full @ prior @ A_full.T
-        unused = np.arange(OWN_ROWS + len(kids), rows)
+        unused = np.r_[np.arange(OWN_ROWS + len(kids), rows), [] if grouped[j] else [REACTIVE]].astype(int)
         N[unused, unused] = 1.0  # padded rows: nu = 0
         Ninv[j] = np.linalg.inv(N)
         gain = prior @ A_full.T @ Ninv[j]

@@ -21,7 +21,7 @@ from market.instance import MarketInstance
 from market.online.lyapunov import LyapunovParameters
 from market.problem.clearing import assemble_result, build_clearing, solve_model
 from market.problem.horizon import build_horizon, horizon_run
-from market.problem.storage import StorageArrays, constraint_power_limits, storage_arrays, storage_output
+from market.problem.storage import BatteryStep, StorageArrays, battery_step, storage_arrays, storage_output
 from market.result import ClearingResult, Status, StorageRun
 
 #: A threshold counts as binding when its multiplier exceeds this (cent per kWh of the unit's power limit).
@@ -48,42 +48,39 @@ class SlotError(RuntimeError):
     """An interval of an online run has no clearing (the run stops; the message names the interval)."""
 
 
-def solve_slot(instance: MarketInstance, arr: StorageArrays, method: str,
-               queue_weight: np.ndarray | None = None, charge_max: np.ndarray | None = None,
-               discharge_max: np.ndarray | None = None, fixed: tuple[np.ndarray, np.ndarray] | None = None
+def solve_slot(instance: MarketInstance, arr: StorageArrays, step: BatteryStep, method: str = "centralized"
                ) -> SlotDecision:
-    """Clear one interval with the batteries: cost + ``queue_weight . a`` (``a`` the energy steps, kWh), power
-    limits ``charge_max``/``discharge_max`` (p.u.; default the ratings), or the batteries ``fixed`` at (c, d)."""
+    """Clear one interval with the batteries of ``step`` centrally (cvxpy + Clarabel): welfare cost plus the
+    batteries' prices, within their boxes."""
     n = arr.n_units
     c, d = cp.Variable(n, name="charge"), cp.Variable(n, name="discharge")
     model = build_clearing(instance, storage_output=storage_output(arr, c, d))
-    limits = constraint_power_limits(arr, c, d, charge_max, discharge_max)
-    cons = list(model.problem.constraints) + limits
-    if fixed is not None:
-        cons += [c == fixed[0], d == fixed[1]]
+    limits = [c >= step.c_lo, d >= step.d_lo, c <= step.c_hi, d <= step.d_hi]
     objective = model.problem.objective.args[0]
-    if queue_weight is not None:
-        objective = objective + queue_weight @ arr.energy_step(c, d)
-    problem = cp.Problem(cp.Minimize(objective), cons)
+    if n:
+        objective = objective + step.charge_price @ c + step.discharge_price @ d
+    problem = cp.Problem(cp.Minimize(objective), list(model.problem.constraints) + limits)
     status = solve_model(problem)
     if not status.has_solution:
         raise SlotError(f"interval {instance.interval}: the clearing with storage has no solution "
                         f"(Clarabel: {problem.status})")
-    cmax = arr.charge_max if charge_max is None else charge_max
-    dmax = arr.discharge_max if discharge_max is None else discharge_max
-    charge = np.clip(np.asarray(c.value, dtype=float), 0.0, cmax)  # solver noise off the power box
-    discharge = np.clip(np.asarray(d.value, dtype=float), 0.0, dmax)
+    charge = np.clip(np.asarray(c.value, dtype=float), step.c_lo, step.c_hi)  # solver noise off the power box
+    discharge = np.clip(np.asarray(d.value, dtype=float), step.d_lo, step.d_hi)
     values = {k: np.asarray(v.value, dtype=float) for k, v in model.vars.items()}
     values["s"] = arr.to_agents @ (discharge - charge)
     result = assemble_result(method, status, instance, model.ops, model.arrays, values, 0.0)
     binding = 0
-    if charge_max is not None and n:
+    if step.gated.any():
         # net multiplier of a gated limit: with c <= 0 and c >= 0 both active the split between them is arbitrary
         duals = np.r_[limits[2].dual_value - limits[0].dual_value,
                       limits[3].dual_value - limits[1].dual_value] / arr.kappa
-        gated = np.r_[charge_max <= 0, discharge_max <= 0]
-        binding = int(np.sum(gated & (duals > GATE_DUAL_TOL)))
+        binding = int(np.sum(step.gated & (duals > GATE_DUAL_TOL)))
     return SlotDecision(result, charge, discharge, binding)
+
+
+#: How a per-interval controller has its interval cleared: centrally (:func:`solve_slot`) or by the distributed
+#: ADMM (:class:`market.online.distributed.AdmmSlots`).
+SlotSolver = Callable[[MarketInstance, StorageArrays, BatteryStep, str], SlotDecision]
 
 
 @dataclass
@@ -93,13 +90,18 @@ class LyapunovController:
     params: LyapunovParameters
     arr: StorageArrays
     name: str = "lyapunov"
+    solve: SlotSolver = solve_slot
 
-    def step(self, t: int, instance: MarketInstance, soc_kwh: np.ndarray) -> SlotDecision:
+    def decide(self, instance: MarketInstance, soc_kwh: np.ndarray) -> BatteryStep:
+        """The interval's batteries: queue prices and the thresholds as power limits."""
         p, arr = self.params, self.arr
         queue = soc_kwh - p.theta
         charge_max = np.where(queue <= p.charge_gate, arr.charge_max, 0.0)
         discharge_max = np.where(queue >= p.discharge_gate, arr.discharge_max, 0.0)
-        return solve_slot(instance, arr, self.name, queue / p.weight, charge_max, discharge_max)
+        return battery_step(arr, queue / p.weight, charge_max, discharge_max)
+
+    def step(self, t: int, instance: MarketInstance, soc_kwh: np.ndarray) -> SlotDecision:
+        return self.solve(instance, self.arr, self.decide(instance, soc_kwh), self.name)
 
 
 @dataclass
@@ -109,15 +111,20 @@ class MyopicController:
 
     arr: StorageArrays
     name: str = "myopic"
+    solve: SlotSolver = solve_slot
 
-    def step(self, t: int, instance: MarketInstance, soc_kwh: np.ndarray) -> SlotDecision:
+    def decide(self, instance: MarketInstance, soc_kwh: np.ndarray) -> BatteryStep:
+        """The interval's batteries, fixed by the self-consumption rule."""
         arr = self.arr
         net = np.array([instance.agents[k].p_hat_kw for k in arr.agent]) * arr.dt_h / arr.kappa  # p.u.
         room = np.maximum(arr.soc_max - soc_kwh, 0.0) / (arr.kappa * arr.eta_c)
         stock = np.maximum(soc_kwh - arr.soc_min, 0.0) * arr.eta_d / arr.kappa
         charge = np.minimum.reduce([np.maximum(net, 0.0), arr.charge_max, room])
         discharge = np.minimum.reduce([np.maximum(-net, 0.0), arr.discharge_max, stock])
-        return solve_slot(instance, arr, self.name, fixed=(charge, discharge))
+        return battery_step(arr, fixed=(charge, discharge))
+
+    def step(self, t: int, instance: MarketInstance, soc_kwh: np.ndarray) -> SlotDecision:
+        return self.solve(instance, self.arr, self.decide(instance, soc_kwh), self.name)
 
 
 @dataclass

@@ -16,14 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from market.instance import MarketInstance
+from market.admm.driver import AdmmSettings
+from market.instance import InstanceOptions, MarketInstance
 from market.online.controllers import (
     LyapunovController,
     MpcController,
     MyopicController,
     SlotError,
+    SlotSolver,
     run_online,
+    solve_slot,
 )
+from market.online.distributed import AdmmSlots
 from market.online.lyapunov import (
     PRICE_MARGIN,
     ControllerError,
@@ -33,10 +37,14 @@ from market.online.lyapunov import (
 )
 from market.problem.clearing import solve_clearing
 from market.problem.horizon import solve_horizon
-from market.problem.storage import storage_arrays
+from market.problem.storage import StorageArrays, storage_arrays
 from market.result import StorageRun
+from market.tariff import tariff_factor
 
 CONTROLLERS = ("lyapunov", "lyapunov-standard", "myopic", "mpc", "offline")
+#: How each interval of a per-interval controller is cleared; MPC and the offline optimum solve horizons.
+METHODS = ("centralized", "admm")
+PER_INTERVAL = ("lyapunov", "lyapunov-standard", "myopic")
 MIN_STORAGE_VALUE = 0.01
 #: A unit-interval is outside its SoC window when it leaves it by more than this (kWh).
 SOC_TOL_KWH = 1e-6
@@ -60,6 +68,8 @@ class OnlineStudy:
     soc_min_kwh: np.ndarray
     soc_max_kwh: np.ndarray
     wall_s: float
+    method: str = "centralized"
+    admm_iterations: tuple[int, ...] = ()  # per interval, with method "admm"
 
     @property
     def soc_violations(self) -> int:
@@ -84,27 +94,59 @@ def terminal_value(instances: Sequence[MarketInstance]) -> np.ndarray:
 
 def price_range(instances: Sequence[MarketInstance]) -> tuple[float, float]:
     """``(p_min, p_max)`` of the Lyapunov thresholds (see :mod:`market.online.lyapunov`)."""
-    return 0.0, PRICE_MARGIN * max(inst.retail_price for inst in instances)
+    return lyapunov_price_range([inst.retail_price for inst in instances])
+
+
+def lyapunov_price_range(retail: Sequence[float]) -> tuple[float, float]:
+    """``(p_min, p_max)`` from the retail prices of the run's intervals."""
+    return 0.0, PRICE_MARGIN * max(retail)
+
+
+def retail_prices(options: InstanceOptions, first: int, n: int) -> list[float]:
+    """The retail price of each of ``n`` quarter hours from ``first``, without building their instances (the
+    co-simulation's market sees one interval at a time)."""
+    return [options.retail_price * tariff_factor(options.tariff, k, options.dt_h) for k in range(first, first + n)]
+
+
+def interval_controller(arr: StorageArrays, controller: str, V: float | None, retail: Sequence[float],
+                        solve: SlotSolver = solve_slot) -> LyapunovController | MyopicController:
+    """A per-interval controller (:data:`PER_INTERVAL`) for a run whose intervals have ``retail`` prices."""
+    if controller.startswith("lyapunov"):
+        variant = "standard" if controller == "lyapunov-standard" else "modified"
+        params = lyapunov_parameters(arr, V, *lyapunov_price_range(retail), variant=variant)
+        return LyapunovController(params, arr, controller, solve)
+    if controller == "myopic":
+        return MyopicController(arr, solve=solve)
+    raise ControllerError(f"controller {controller!r}: expected one of {PER_INTERVAL}")
 
 
 def run_study(instances: Sequence[MarketInstance], controller: str, V: float | None = None,
               forecast: Callable[[int], MarketInstance] | None = None,
-              offline: StorageRun | None = None, no_storage_cost_ct: float | None = None) -> OnlineStudy:
+              offline: StorageRun | None = None, no_storage_cost_ct: float | None = None,
+              method: str = "centralized", admm: AdmmSettings | None = None) -> OnlineStudy:
     """Run ``controller`` over ``instances``; ``offline`` and ``no_storage_cost_ct`` are computed unless given
-    (a V sweep reuses them). ``forecast`` gives MPC its persistence forecast of an interval."""
+    (a V sweep reuses them). ``forecast`` gives MPC its persistence forecast of an interval. With ``method``
+    ``admm`` every interval is cleared by the distributed ADMM (``admm``: its settings); the offline optimum
+    and the no-storage cost, the references, are always centralized."""
     start = time.perf_counter()
     if controller not in CONTROLLERS:
         raise ControllerError(f"--controller {controller!r}: expected one of {CONTROLLERS}")
+    if method not in METHODS:
+        raise ControllerError(f"--method {method!r}: expected one of {METHODS}")
+    if method == "admm" and controller not in PER_INTERVAL:
+        raise ControllerError(f"--method admm clears one interval at a time: the per-interval controllers "
+                              f"{PER_INTERVAL} take it; {controller} solves a horizon centrally")
     if V is not None and not controller.startswith("lyapunov"):
         raise ControllerError(f"--V is the Lyapunov controllers' weight; {controller} takes none")
     arr = storage_arrays(instances[0])
     if arr.n_units == 0:
         raise ControllerError("no storage units: give a --storage-share above 0 (the seed drew none)")
     w = terminal_value(instances)
-    params = None
-    if controller.startswith("lyapunov"):
-        variant = "standard" if controller == "lyapunov-standard" else "modified"
-        params = lyapunov_parameters(arr, V, *price_range(instances), variant=variant)
+    slots = AdmmSlots(admm or AdmmSettings()) if method == "admm" else None
+    retail = [inst.retail_price for inst in instances]
+    online = (interval_controller(arr, controller, V, retail, slots or solve_slot) if controller in PER_INTERVAL
+              else None)
+    params = online.params if isinstance(online, LyapunovController) else None
     if no_storage_cost_ct is None:
         no_storage_cost_ct = no_storage_cost(instances)
     if offline is None:
@@ -114,10 +156,8 @@ def run_study(instances: Sequence[MarketInstance], controller: str, V: float | N
     gate_binding = 0
     if controller == "offline":
         run = offline
-    elif params is not None:
-        run, gate_binding = run_online(instances, LyapunovController(params, arr, controller), w)
-    elif controller == "myopic":
-        run, _ = run_online(instances, MyopicController(arr), w)
+    elif online is not None:
+        run, gate_binding = run_online(instances, online, w)
     else:
         if forecast is None:
             raise ControllerError("the MPC controller needs a forecast of the coming intervals")
@@ -128,7 +168,8 @@ def run_study(instances: Sequence[MarketInstance], controller: str, V: float | N
         offline_step = offline.soc_kwh[:, 1:] - offline.soc_kwh[:, :-1]
         bound = performance_bound(params, queue, offline_step) + run.terminal_ct - offline.terminal_ct
     return OnlineStudy(controller, run, offline, float(no_storage_cost_ct), params, queue, bound, gate_binding, w,
-                       arr.bus, arr.soc_min, arr.soc_max, time.perf_counter() - start)
+                       arr.bus, arr.soc_min, arr.soc_max, time.perf_counter() - start, method,
+                       tuple(slots.iterations_) if slots else ())
 
 
 def no_storage_cost(instances: Sequence[MarketInstance]) -> float:

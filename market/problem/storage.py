@@ -92,3 +92,49 @@ def constraint_soc_window(arr: StorageArrays, energy) -> list[cp.Constraint]:
         lo, hi = arr.soc_min[:, None], arr.soc_max[:, None]
         return [energy >= np.broadcast_to(lo, energy.shape), energy <= np.broadcast_to(hi, energy.shape)]
     return [energy >= arr.soc_min, energy <= arr.soc_max]
+
+
+@dataclass(frozen=True, eq=False)
+class BatteryStep:
+    """The batteries' part of one interval's problem, whichever controller set it and whichever method solves it.
+
+    Per unit: its agent, boxes ``c_lo <= c <= c_hi`` and ``d_lo <= d <= d_hi`` (p.u.) and linear prices
+    ``charge_price . c + discharge_price . d`` (cent per p.u.) added to the clearing's welfare cost. A
+    Lyapunov controller's queue term ``sum_u (Q_u / V_u) a_u`` is such a price (the energy step ``a_u`` is
+    linear in ``c`` and ``d``) and its thresholds are zero upper limits; the myopic controller fixes both
+    powers (``lo = hi``) at no price. The centralized solve (:func:`market.online.controllers.solve_slot`)
+    and the distributed one (:mod:`market.admm.battery`) read the same object.
+    """
+
+    agent: np.ndarray
+    c_lo: np.ndarray
+    c_hi: np.ndarray
+    d_lo: np.ndarray
+    d_hi: np.ndarray
+    charge_price: np.ndarray
+    discharge_price: np.ndarray
+    gated: np.ndarray  # (2 units): charge then discharge limits closed by a threshold (counted when they bind)
+
+    @property
+    def n_units(self) -> int:
+        return len(self.agent)
+
+
+def battery_step(arr: StorageArrays, queue_weight: np.ndarray | None = None, charge_max: np.ndarray | None = None,
+                 discharge_max: np.ndarray | None = None,
+                 fixed: tuple[np.ndarray, np.ndarray] | None = None) -> BatteryStep:
+    """The batteries of one interval: the queue price ``queue_weight . a`` (``a`` the energy steps, kWh;
+    ``queue_weight`` in cent/kWh), power limits ``charge_max``/``discharge_max`` (p.u.; default the ratings),
+    or the powers ``fixed`` at (c, d)."""
+    n = arr.n_units
+    zero = np.zeros(n)
+    c_hi = arr.charge_max if charge_max is None else np.asarray(charge_max, dtype=float)
+    d_hi = arr.discharge_max if discharge_max is None else np.asarray(discharge_max, dtype=float)
+    gated = np.r_[c_hi <= 0, d_hi <= 0] if charge_max is not None else np.zeros(2 * n, dtype=bool)
+    c_lo, d_lo = zero, zero
+    if fixed is not None:
+        c_lo = c_hi = np.asarray(fixed[0], dtype=float)
+        d_lo = d_hi = np.asarray(fixed[1], dtype=float)
+    w = zero if queue_weight is None else np.asarray(queue_weight, dtype=float)
+    return BatteryStep(arr.agent.copy(), c_lo, c_hi, d_lo, d_hi, w * arr.kappa * arr.eta_c,
+                       -w * arr.kappa / arr.eta_d, gated)

@@ -59,9 +59,22 @@ def test_every_interval_passed_the_ac_check(online):
     (["--controller", "lyapunov", "--storage-share", "0"], "no storage units"),
     (["--controller", "myopic", "--V-sweep", "0.5"], "--V-sweep"),
     (["--controller", "lyapunov", "--days", "0"], "--days"),
+    (["--controller", "mpc", "--method", "admm"], "--method admm clears one interval at a time"),
+    (["--controller", "lyapunov", "--projection", "local"], "--projection"),
 ])
 def test_bad_input_exits_1_and_writes_nothing(tmp_path, capsys, extra, message):
     out = tmp_path / "out"
     assert main([*BASE, *extra, "--out", str(out)]) == EXIT_INPUT
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_admm_run_costs_what_the_centralized_run_costs(online, tmp_path):
+    out = tmp_path / "admm"
+    assert main([*BASE, "--controller", "lyapunov", "--method", "admm", "--out", str(out)]) == EXIT_OK
+    got = json.loads((out / "summary.json").read_text())
+    ref = json.loads((online / "summary.json").read_text())
+    assert got["method"] == "admm" and got["projection"] == "sweep" and got["admm_iterations_max"] >= 1
+    assert got["cost_ct"] == pytest.approx(ref["cost_ct"], rel=1e-4)
+    assert got["offline_cost_ct"] == ref["offline_cost_ct"] and got["soc_violations"] == 0
+    assert got["voltage_violations"] == 0

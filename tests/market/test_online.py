@@ -14,7 +14,7 @@ from market.online.lyapunov import ControllerError, lyapunov_parameters
 from market.online.study import price_range, run_study, terminal_value
 from market.problem.clearing import solve_clearing
 from market.problem.horizon import solve_horizon
-from market.problem.storage import storage_arrays
+from market.problem.storage import battery_step, storage_arrays
 from physical.ac_power_flow import validate_dispatch
 from physical.profiles import interval_index
 from tests.conftest import feeder
@@ -52,7 +52,7 @@ def test_one_unit_one_interval_offline_matches_a_scalar_search_over_its_output(w
         step = float(arr.energy_step(c, d)[0])
         if not arr.soc_min[0] - 1e-9 <= arr.soc0[0] + step <= arr.soc_max[0] + 1e-9:
             return np.inf
-        return solve_slot(inst, arr, "fixed", fixed=(c, d)).clearing.objective - w * step
+        return solve_slot(inst, arr, battery_step(arr, fixed=(c, d)), "fixed").clearing.objective - w * step
 
     lo = -min(arr.charge_max[0], (arr.soc_max[0] - arr.soc0[0]) / (arr.kappa * arr.eta_c[0]))
     hi = min(arr.discharge_max[0], (arr.soc0[0] - arr.soc_min[0]) * arr.eta_d[0] / arr.kappa)
@@ -71,7 +71,7 @@ def test_the_ac_power_flow_sees_the_batteries_in_the_bus_injections():
     arr = storage_arrays(inst)
     need = np.array([-inst.agents[k].p_hat_kw for k in arr.agent])
     discharge = arr.pu(np.minimum(np.maximum(need, 0.0) / 2, arr.kw(arr.discharge_max)))  # buyers only
-    res = solve_slot(inst, arr, "fixed", fixed=(np.zeros(arr.n_units), discharge)).clearing
+    res = solve_slot(inst, arr, battery_step(arr, fixed=(np.zeros(arr.n_units), discharge)), "fixed").clearing
     plain = solve_clearing(inst)
     base = inst.feeder.base_mva
     ac = validate_dispatch(inst.feeder, res.p * base, res.q * base, np.sqrt(res.v), res.losses * base,
