@@ -1,0 +1,101 @@
+"""Every cascade of one system state run so far, as a tree of stages: cascades that differ only in their DTR
+devices share the stages before their first different trip.
+
+A stage's trips depend on the DTR set T only through T & D, D being the stage's deciding lines (overloaded under
+the lower of their two ratings, not under the higher; :func:`physical.cascade.deciding_lines`). So a node holds
+its stage's flows reduced to what the trips need -- the branches that trip whatever T, and D split by which
+rating is the lower -- and a child per key T & D seen so far. Looking a cascade up walks the tree with a set
+intersection and a dict look-up per stage; only the stages after the walk leaves the tree are solved, each from
+its parent's topology and served demand. The answer is the same as :func:`physical.cascade.simulate_cascade`'s
+(tested), which solves every stage of every cascade.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from physical.cascade import (
+    TRIP_TOLERANCE,
+    CascadeStudy,
+    StageFlows,
+    compiled_stage,
+    deciding_lines,
+    initial_conditions,
+    shed_mw,
+)
+
+
+@dataclass(eq=False)
+class _Stage:
+    in_service: np.ndarray  # before this stage's trips
+    served: np.ndarray  # after this stage's rebalancing
+    always: frozenset[int]  # branches that trip whatever the DTR set
+    deciding: frozenset[int]  # lines whose DTR state decides their trip
+    trip_if_operating: frozenset[int]  # deciding lines whose dynamic rating is the lower one
+    shed_mw: float  # should the cascade end here
+    next_: dict[frozenset[int], _Stage | None] = field(default_factory=dict)  # key T & deciding; None: no trips
+
+    def trips(self, key: frozenset[int]) -> frozenset[int]:
+        """The branches that trip when DTR operates on ``key`` (a subset of ``deciding``)."""
+        return self.always | (self.trip_if_operating & key) | ((self.deciding - self.trip_if_operating) - key)
+
+
+@dataclass(frozen=True)
+class CascadeResult:
+    shed_mw: float
+    decisive: frozenset[int]  # lines whose DTR state decided some trip along the cascade
+
+
+class CascadeTree:
+    """The cascades of state ``state_index`` of a study, memoised by their stages."""
+
+    def __init__(self, study: CascadeStudy, state_index: int, stage: StageFlows | None = None):
+        self.study = study
+        self.state_index = state_index
+        self._stage = stage or compiled_stage(study.grid)
+        in_service, self._demand, self._gen_ref = initial_conditions(study, state_index)
+        self._dynamic_lower = study.dynamic_mw[state_index] < study.static_mw[: study.n_lines]
+        self.stages_solved = 0
+        self.cascades_solved = 0
+        self._root = self._solve(in_service, self._demand)
+
+    def _solve(self, in_service: np.ndarray, served_before: np.ndarray) -> _Stage:
+        served = served_before.copy()
+        flows = self._stage(in_service, served, self._gen_ref)
+        self.stages_solved += 1
+        if np.array_equal(served, served_before):
+            served = served_before  # most stages shed nothing: share the parent's array
+        deciding = deciding_lines(self.study, self.state_index, flows, in_service)
+        # over its static rating and not deciding: over both ratings (a transformer has the static one only)
+        always = in_service & (flows > self.study.static_mw * (1.0 + TRIP_TOLERANCE))
+        always[: self.study.n_lines] &= ~deciding
+        decide = np.flatnonzero(deciding)
+        return _Stage(in_service, served, frozenset(np.flatnonzero(always).tolist()), frozenset(decide.tolist()),
+                      frozenset(decide[self._dynamic_lower[decide]].tolist()), shed_mw(self._demand, served))
+
+    def run(self, operating: frozenset[int]) -> CascadeResult:
+        """The cascade with DTR operating on the lines in ``operating``."""
+        node = self._root
+        decisive: set[int] = set()
+        new = False
+        while True:
+            decisive |= node.deciding
+            key = operating & node.deciding
+            if key in node.next_:
+                child = node.next_[key]
+            else:
+                trips = node.trips(key)
+                if trips:
+                    in_service = node.in_service.copy()
+                    in_service[list(trips)] = False
+                    child = self._solve(in_service, node.served)
+                    new = True
+                else:
+                    child = None
+                node.next_[key] = child
+            if child is None:
+                self.cascades_solved += new
+                return CascadeResult(node.shed_mw, frozenset(decisive))
+            node = child
