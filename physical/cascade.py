@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 import numpy as np
 import pandapower.networks as pn
@@ -164,8 +164,7 @@ def numpy_stage(grid: DCGrid) -> StageFlows:
 
 def compiled_stage(grid: DCGrid) -> StageFlows:
     """The same stage in one compiled call (``physical/cascade_kernels.py``), 20-50x faster."""
-    kg = _kernel_grid(grid)
-    return lambda in_service, served, gen_ref: stage_flows(kg, in_service, served, gen_ref)
+    return partial(stage_flows, _kernel_grid(grid))
 
 
 @cache
@@ -173,15 +172,28 @@ def _kernel_grid(grid: DCGrid) -> KernelGrid:
     return kernel_grid(grid)
 
 
-def deciding_lines(study: CascadeStudy, state_index: int, flows: np.ndarray, in_service: np.ndarray) -> np.ndarray:
-    """Lines in service whose trip at this stage depends on their DTR state: overloaded under the lower of their
-    static and dynamic ratings and not under the higher."""
-    nl = study.n_lines
-    dynamic = study.dynamic_mw[state_index]
-    static = study.static_mw[:nl]
-    low, high = np.minimum(static, dynamic), np.maximum(static, dynamic)
-    line_flows = flows[:nl]
-    return in_service[:nl] & (line_flows > low * (1.0 + TRIP_TOLERANCE)) & ~(line_flows > high * (1.0 + TRIP_TOLERANCE))
+@dataclass(frozen=True, eq=False)
+class TripThresholds:
+    """The flows (MW) above which a branch trips in one state: its static rating, and for each line the lower and
+    the higher of its static and dynamic ratings (all times 1 + ``TRIP_TOLERANCE``)."""
+
+    static: np.ndarray  # per branch
+    low: np.ndarray  # per line
+    high: np.ndarray
+
+    @staticmethod
+    def of(study: CascadeStudy, state_index: int) -> TripThresholds:
+        nl = study.n_lines
+        dynamic, static = study.dynamic_mw[state_index], study.static_mw[:nl]
+        scale = 1.0 + TRIP_TOLERANCE
+        return TripThresholds(study.static_mw * scale, np.minimum(static, dynamic) * scale,
+                              np.maximum(static, dynamic) * scale)
+
+    def deciding(self, flows: np.ndarray, in_service: np.ndarray) -> np.ndarray:
+        """Lines in service whose trip at this stage depends on their DTR state: overloaded under the lower of
+        their two ratings and not under the higher."""
+        nl = len(self.low)
+        return in_service[:nl] & (flows[:nl] > self.low) & ~(flows[:nl] > self.high)
 
 
 def initial_conditions(study: CascadeStudy, state_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,8 +204,13 @@ def initial_conditions(study: CascadeStudy, state_index: int) -> tuple[np.ndarra
     return in_service, state.load_level * grid.demand_mw, state.load_level * grid.gen_p_mw
 
 
-def shed_mw(demand: np.ndarray, served: np.ndarray) -> float:
-    return max(float(np.sum(np.maximum(demand, 0.0)) - np.sum(np.maximum(served, 0.0))), 0.0)
+def shed_mw(load_mw: np.float64, served: np.ndarray) -> float:
+    """Load shed (MW) of a cascade whose demand had ``load_mw`` of positive loads, now ``served``."""
+    return max(float(load_mw - np.maximum(served, 0.0).sum()), 0.0)
+
+
+def positive_load_mw(demand: np.ndarray) -> np.float64:
+    return np.maximum(demand, 0.0).sum()
 
 
 def simulate_cascade(study: CascadeStudy, state_index: int, operating: frozenset[int],
@@ -206,19 +223,20 @@ def simulate_cascade(study: CascadeStudy, state_index: int, operating: frozenset
     rating[on] = study.dynamic_mw[state_index][on]
     in_service, demand, gen_ref = initial_conditions(study, state_index)
     served = demand.copy()
+    thresholds = TripThresholds.of(study, state_index)
     sensitive: set[int] = set()
     tripped: list[int] = []
     stages = 0
     while True:
         stages += 1
         flows = stage(in_service, served, gen_ref)
-        sensitive.update(np.flatnonzero(deciding_lines(study, state_index, flows, in_service)).tolist())
+        sensitive.update(np.flatnonzero(thresholds.deciding(flows, in_service)).tolist())
         over = np.flatnonzero(in_service & (flows > rating * (1.0 + TRIP_TOLERANCE)))
         if len(over) == 0:
             break
         tripped.extend(over.tolist())
         in_service[over] = False
-    return CascadeOutcome(shed_mw(demand, served), tuple(tripped), frozenset(sensitive), stages)
+    return CascadeOutcome(shed_mw(positive_load_mw(demand), served), tuple(tripped), frozenset(sensitive), stages)
 
 
 @cache

@@ -2,7 +2,7 @@
 devices share the stages before their first different trip.
 
 A stage's trips depend on the DTR set T only through T & D, D being the stage's deciding lines (overloaded under
-the lower of their two ratings, not under the higher; :func:`physical.cascade.deciding_lines`). So a node holds
+the lower of their two ratings, not under the higher; :class:`physical.cascade.TripThresholds`). So a node holds
 its stage's flows reduced to what the trips need -- the branches that trip whatever T, and D split by which
 rating is the lower -- and a child per key T & D seen so far. Looking a cascade up walks the tree with a set
 intersection and a dict look-up per stage; only the stages after the walk leaves the tree are solved, each from
@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from physical.cascade import (
-    TRIP_TOLERANCE,
     CascadeStudy,
     StageFlows,
+    TripThresholds,
     compiled_stage,
-    deciding_lines,
     initial_conditions,
+    positive_load_mw,
     shed_mw,
 )
 
@@ -55,28 +55,36 @@ class CascadeTree:
         self.study = study
         self.state_index = state_index
         self._stage = stage or compiled_stage(study.grid)
-        in_service, self._demand, self._gen_ref = initial_conditions(study, state_index)
+        in_service, demand, self._gen_ref = initial_conditions(study, state_index)
+        self._load_mw = positive_load_mw(demand)
         self._dynamic_lower = study.dynamic_mw[state_index] < study.static_mw[: study.n_lines]
+        self._thresholds = TripThresholds.of(study, state_index)
+        self._known: dict[frozenset[int], CascadeResult] = {}  # by DTR set, for repeated look-ups
         self.stages_solved = 0
         self.cascades_solved = 0
-        self._root = self._solve(in_service, self._demand)
+        self._root = self._solve(in_service, demand, None)
 
-    def _solve(self, in_service: np.ndarray, served_before: np.ndarray) -> _Stage:
+    def _solve(self, in_service: np.ndarray, served_before: np.ndarray, parent: _Stage | None) -> _Stage:
         served = served_before.copy()
         flows = self._stage(in_service, served, self._gen_ref)
         self.stages_solved += 1
-        if np.array_equal(served, served_before):
-            served = served_before  # most stages shed nothing: share the parent's array
-        deciding = deciding_lines(self.study, self.state_index, flows, in_service)
+        if parent is not None and np.array_equal(served, served_before):
+            served, shed = served_before, parent.shed_mw  # most stages shed nothing: share the parent's array
+        else:
+            shed = shed_mw(self._load_mw, served)
+        deciding = self._thresholds.deciding(flows, in_service)
         # over its static rating and not deciding: over both ratings (a transformer has the static one only)
-        always = in_service & (flows > self.study.static_mw * (1.0 + TRIP_TOLERANCE))
-        always[: self.study.n_lines] &= ~deciding
+        always = in_service & (flows > self._thresholds.static)
+        always[: len(deciding)] &= ~deciding
         decide = np.flatnonzero(deciding)
         return _Stage(in_service, served, frozenset(np.flatnonzero(always).tolist()), frozenset(decide.tolist()),
-                      frozenset(decide[self._dynamic_lower[decide]].tolist()), shed_mw(self._demand, served))
+                      frozenset(decide[self._dynamic_lower[decide]].tolist()), shed)
 
     def run(self, operating: frozenset[int]) -> CascadeResult:
         """The cascade with DTR operating on the lines in ``operating``."""
+        known = self._known.get(operating)
+        if known is not None:
+            return known
         node = self._root
         decisive: set[int] = set()
         new = False
@@ -90,12 +98,14 @@ class CascadeTree:
                 if trips:
                     in_service = node.in_service.copy()
                     in_service[list(trips)] = False
-                    child = self._solve(in_service, node.served)
+                    child = self._solve(in_service, node.served, node)
                     new = True
                 else:
                     child = None
                 node.next_[key] = child
             if child is None:
                 self.cascades_solved += new
-                return CascadeResult(node.shed_mw, frozenset(decisive))
+                result = CascadeResult(node.shed_mw, frozenset(decisive))
+                self._known[operating] = result
+                return result
             node = child
