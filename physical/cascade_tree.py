@@ -31,15 +31,22 @@ from physical.cascade import (
 class _Stage:
     in_service: np.ndarray  # before this stage's trips
     served: np.ndarray  # after this stage's rebalancing
-    always: frozenset[int]  # branches that trip whatever the DTR set
+    always: np.ndarray  # branches that trip whatever the DTR set
     deciding: frozenset[int]  # lines whose DTR state decides their trip
     trip_if_operating: frozenset[int]  # deciding lines whose dynamic rating is the lower one
     shed_mw: float  # should the cascade end here
     next_: dict[frozenset[int], _Stage | None] = field(default_factory=dict)  # key T & deciding; None: no trips
 
-    def trips(self, key: frozenset[int]) -> frozenset[int]:
-        """The branches that trip when DTR operates on ``key`` (a subset of ``deciding``)."""
-        return self.always | (self.trip_if_operating & key) | ((self.deciding - self.trip_if_operating) - key)
+    def in_service_after(self, key: frozenset[int]) -> np.ndarray | None:
+        """The branches in service after this stage's trips when DTR operates on ``key`` (a subset of
+        ``deciding``); None if nothing trips."""
+        deciding = [e for e in self.deciding if (e in self.trip_if_operating) == (e in key)]
+        if len(self.always) == 0 and not deciding:
+            return None
+        in_service = self.in_service.copy()
+        in_service[self.always] = False
+        in_service[deciding] = False
+        return in_service
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class CascadeTree:
         always = in_service & (flows > self._thresholds.static)
         always[: len(deciding)] &= ~deciding
         decide = np.flatnonzero(deciding)
-        return _Stage(in_service, served, frozenset(np.flatnonzero(always).tolist()), frozenset(decide.tolist()),
+        return _Stage(in_service, served, np.flatnonzero(always), frozenset(decide.tolist()),
                       frozenset(decide[self._dynamic_lower[decide]].tolist()), shed)
 
     def run(self, operating: frozenset[int]) -> CascadeResult:
@@ -94,14 +101,9 @@ class CascadeTree:
             if key in node.next_:
                 child = node.next_[key]
             else:
-                trips = node.trips(key)
-                if trips:
-                    in_service = node.in_service.copy()
-                    in_service[list(trips)] = False
-                    child = self._solve(in_service, node.served, node)
-                    new = True
-                else:
-                    child = None
+                in_service = node.in_service_after(key)
+                child = None if in_service is None else self._solve(in_service, node.served, node)
+                new |= child is not None
                 node.next_[key] = child
             if child is None:
                 self.cascades_solved += new
