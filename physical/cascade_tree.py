@@ -27,6 +27,12 @@ from physical.cascade import (
 )
 
 
+@dataclass(frozen=True)
+class CascadeResult:
+    shed_mw: float
+    decisive: frozenset[int]  # lines whose DTR state decided some trip along the cascade
+
+
 @dataclass(eq=False)
 class _Stage:
     in_service: np.ndarray  # before this stage's trips
@@ -35,7 +41,9 @@ class _Stage:
     deciding: frozenset[int]  # lines whose DTR state decides their trip
     trip_if_operating: frozenset[int]  # deciding lines whose dynamic rating is the lower one
     shed_mw: float  # should the cascade end here
-    next_: dict[frozenset[int], _Stage | None] = field(default_factory=dict)  # key T & deciding; None: no trips
+    # by key T & deciding: the next stage, or the cascade's result if nothing trips (a node has one path from the
+    # root, so the result, decisive lines included, is the same for every DTR set that ends here)
+    next_: dict[frozenset[int], _Stage | CascadeResult] = field(default_factory=dict)
 
     def in_service_after(self, key: frozenset[int]) -> np.ndarray | None:
         """The branches in service after this stage's trips when DTR operates on ``key`` (a subset of
@@ -47,12 +55,6 @@ class _Stage:
         in_service[self.always] = False
         in_service[deciding] = False
         return in_service
-
-
-@dataclass(frozen=True)
-class CascadeResult:
-    shed_mw: float
-    decisive: frozenset[int]  # lines whose DTR state decided some trip along the cascade
 
 
 class CascadeTree:
@@ -98,16 +100,17 @@ class CascadeTree:
         while True:
             decisive |= node.deciding
             key = operating & node.deciding
-            if key in node.next_:
-                child = node.next_[key]
-            else:
-                in_service = node.in_service_after(key)
-                child = None if in_service is None else self._solve(in_service, node.served, node)
-                new |= child is not None
-                node.next_[key] = child
+            child = node.next_.get(key)
             if child is None:
+                in_service = node.in_service_after(key)
+                if in_service is None:
+                    child = CascadeResult(node.shed_mw, frozenset(decisive))
+                else:
+                    child = self._solve(in_service, node.served, node)
+                    new = True
+                node.next_[key] = child
+            if isinstance(child, CascadeResult):
                 self.cascades_solved += new
-                result = CascadeResult(node.shed_mw, frozenset(decisive))
-                self._known[operating] = result
-                return result
+                self._known[operating] = child
+                return child
             node = child
