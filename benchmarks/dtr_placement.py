@@ -1,8 +1,10 @@
-"""DTR placement: greedy against exhaustive search on case39 (time and risk reduction, several seeds), then
-greedy alone on case118 as the number of states grows. One command; every ratio is measured in this run.
+"""DTR placement: greedy against exhaustive search on case39 (time and risk reduction, several seeds); the
+compiled cascade stage against the numpy/scipy one on case118 (same placement, time ratio); then the whole study
+on case118 (what `cosim dtr` runs: greedy, curvature, submodularity check, comparisons) as the states grow.
+One command; every ratio is measured in this run.
 
-    python benchmarks/dtr_placement.py [--seeds 3] [--states39 40] [--budget39 4] [--states118 25,50,100,200]
-                                       [--budget118 10]
+    python benchmarks/dtr_placement.py [--seeds 3] [--states39 40] [--budget39 4] [--stage-states 5]
+                                       [--states118 25,50,100,200] [--budget118 10]
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import time
 
 import numpy as np
 
-from physical.cascade import build_study
+from physical.cascade import build_study, numpy_stage
 from physical.dtr_placement import RiskOracle, check_submodularity, curvature, exhaustive, greedy, greedy_bound
+from physical.dtr_study import StudySettings, run_dtr_study
 
 
 def case39(seeds: int, states: int, budget: int) -> None:
@@ -39,20 +42,28 @@ def case39(seeds: int, states: int, budget: int) -> None:
                   f"{t_exh:13.2f} {check.violations:6d}")
 
 
+def stage_ratio(states: int, budget: int) -> None:
+    """Greedy on case118 with each cascade stage solved by numpy/scipy and by the compiled kernel (same memos)."""
+    study = build_study("case118", states, 0)
+    lines = list(range(study.n_lines))
+    times, paths = {}, {}
+    for name, stage in (("numpy", numpy_stage(study.grid)), ("compiled", None)):
+        t0 = time.perf_counter()
+        oracle = RiskOracle(study, budget, stage=stage)
+        paths[name] = [(p.lines, p.risk_mw) for p in greedy(oracle, budget, lines)]
+        times[name] = time.perf_counter() - t0
+    print(f"case118, {states} states, budget {budget}: greedy with the numpy stage {times['numpy']:.1f} s, compiled "
+          f"{times['compiled']:.1f} s, ratio {times['numpy'] / times['compiled']:.1f}x; same placement and risk: "
+          f"{paths['numpy'] == paths['compiled']} ({oracle.stages_solved} stages solved)")
+
+
 def case118(states_list: list[int], budget: int) -> None:
-    print(f"case118, budget {budget}, operate = budget, seed 0")
-    print("states  risk_no_dtr  risk_greedy  build_s  greedy_s  cascades")
+    print(f"case118, budget {budget}, operate = budget, seed 0: the whole study (as `cosim dtr` runs it)")
+    print("states  risk_no_dtr  risk_greedy  greedy_s  total_s  cascades_solved")
     for states in states_list:
-        t0 = time.perf_counter()
-        study = build_study("case118", states, 0)
-        t_build = time.perf_counter() - t0
-        oracle = RiskOracle(study, budget)
-        t0 = time.perf_counter()
-        path = greedy(oracle, budget, list(range(study.n_lines)))
-        t_greedy = time.perf_counter() - t0
-        risk = path[-1].risk_mw if path else oracle.risk_no_dtr
-        print(f"{states:6d} {oracle.risk_no_dtr:12.2f} {risk:12.2f} {t_build:8.1f} {t_greedy:9.1f} "
-              f"{oracle.cascade_runs:9d}", flush=True)
+        result = run_dtr_study(StudySettings("case118", budget, states, 0))
+        print(f"{states:6d} {result.risk_no_dtr:12.2f} {result.risk('greedy'):12.2f} {result.greedy_wall_s:9.1f} "
+              f"{result.wall_s:8.1f} {result.cascade_runs:16d}", flush=True)
 
 
 def main() -> None:
@@ -60,10 +71,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--states39", type=int, default=40)
     parser.add_argument("--budget39", type=int, default=4)
+    parser.add_argument("--stage-states", type=int, default=5)
     parser.add_argument("--states118", default="25,50,100,200")
     parser.add_argument("--budget118", type=int, default=10)
     args = parser.parse_args()
     case39(args.seeds, args.states39, args.budget39)
+    stage_ratio(args.stage_states, args.budget118)
     case118([int(s) for s in args.states118.split(",")], args.budget118)
 
 

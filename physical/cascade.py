@@ -16,18 +16,21 @@ has them (MATPOWER's RATE_A); a case without ratings (pandapower's case118 has 9
 Lines with an operating DTR device take their dynamic rating of that state's weather hour instead.
 
 Besides the shed, a cascade reports the lines whose DTR state mattered anywhere along it: lines whose flow fell
-between their static and dynamic ratings at some stage. A device on any other line would have left every trip
-decision, hence the whole cascade, unchanged -- the placement search uses this to skip evaluations.
+overloaded under the lower of their static and dynamic ratings but not under the higher, at some stage. A device on
+any other line would have left every trip decision, hence the whole cascade, unchanged -- the placement search
+uses this to skip evaluations and ``physical/cascade_tree.py`` to share cascades' common stages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 import numpy as np
 import pandapower.networks as pn
 
+from physical.cascade_kernels import KernelGrid, kernel_grid, stage_flows
 from physical.dc_power_flow import DCGrid, dc_grid
 from physical.errors import FeederError
 from physical.thermal_rating import conductor_for_voltage, rating_factors
@@ -36,6 +39,7 @@ from physical.weather import DEFAULT_STATION, load_tmy
 #: Transmission cases shipped by pandapower that the cascade study accepts.
 CASES = ("case9", "case14", "case24_ieee_rts", "case30", "case39", "case57", "case118", "case300")
 NO_RATING_MVA = 9900.0
+TRIP_TOLERANCE = 1e-9  # a branch trips above (1 + this) x its rating
 
 
 @dataclass(frozen=True)
@@ -140,45 +144,99 @@ def _balance(grid: DCGrid, labels: np.ndarray, served: np.ndarray, gen_ref: np.n
     return gen
 
 
-def simulate_cascade(study: CascadeStudy, state_index: int, operating: frozenset[int]) -> CascadeOutcome:
-    """Run the cascade of one state with DTR operating on the lines in ``operating``."""
-    grid, state = study.grid, study.states[state_index]
-    nl = grid.n_lines
-    dynamic = study.dynamic_mw[state_index]
-    rating = study.static_mw.copy()
-    on = np.fromiter(operating, int, len(operating))
-    rating[on] = dynamic[on]
-    other = study.static_mw[:nl].copy()  # each line's rating had its DTR state been the other one
-    off = np.ones(nl, bool)
-    off[on] = False
-    other[off] = dynamic[off]
-    other[on] = study.static_mw[on]
-    low, high = np.minimum(rating[:nl], other), np.maximum(rating[:nl], other)
+#: One cascade stage before its trips: (in-service branches, served demand per bus -- rebalanced in place --,
+#: the generators' reference dispatch) -> absolute branch flows (MW).
+StageFlows = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
+
+def numpy_stage(grid: DCGrid) -> StageFlows:
+    """The stage in numpy and scipy, readable: the definition the compiled stage is tested against."""
+
+    def stage(in_service: np.ndarray, served: np.ndarray, gen_ref: np.ndarray) -> np.ndarray:
+        labels = grid.islands(in_service)
+        gen = _balance(grid, labels, served, gen_ref)
+        injection = -served.copy()
+        np.add.at(injection, grid.gen_bus, gen)
+        return np.abs(grid.flows_mw(in_service, injection, _reference_buses(grid, labels)))
+
+    return stage
+
+
+def compiled_stage(grid: DCGrid) -> StageFlows:
+    """The same stage in one compiled call (``physical/cascade_kernels.py``), 20-50x faster."""
+    return partial(stage_flows, _kernel_grid(grid))
+
+
+@cache
+def _kernel_grid(grid: DCGrid) -> KernelGrid:
+    return kernel_grid(grid)
+
+
+@dataclass(frozen=True, eq=False)
+class TripThresholds:
+    """The flows (MW) above which a branch trips in one state: its static rating, and for each line the lower and
+    the higher of its static and dynamic ratings (all times 1 + ``TRIP_TOLERANCE``)."""
+
+    static: np.ndarray  # per branch
+    low: np.ndarray  # per line
+    high: np.ndarray
+
+    @staticmethod
+    def of(study: CascadeStudy, state_index: int) -> TripThresholds:
+        nl = study.n_lines
+        dynamic, static = study.dynamic_mw[state_index], study.static_mw[:nl]
+        scale = 1.0 + TRIP_TOLERANCE
+        return TripThresholds(study.static_mw * scale, np.minimum(static, dynamic) * scale,
+                              np.maximum(static, dynamic) * scale)
+
+    def deciding(self, flows: np.ndarray, in_service: np.ndarray) -> np.ndarray:
+        """Lines in service whose trip at this stage depends on their DTR state: overloaded under the lower of
+        their two ratings and not under the higher."""
+        nl = len(self.low)
+        return in_service[:nl] & (flows[:nl] > self.low) & ~(flows[:nl] > self.high)
+
+
+def initial_conditions(study: CascadeStudy, state_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A state's in-service branches, demand per bus and generators' reference dispatch before its cascade."""
+    grid, state = study.grid, study.states[state_index]
     in_service = np.ones(grid.n_branch, bool)
     in_service[list(state.outages)] = False
-    demand = state.load_level * grid.demand_mw
+    return in_service, state.load_level * grid.demand_mw, state.load_level * grid.gen_p_mw
+
+
+def shed_mw(load_mw: np.float64, served: np.ndarray) -> float:
+    """Load shed (MW) of a cascade whose demand had ``load_mw`` of positive loads, now ``served``."""
+    return max(float(load_mw - np.maximum(served, 0.0).sum()), 0.0)
+
+
+def positive_load_mw(demand: np.ndarray) -> np.float64:
+    return np.maximum(demand, 0.0).sum()
+
+
+def simulate_cascade(study: CascadeStudy, state_index: int, operating: frozenset[int],
+                     stage: StageFlows | None = None) -> CascadeOutcome:
+    """Run the cascade of one state with DTR operating on the lines in ``operating`` (``stage``: the compiled
+    stage unless given)."""
+    stage = stage or compiled_stage(study.grid)
+    rating = study.static_mw.copy()
+    on = np.fromiter(operating, int, len(operating))
+    rating[on] = study.dynamic_mw[state_index][on]
+    in_service, demand, gen_ref = initial_conditions(study, state_index)
     served = demand.copy()
-    gen_ref = state.load_level * grid.gen_p_mw
+    thresholds = TripThresholds.of(study, state_index)
     sensitive: set[int] = set()
     tripped: list[int] = []
     stages = 0
     while True:
         stages += 1
-        labels = grid.islands(in_service)
-        gen = _balance(grid, labels, served, gen_ref)
-        injection = -served.copy()
-        np.add.at(injection, grid.gen_bus, gen)
-        flows = np.abs(grid.flows_mw(in_service, injection, _reference_buses(grid, labels)))
-        live = in_service[:nl]
-        sensitive.update(np.flatnonzero(live & (flows[:nl] > low) & (flows[:nl] <= high)).tolist())
-        over = np.flatnonzero(in_service & (flows > rating * (1.0 + 1e-9)))
+        flows = stage(in_service, served, gen_ref)
+        sensitive.update(np.flatnonzero(thresholds.deciding(flows, in_service)).tolist())
+        over = np.flatnonzero(in_service & (flows > rating * (1.0 + TRIP_TOLERANCE)))
         if len(over) == 0:
             break
         tripped.extend(over.tolist())
         in_service[over] = False
-    shed = float(np.sum(np.maximum(demand, 0.0)) - np.sum(np.maximum(served, 0.0)))
-    return CascadeOutcome(max(shed, 0.0), tuple(tripped), frozenset(sensitive), stages)
+    return CascadeOutcome(shed_mw(positive_load_mw(demand), served), tuple(tripped), frozenset(sensitive), stages)
 
 
 @cache

@@ -12,9 +12,13 @@ greedy rule (add the device with the largest gain while it is positive, up to ``
 too, and its guarantee for a monotone submodular F with total curvature c is (1 - e^-c)/c of the optimum
 (Conforti & Cornuejols). Whether F is submodular on a given case is checked on sampled nested sets.
 
-Cascades are memoised per state: a cascade run with DTR on T also reports D, the lines whose DTR state decided a
-trip along it; any T' with T' & D == T & D runs the identical cascade. The same fact prunes the greedy: a line
-outside every D on a state's stage-2 path cannot change that state's value.
+Cascades are memoised per state by their stages (``physical/cascade_tree.py``): a cascade run with DTR on T also
+reports D, the lines whose DTR state decided a trip along it; any T' with T' & D == T & D runs the identical
+cascade. The same fact prunes the greedy: a line outside every D on a state's stage-2 path (its ``touched`` lines)
+cannot change that state's value. Stage-2 decisions are memoised by the same argument: the greedy path for the
+usable devices U depends on U only through U & touched, each step's candidates being U & D of that step; a U'
+with the same U' & touched needs no cascade look-up at all. Both memos return what a fresh evaluation would
+(tested).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physical.cascade import CascadeStudy, simulate_cascade
+from physical.cascade import CascadeStudy, StageFlows
+from physical.cascade_tree import CascadeTree
 
 EPS_MW = 1e-6
 
@@ -41,27 +46,33 @@ class StageTwo:
 class RiskOracle:
     """Evaluates F(S) for one cascade study with memoised cascades and stage-2 decisions."""
 
-    def __init__(self, study: CascadeStudy, operate: int):
+    def __init__(self, study: CascadeStudy, operate: int, stage: StageFlows | None = None):
+        """``stage``: how a cascade stage is solved (compiled unless given; the numpy one is the reference)."""
         self.study = study
         self.operate = operate
         self.p = study.probability
-        self._cascades: list[list[tuple[frozenset[int], frozenset[int], float]]] = [[] for _ in study.states]
-        self._stage2: list[dict[frozenset[int], StageTwo]] = [{} for _ in study.states]
-        self.cascade_runs = 0
+        self._cascades = [CascadeTree(study, s, stage) for s in range(len(study.states))]
+        self._stage2: list[dict[frozenset[int], StageTwo]] = [{} for _ in study.states]  # by usable devices
+        # by touched lines, then by the usable devices among them
+        self._stage2_paths: list[dict[frozenset[int], dict[frozenset[int], StageTwo]]] = [{} for _ in study.states]
         self.base_shed = np.array([self._shed(s, frozenset())[0] for s in range(len(study.states))])
+
+    @property
+    def cascade_runs(self) -> int:
+        """Cascades that needed at least one stage solved (the others were memo look-ups)."""
+        return sum(tree.cascades_solved for tree in self._cascades)
+
+    @property
+    def stages_solved(self) -> int:
+        return sum(tree.stages_solved for tree in self._cascades)
 
     @property
     def risk_no_dtr(self) -> float:
         return float(self.p @ self.base_shed)
 
     def _shed(self, s: int, operating: frozenset[int]) -> tuple[float, frozenset[int]]:
-        for decisive, key, shed in self._cascades[s]:
-            if operating & decisive == key:
-                return shed, decisive
-        outcome = simulate_cascade(self.study, s, operating)
-        self.cascade_runs += 1
-        self._cascades[s].append((outcome.sensitive, operating & outcome.sensitive, outcome.shed_mw))
-        return outcome.shed_mw, outcome.sensitive
+        outcome = self._cascades[s].run(operating)
+        return outcome.shed_mw, outcome.decisive
 
     def stage_two(self, s: int, installed: frozenset[int]) -> StageTwo:
         """Greedy choice of the devices to operate in state s."""
@@ -69,6 +80,11 @@ class RiskOracle:
         memo = self._stage2[s]
         if usable in memo:
             return memo[usable]
+        for touched, decisions in self._stage2_paths[s].items():
+            decision = decisions.get(usable & touched)
+            if decision is not None:
+                memo[usable] = decision
+                return decision
         chosen: frozenset[int] = frozenset()
         shed, decisive = self._shed(s, chosen)
         touched = set(decisive)
@@ -84,6 +100,7 @@ class RiskOracle:
             touched |= decisive
         result = StageTwo(float(self.base_shed[s] - shed), chosen, frozenset(touched))
         memo[usable] = result
+        self._stage2_paths[s].setdefault(result.touched, {})[usable & result.touched] = result
         return result
 
     def value(self, installed: frozenset[int]) -> float:
@@ -173,11 +190,18 @@ def curvature(oracle: RiskOracle, ground: list[int]) -> float:
     """Total curvature c = 1 - min_e (F(V) - F(V - e)) / F({e}) over the lines with F({e}) > 0."""
     everything = frozenset(ground)
     full = oracle.value(everything)
-    singles = oracle.gains(frozenset(), ground)
-    ratios = [(full - oracle.value(everything - {e})) / gain for e, gain in singles.items() if gain > EPS_MW]
-    if not ratios:
+    singles = {e: gain for e, gain in oracle.gains(frozenset(), ground).items() if gain > EPS_MW}
+    if not singles:
         return 0.0
-    return float(min(max(1.0 - min(ratios), 0.0), 1.0))
+    # A line operating in no state under V leaves F(V - e) = F(V) (same stage-2 paths): ratio 0 and c = 1. Those
+    # come first, and once a ratio is <= 0 the clipped c is 1 whatever the others are.
+    operated = set().union(*(oracle.stage_two(s, everything).operating for s in range(len(oracle.p))))
+    lowest = np.inf
+    for e in sorted(singles, key=lambda e: (e in operated, e)):
+        lowest = min(lowest, (full - oracle.value(everything - {e})) / singles[e])
+        if lowest <= 0.0:
+            break
+    return float(min(max(1.0 - lowest, 0.0), 1.0))
 
 
 def greedy_bound(c: float) -> float:

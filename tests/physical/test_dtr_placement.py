@@ -65,3 +65,37 @@ def test_devices_out_of_service_do_not_operate():
 
     broken = RiskOracle(build_study("case39", 16, seed=1, sampling=StateSampling(device_outage=0.999999)), 2)
     assert broken.value(frozenset(range(broken.study.n_lines))) == 0.0
+
+
+def test_compiled_and_numpy_stages_place_the_same_devices():
+    from physical.cascade import numpy_stage
+
+    study = build_study("case39", 12, seed=4)
+    lines = list(range(study.n_lines))
+    fast, reference = RiskOracle(study, 3), RiskOracle(study, 3, stage=numpy_stage(study.grid))
+    assert [(p.lines, p.risk_mw) for p in greedy(fast, 3, lines)] == [(p.lines, p.risk_mw)
+                                                                      for p in greedy(reference, 3, lines)]
+
+
+def test_memoised_stage_two_equals_a_fresh_oracle(oracle):
+    """Decisions served from the touched-lines memo against an oracle that has seen nothing else."""
+    rng = np.random.default_rng(2)
+    greedy(oracle, 3, list(range(oracle.study.n_lines)))  # fill the memos
+    for _ in range(20):
+        installed = frozenset(rng.choice(oracle.study.n_lines, int(rng.integers(1, 6)), replace=False).tolist())
+        for s in rng.choice(len(oracle.study.states), 3, replace=False):
+            fresh = RiskOracle(oracle.study, oracle.operate).stage_two(int(s), installed)
+            assert oracle.stage_two(int(s), installed) == fresh
+
+
+def test_curvature_equals_the_definition(oracle):
+    """c = 1 - min over lines with F({e}) > 0 of (F(V) - F(V - e)) / F({e}), every line evaluated, clipped to
+    [0, 1]: the early stop must not change it."""
+    from physical.dtr_placement import EPS_MW, curvature
+
+    lines = list(range(oracle.study.n_lines))
+    everything = frozenset(lines)
+    full = oracle.value(everything)
+    ratios = [(full - oracle.value(everything - {e})) / oracle.value(frozenset([e])) for e in lines
+              if oracle.value(frozenset([e])) > EPS_MW]
+    assert curvature(oracle, lines) == float(min(max(1.0 - min(ratios), 0.0), 1.0))
