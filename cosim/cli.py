@@ -303,9 +303,11 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from cosim.scenario import ScenarioError
     from cosim.sweep import SweepError
     from cyber.errors import CyberError
+    from market.admm.stopping import StoppingError
     from physical.errors import FeederError
 
-    return FeederError, InstanceError, ResultsError, CyberError, ScenarioError, SweepError, UsageError
+    return (FeederError, InstanceError, ResultsError, CyberError, ScenarioError, StoppingError, SweepError,
+            UsageError)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from cosim.cli import EXIT_INPUT, main
 from cyber.network import ChannelSpec, NetworkTransport, build_network, communication_graph
 from market.admm.driver import AdmmSettings, build_splitting, solve_admm
 from market.admm.stopping import KIND, DistributedStop
@@ -46,6 +47,16 @@ def test_lag_is_the_diameter_of_the_communication_graph():
     split = build_splitting(inst, AdmmSettings(projection="local"))
     stop = DistributedStop(inst, split.copy_holder, split.copy_weight, (1e-6, 1e-6))
     assert stop.lag == nx.diameter(communication_graph(inst)) - 1 > 2
+
+
+def test_feeders_leaving_the_substation_reach_each_other_through_their_heads():
+    """case136ma has eight feeders; with partners only nearby they trade within them, and the shares cross
+    between feeders at the substation's busbar: the market still stops, at the central test's snapshot."""
+    inst = instance("case136ma", 0, partners="nearest", k_nearest=1)
+    assert not nx.is_connected(communication_graph(inst))
+    central = solve_admm(inst, AdmmSettings()).result
+    res = solve_admm(inst, AdmmSettings(stopping="distributed")).result
+    assert res.status is Status.OPTIMAL and res.info["stop_snapshot"] == central.info["iterations"]
 
 
 def test_every_share_reaches_every_agent_in_the_round_lag_iterations_later():
@@ -104,8 +115,24 @@ def test_bad_stopping_settings_are_refused(settings):
         AdmmSettings(**settings)
 
 
+def test_a_market_larger_than_the_simulated_flood_is_refused(monkeypatch):
+    monkeypatch.setattr("market.admm.stopping.MAX_AGENTS", 10)
+    inst = instance()
+    split = build_splitting(inst, AdmmSettings(projection="local"))
+    with pytest.raises(ValueError, match="at most 10 agents"):
+        DistributedStop(inst, split.copy_holder, split.copy_weight, (1.0, 1.0))
+
+
 def test_a_trim_as_large_as_the_market_is_refused():
     inst = instance()
     split = build_splitting(inst, AdmmSettings(projection="local"))
     with pytest.raises(ValueError, match="trim"):
         DistributedStop(inst, split.copy_holder, split.copy_weight, (1.0, 1.0), trim=len(inst.agents))
+
+
+def test_the_cli_refuses_a_market_too_large_for_the_flood_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("market.admm.stopping.MAX_AGENTS", 10)
+    out = tmp_path / "r"
+    args = ["clear", "--case", "case15da", "--method", "admm", "--stopping", "distributed", "--out", str(out)]
+    assert main(args) == EXIT_INPUT
+    assert "at most 10 agents" in capsys.readouterr().err and not out.exists()
