@@ -91,8 +91,9 @@ class DistributedStop:
             raise ValueError(f"stopping: trim must be >= 0, got {trim}")
         self.n = n = len(instance.agents)
         if n > MAX_AGENTS:
-            raise StoppingError(f"stopping: the distributed test is simulated for at most {MAX_AGENTS} agents (every "
-                             f"agent holds everybody's shares), {instance.case} has {n} -- use the central test")
+            raise StoppingError(f"stopping: the distributed test is simulated for at most {MAX_AGENTS} agents "
+                                f"(every agent holds everybody's shares), {instance.case} has {n} -- use the central "
+                                "test")
         if trim >= n:
             raise ValueError(f"stopping: trim {trim} must be below the number of agents ({n})")
         self.holder, self.weight, self.trim = holder, weight, trim
@@ -120,8 +121,7 @@ class DistributedStop:
         """The flood's messages of iteration ``k`` (sent with the y-phase round): each sender's own share (what
         an attacker falsifies) plus, in size, the window of shares it relays."""
         slot = k % self.window
-        self.have[:, :, slot] = False
-        self.share[:, slot] = np.nan
+        self.have[:, :, slot] = False  # the slot of iteration k - window: forgotten
         self.have[np.arange(self.n), np.arange(self.n), slot] = True
         self.share[:, slot] = own
         relayed = 2 * self.n * self.window  # (value, iteration) per share held in the window
