@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import math
 
-import mosaik_api_v3
 import numpy as np
 
 from cosim.interval import scenario_ratings
-from cosim.scenario import Scenario
-from cosim.simulators import QUARTER_HOUR_MS
-from physical.catalog import load_feeder
+from cosim.simulators.quarter_hourly import QuarterHourlySim, quarter_hourly_meta
 from physical.feeder_ratings import LineRatings
 
-# hybrid like Profiles: a quarter-hourly tick whose ratings are an event (not re-sent at every message round)
-META = {"type": "hybrid", "models": {"Weather": {"public": True, "params": ["scenario", "first"],
-                                                 "attrs": ["ratings"], "non-persistent": ["ratings"]}}}
+META = quarter_hourly_meta("Weather", "ratings")
 
 
 def ratings_message(r: LineRatings) -> dict:
@@ -33,27 +28,11 @@ def ratings_from_message(d: dict) -> LineRatings:
                        float(d["wind_speed_m_s"]), np.r_[math.inf, d["dynamic_a"]], np.r_[math.inf, d["static_a"]])
 
 
-class WeatherSim(mosaik_api_v3.Simulator):
+class WeatherSim(QuarterHourlySim):
+    eid, attr = "weather", "ratings"
+
     def __init__(self) -> None:
         super().__init__(META)
-        self.scenario: Scenario | None = None
-        self.feeder = None
-        self.first = 0
-        self.out: dict = {}
 
-    def create(self, num, model, scenario: dict, first: int):
-        self.scenario = Scenario.model_validate(scenario)
-        self.feeder = load_feeder(self.scenario.case)
-        self.first = first
-        return [{"eid": "weather", "type": model}]
-
-    def step(self, time, inputs, max_advance):
-        k = time // QUARTER_HOUR_MS
-        self.out = {}
-        if k < self.scenario.intervals:
-            rating = scenario_ratings(self.scenario, self.feeder, [self.first + k])[0]
-            self.out = {"ratings": ratings_message(rating)}
-        return time + QUARTER_HOUR_MS
-
-    def get_data(self, outputs):
-        return {"weather": self.out} if self.out else {}
+    def publish(self, interval: int) -> dict:
+        return ratings_message(scenario_ratings(self.scenario, self.feeder, [interval])[0])
