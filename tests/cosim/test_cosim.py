@@ -62,11 +62,16 @@ def test_bundled_scenarios_follow_the_schema(path):
      "field study.projections: detector median"),
 ])
 def test_broken_scenarios_name_file_and_field_and_write_nothing(tmp_path, capsys, text, field):
-    path = scenario_file(tmp_path, text)
+    assert_refused(scenario_file(tmp_path, text), field, capsys)
+
+
+def assert_refused(path: Path, field: str, capsys) -> None:
+    """Loading the scenario at ``path`` fails naming the file and ``field``; ``cosim run`` on it exits 1, says
+    the same and writes nothing."""
     with pytest.raises(ScenarioError, match="scenario.toml") as err:
         load_scenario(path)
     assert field in str(err.value)
-    out = tmp_path / "results"
+    out = path.parent / "results"
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == EXIT_INPUT
     assert field in capsys.readouterr().err and not out.exists()
 

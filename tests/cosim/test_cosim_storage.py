@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cosim.cli import EXIT_INPUT, EXIT_OK, main
+from cosim.cli import EXIT_OK, main
 from cosim.interval import interval_instance
-from cosim.scenario import ScenarioError, load_scenario
+from cosim.scenario import load_scenario
 from cosim.world import run_world
 from market.online.controllers import run_online, solve_slot
 from market.online.distributed import AdmmSlots
@@ -19,6 +19,7 @@ from market.online.study import interval_controller, terminal_value
 from market.problem.storage import storage_arrays
 from physical.catalog import load_feeder
 from physical.profiles import interval_index
+from tests.cosim.test_cosim import assert_refused
 
 BASE = """
 name = "storage"
@@ -97,13 +98,7 @@ def test_attacks_and_detectors_keep_working_with_batteries(tmp_path):
     ("[storage]\ncolour = 1", "field storage.colour"),
 ])
 def test_broken_storage_sections_name_the_field_and_write_nothing(tmp_path, capsys, text, field):
-    path = scenario_at(tmp_path, text)
-    with pytest.raises(ScenarioError, match="scenario.toml") as err:
-        load_scenario(path)
-    assert field in str(err.value)
-    out = tmp_path / "results"
-    assert main(["run", str(path), "--out", str(out), "--quiet"]) == EXIT_INPUT
-    assert field in capsys.readouterr().err and not out.exists()
+    assert_refused(scenario_at(tmp_path, text), field, capsys)
 
 
 def test_the_units_are_those_of_the_online_run():
