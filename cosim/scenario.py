@@ -25,7 +25,7 @@ from cyber.privacy.setup import MODES as PRIVACY_MODES
 from cyber.privacy.setup import PrivacySetup, private_settings
 from cyber.resilient_admm import DETECTORS, CyberSetup, Timing, check_projection, check_stopping, default_relaxation
 from market.admm.driver import PROJECTIONS, AdmmSettings
-from market.admm.stopping import MAX_AGENTS, STOPPING_RULES
+from market.admm.stopping import STOPPING_RULES, StoppingError, check_size
 from market.errors import InstanceError
 from market.instance import InstanceOptions, build_instance
 from market.online.controllers import LyapunovController, MyopicController
@@ -374,9 +374,11 @@ def load_scenario(path: Path) -> Scenario:
     except FeederError as exc:
         raise ScenarioError(f"{path}: field case: {exc}") from exc
     n_buses = feeder.n_buses
-    if settings.stopping == "distributed" and n_buses - 1 > MAX_AGENTS:
-        raise ScenarioError(f"{path}: field admm.stopping: the distributed test is simulated for at most "
-                            f"{MAX_AGENTS} agents, {scenario.case} has {n_buses - 1} -- use the central test")
+    if settings.stopping == "distributed":
+        try:
+            check_size(scenario.case, n_buses - 1)
+        except StoppingError as exc:
+            raise ScenarioError(f"{path}: field admm.stopping: {exc}") from exc
     if scenario.ratings is not None:
         if feeder.own_profiles is not None:
             raise ScenarioError(f"{path}: field ratings: {scenario.case} is a SimBench grid, whose lines carry "

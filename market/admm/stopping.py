@@ -53,6 +53,13 @@ class StoppingError(ValueError):
     """The distributed test cannot be simulated for this market (too many agents)."""
 
 
+def check_size(case: str, n_agents: int) -> None:
+    """Refuse a market too large for the simulated flood (:data:`MAX_AGENTS`)."""
+    if n_agents > MAX_AGENTS:
+        raise StoppingError(f"stopping: the distributed test is simulated for at most {MAX_AGENTS} agents (every "
+                            f"agent holds everybody's shares), {case} has {n_agents} -- use the central test")
+
+
 def neighbour_pairs(instance: MarketInstance) -> tuple[np.ndarray, np.ndarray]:
     """Every pair of agents (0-based) that talk -- feeder parent and child, buyer and seller, and the heads of
     the feeders that leave the substation, which share its busbar (a chain of them) -- once each."""
@@ -90,10 +97,7 @@ class DistributedStop:
         if trim < 0:
             raise ValueError(f"stopping: trim must be >= 0, got {trim}")
         self.n = n = len(instance.agents)
-        if n > MAX_AGENTS:
-            raise StoppingError(f"stopping: the distributed test is simulated for at most {MAX_AGENTS} agents "
-                                f"(every agent holds everybody's shares), {instance.case} has {n} -- use the central "
-                                "test")
+        check_size(instance.case, n)
         if trim >= n:
             raise ValueError(f"stopping: trim {trim} must be below the number of agents ({n})")
         self.holder, self.weight, self.trim = holder, weight, trim

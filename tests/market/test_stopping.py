@@ -14,6 +14,7 @@ from market.instance import InstanceOptions, build_instance
 from market.problem.clearing import solve_clearing
 from market.result import Status
 from tests.conftest import SUMMER_NOON, feeder
+from tests.cosim.test_cosim import assert_refused
 
 
 def instance(case: str = "case15da", seed: int = 0, **options):
@@ -136,3 +137,10 @@ def test_the_cli_refuses_a_market_too_large_for_the_flood_and_writes_nothing(tmp
     args = ["clear", "--case", "case15da", "--method", "admm", "--stopping", "distributed", "--out", str(out)]
     assert main(args) == EXIT_INPUT
     assert "at most 10 agents" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_scenario_too_large_for_the_flood_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("market.admm.stopping.MAX_AGENTS", 10)
+    path = tmp_path / "scenario.toml"
+    path.write_text('name = "t"\ncase = "case15da"\n[admm]\nstopping = "distributed"\n')
+    assert_refused(path, "field admm.stopping: stopping: the distributed test is simulated for at most 10", capsys)
