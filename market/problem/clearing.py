@@ -52,7 +52,8 @@ class ClearingModel:
     storage_output: cp.Expression | None = None  # the agents' battery output s (p.u.), if any
 
 
-def _variables(n: int, m: int) -> dict[str, cp.Variable]:
+def clearing_variables(n: int, m: int) -> dict[str, cp.Variable]:
+    """The clearing's variables for ``n`` agents (lines) and ``m`` trades."""
     return {name: cp.Variable(size, name=name) for name, size in
             (("v", n), ("P", n), ("Q", n), ("l", n), ("p", n), ("q", n), ("t", m), ("t0", n))}
 
@@ -72,14 +73,11 @@ def build_clearing(instance: MarketInstance, *, elastic: bool = False,
     ops = tree_operators(instance.feeder)
     arr = market_arrays(instance)
     n, m = len(instance.agents), len(instance.trades)
-    x = _variables(n, m)
+    x = clearing_variables(n, m)
     lines = slice(1, None)
     vmin2, vmax2 = instance.vmin_pu[lines] ** 2, instance.vmax_pu[lines] ** 2
     lmax = instance.feeder.imax_pu[lines] ** 2
-    cons = (constraint_energy_balance(arr, x["p"], x["q"], x["t"], x["t0"], storage_output)
-            + constraint_power_balance(ops, x["p"], x["q"], x["P"], x["Q"], x["l"])
-            + constraint_voltage_drop(ops, x["v"], x["P"], x["Q"], x["l"])
-            + constraint_soc(ops, x["v"], x["P"], x["Q"], x["l"]))
+    cons = network_constraints(ops, arr, x, storage_output)
     if elastic:
         for name in ("s_vmin", "s_vmax", "s_imax"):
             x[name] = cp.Variable(n, nonneg=True, name=name)
@@ -94,6 +92,16 @@ def build_clearing(instance: MarketInstance, *, elastic: bool = False,
         cons += constraint_limits(x["v"], x["l"], vmin2, vmax2, lmax)
         objective = cp.Minimize(welfare_cost(arr, x["p"], x["t"], x["t0"], x["l"], storage_output))
     return ClearingModel(cp.Problem(objective, cons), x, ops, arr, storage_output)
+
+
+def network_constraints(ops: TreeOperators, arr: MarketArrays, x: dict[str, cp.Variable],
+                        storage_output: cp.Expression | None = None) -> list[cp.Constraint]:
+    """The clearing's equalities and cone, without the voltage and thermal limits: trading balance (1n)-(1o),
+    power balance, voltage drop and the SOC relaxation, on the variables of :func:`build_clearing`."""
+    return (constraint_energy_balance(arr, x["p"], x["q"], x["t"], x["t0"], storage_output)
+            + constraint_power_balance(ops, x["p"], x["q"], x["P"], x["Q"], x["l"])
+            + constraint_voltage_drop(ops, x["v"], x["P"], x["Q"], x["l"])
+            + constraint_soc(ops, x["v"], x["P"], x["Q"], x["l"]))
 
 
 def solve_clearing(instance: MarketInstance) -> ClearingResult:

@@ -1,7 +1,8 @@
 """The time-coupled clearing with batteries: the perfect-foresight optimum over a horizon of quarter hours.
 
 Every interval is the clearing of :func:`market.problem.clearing.build_clearing` (its own prosumers, trades,
-DistFlow network) with the batteries' output behind the meters; the intervals are coupled only by each unit's
+DistFlow network; all intervals built as one, :mod:`market.problem.stacked`) with the batteries' output behind
+the meters; the intervals are coupled only by each unit's
 state of charge ``E(t+1) = E(t) + kappa (eta_c c(t) - d(t) / eta_d)`` within its window. The objective is the
 sum of the intervals' welfare costs minus ``terminal_value x (E(T) - E(0))`` (see
 :class:`market.result.StorageRun`); the terminal state is free, so any online controller's trajectory is
@@ -22,7 +23,8 @@ import numpy as np
 
 from market.errors import InstanceError
 from market.instance import MarketInstance
-from market.problem.clearing import ClearingModel, assemble_result, build_clearing, solve_model
+from market.problem.clearing import assemble_result, solve_model
+from market.problem.stacked import StackedClearing, build_stacked
 from market.problem.storage import (
     StorageArrays,
     constraint_power_limits,
@@ -36,7 +38,7 @@ from market.result import Status, StorageRun
 @dataclass(frozen=True, eq=False)
 class HorizonModel:
     problem: cp.Problem
-    slots: tuple[ClearingModel, ...]
+    clearing: StackedClearing  # the intervals' clearings side by side
     storage: StorageArrays
     charge: cp.Variable  # (units, intervals), p.u.
     discharge: cp.Variable
@@ -59,10 +61,11 @@ def build_horizon(instances: Sequence[MarketInstance], soc0_kwh: np.ndarray,
     charge = cp.Variable((n_units, n_t), name="charge")
     discharge = cp.Variable((n_units, n_t), name="discharge")
     energy = cp.Variable((n_units, n_t + 1), name="energy")
-    slots = tuple(build_clearing(inst, storage_output=storage_output(arr, charge[:, t], discharge[:, t])
-                                 if n_units else None) for t, inst in enumerate(instances))
-    market_cost = cp.sum([m.problem.objective.args[0] for m in slots])
-    cons = [c for m in slots for c in m.problem.constraints]
+    # the agents' battery output, interval after interval (column-major: one interval's agents at a time)
+    output = cp.vec(storage_output(arr, charge, discharge), order="F") if n_units else None
+    clearing = build_stacked(instances, output)
+    market_cost = clearing.market_cost
+    cons = list(clearing.problem.constraints)
     terminal = cp.Constant(0.0)
     if n_units:
         cmax = np.broadcast_to(arr.charge_max[:, None], (n_units, n_t))
@@ -74,7 +77,7 @@ def build_horizon(instances: Sequence[MarketInstance], soc0_kwh: np.ndarray,
         cons += constraint_soc_window(arr, energy[:, 1:])
         terminal = -(np.broadcast_to(terminal_value, (n_units,)) @ (energy[:, n_t] - soc0_kwh))
     problem = cp.Problem(cp.Minimize(market_cost + terminal), cons)
-    return HorizonModel(problem, slots, arr, charge, discharge, energy, market_cost, terminal)
+    return HorizonModel(problem, clearing, arr, charge, discharge, energy, market_cost, terminal)
 
 
 def horizon_run(model: HorizonModel, instances: Sequence[MarketInstance], status: Status, controller: str,
@@ -89,10 +92,11 @@ def horizon_run(model: HorizonModel, instances: Sequence[MarketInstance], status
         charge = discharge = np.zeros((0, n_t))
         soc = np.zeros((0, n_t + 1))
     clearings = []
-    for t, (inst, m) in enumerate(zip(instances, model.slots, strict=True)):
-        values = {k: np.asarray(v.value, dtype=float) for k, v in m.vars.items()}
+    stacked = model.clearing
+    for t, inst in enumerate(instances):
+        values = stacked.values(t)
         values["s"] = arr.to_agents @ (discharge[:, t] - charge[:, t])
-        clearings.append(assemble_result(controller, status, inst, m.ops, m.arrays, values, 0.0))
+        clearings.append(assemble_result(controller, status, inst, stacked.ops[t], stacked.arrays[t], values, 0.0))
     market_cost = float(sum(c.objective for c in clearings))
     terminal = float(model.terminal.value) if arr.n_units else 0.0
     return StorageRun(controller, status, tuple(clearings), soc, arr.kw(charge), arr.kw(discharge), market_cost,
