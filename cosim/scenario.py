@@ -321,6 +321,10 @@ def _check_privacy(path: Path, scenario: Scenario) -> None:
     if scenario.attacks or scenario.detector.name != "none":
         raise ScenarioError(f"{path}: field privacy.mode: detectors screen values in the clear and the private "
                             f"exchanges send none -- not combined with attacks or a detector (yet)")
+    if scenario.network.loss > 0 and not scenario.network.retransmit:
+        raise ScenarioError(f"{path}: field network.retransmit: a private exchange cannot make up a lost padded step "
+                            f"(the pair's prices would no longer be opposite and the clearing stops): with "
+                            f"network.loss > 0 it needs retransmit = true")
     if scenario.privacy.mode == "hybrid" and scenario.network.loss > 0:
         raise ScenarioError(f"{path}: field privacy.mode: hybrid needs every share of a round (a lost share breaks "
                             f"its parent's sum): network.loss must be 0")

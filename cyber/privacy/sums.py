@@ -70,9 +70,9 @@ class MaskedSums:
         parent = np.asarray(parent)
         n_agents = len(parent) - 1
         self.offline_s = np.zeros(n_agents)
-        self.bytes_offline = np.zeros(n_agents, dtype=np.int64)
         self.seeds: dict[int, list[tuple[bytes, int]]] = {}  # per child: (seed, sign) with each sibling
         self.single = set()  # children without siblings: their share is their flow
+        self.pairs: list[tuple[int, int, int]] = []  # (sender, receiver, parent) of every sibling seed (buses)
         for p in range(1, len(parent)):
             children = [int(c) for c in np.flatnonzero(parent == p) if c > 0]
             if len(children) == 1:
@@ -83,6 +83,7 @@ class MaskedSums:
             for i, a in enumerate(children):
                 for b in children[i + 1:]:
                     seed = self._exchange(a, b, keys)
+                    self.pairs.append((a, b, p))
                     self.seeds.setdefault(a, []).append((seed, 1))
                     self.seeds.setdefault(b, []).append((seed, -1))
 
@@ -99,7 +100,6 @@ class MaskedSums:
         received = key.decrypt(sent).to_bytes(SEED_BYTES, "little")
         self.offline_s[sender - 1] += middle - start
         self.offline_s[receiver - 1] += time.perf_counter() - middle
-        self.bytes_offline[sender - 1] += key.public.n.bit_length() * 2 // 8
         return received
 
     def mask(self, child: int, k: int) -> tuple[int, int]:
