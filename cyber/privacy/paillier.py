@@ -92,7 +92,7 @@ class ObfuscatorPool:
     """
 
     public: paillier.PaillierPublicKey
-    batch: int = 64
+    batch: int = 8
     prepare_s: float = 0.0
     _ready: list[int] = field(default_factory=list)
 
