@@ -73,6 +73,7 @@ from cyber.privacy.paillier import (
 from cyber.privacy.sums import MaskedSums
 from market.admm.pairs import pair_weights
 from market.admm.states import X_PHASE, Y_PHASE, AgentStates, Exchange
+from market.admm.sweep import SUBTREE
 from market.formulation.trading import MarketArrays
 from market.messages import Inbox, MessageBatch
 
@@ -252,6 +253,8 @@ class SecurePairs:
         m = len(xb)
         a_b, a_s = self.coefficients.draw(self.rng, m).tolist(), self.coefficients.draw(self.rng, m).tolist()
         Xb, Xs = encode_array(xb), encode_array(xs)
+        if self.subtree_sums is not None:
+            self._check_shares(inbox, k)
         if not self._opened:
             self._open(inbox)
         asked = self._arrived(inbox, REQUEST)
@@ -370,6 +373,16 @@ class SecurePairs:
         missing = [kind for kind in kinds if not self._arrived(inbox, kind).all()]
         if missing and self.failure is None:
             self.failure = f"offline material ({missing[0]}) did not arrive: a pad or a mask is missing"
+
+    def _check_shares(self, inbox: Inbox, k: int) -> None:
+        """Hybrid: every child's share of this iteration's sweep (and, at the first, of the opening) must have
+        arrived -- a stale share in its place would leave its parent a wrong sum without anyone noticing."""
+        now = inbox.received[SUBTREE].copy()
+        missing = now - self._seen.get(SUBTREE, 0) < (2 if k == 1 else 1)
+        self._seen[SUBTREE] = now
+        if missing.any() and self.failure is None:
+            self.failure = (f"a share of the subtree flows (link {int(np.flatnonzero(missing)[0])}) did not arrive "
+                            f"at iteration {k}: its parent's sum would be wrong")
 
     def _arrived(self, inbox: Inbox, kind: str) -> np.ndarray:
         """Per channel of ``kind``: whether a message arrived since the last look."""

@@ -126,3 +126,12 @@ def test_a_lost_step_stops_the_clearing_and_lost_requests_skip_a_step(inst):
     pairs = _pairs(inst)
     run = solve_admm(inst, _settings(20), transport, pairs=pairs)
     assert pairs.failure is None and run.result.info["iterations"] == 20 and transport.retransmitted > 0
+
+
+def test_a_late_share_stops_a_hybrid_clearing(inst):
+    # every message later than the round's timeout: a parent would add a stale share, so the clearing stops
+    late = ChannelSpec(mean_ms=150.0)
+    transport = TimedTransport(build_network(inst, late, seed=0), compute_ms=0.0, timeout_ms=100.0, retransmit=False)
+    pairs = secure_pairs(inst, PrivacySetup("hybrid", 1024), 0, encrypted=False)
+    run = solve_admm(inst, _settings(5), transport, pairs=pairs)
+    assert run.result.info["iterations"] == 1 and "subtree flows" in run.result.message
