@@ -120,7 +120,8 @@ def private_pairs(scenario: Scenario, instance: MarketInstance) -> SecurePairs |
     """The scenario's private exchange for this quarter hour (keys and coefficients afresh), or None."""
     if scenario.privacy.mode == "none":
         return None
-    return secure_pairs(instance, scenario.privacy.setup(), scenario.seed * 100_003 + instance.interval)
+    return secure_pairs(instance, scenario.privacy.setup(), scenario.seed * 100_003 + instance.interval,
+                        encrypted=scenario.privacy.encrypt)
 
 
 def with_privacy(run: ClearingRun, scenario: Scenario, pairs: SecurePairs | None) -> ClearingRun:

@@ -226,12 +226,15 @@ class RatingsSection(_Strict):
 class PrivacySection(_Strict):
     """The private clearing (docs/privacy.md): ``paillier`` protects the trade pairs, ``hybrid`` also the
     sweep's subtree flows; keys of ``key_bits`` (at least 1024), each side's random encryption coefficient
-    drawn from ``[coefficient_low, coefficient_high]`` (within ``[1/2, sqrt(4/3))``)."""
+    drawn from ``[coefficient_low, coefficient_high]`` (within ``[1/2, sqrt(4/3))``). ``encrypt = false`` runs
+    the protocol's clear arithmetic instead (the same integers, messages, sizes and charged crypto time; no
+    secrecy): for studies whose encryption would take hours."""
 
     mode: Literal[PRIVACY_MODES] = "none"  # type: ignore[valid-type]
     key_bits: int = DEFAULT_KEY_BITS
     coefficient_low: float = CoefficientRange.low
     coefficient_high: float = CoefficientRange.high
+    encrypt: bool = True
 
     @field_validator("key_bits")
     @classmethod

@@ -101,3 +101,9 @@ def test_a_private_cosimulation_charges_the_network_and_the_crypto_as_the_in_pro
     assert summary["bytes_sent"] == record["bytes_sent"] and summary["network_bytes"] == record["messages_bytes"]
     assert 0 < summary["crypto_model_s_max"] < summary["crypto_model_s_total"] == pytest.approx(
         record["crypto_model_s_total"], rel=1e-12)
+    # the clear arithmetic (encrypt = false): the same clearing in the same simulated time, nothing encrypted
+    clear = clear_interval(load_scenario(_file(tmp_path, text + "encrypt = false\n")), feeder("case15da"),
+                           interval_index(SUMMER_NOON)).record()
+    for key in ("clearing_ms", "objective", "messages_bytes", "bytes_sent", "crypto_model_s_total"):
+        assert clear[key] == record[key], key
+    assert clear["crypto_s_total"] == 0 < record["crypto_s_total"]
