@@ -12,7 +12,7 @@ from :class:`~cyber.privacy.coefficient.CoefficientRange`):
    trade of ``b`` holds ``-x_b 2^(80 j)`` and the seller adds ``x_s 2^(80 j)``; a trade's slot ``j`` follows
    from the public list of ``b``'s trades), then multiplies each by ``a_b``;
 4. ``b`` sends ``s`` the step ``theta d = a_b a_s (x_s - x_b)`` under a one-time pad from a stream both share
-   (:class:`PairPads`; its seed went to ``s`` encrypted under ``s``'s key, once per clearing).
+   (:func:`pad_stream`; its seed went to ``s`` encrypted under ``s``'s key, once per clearing).
 
 Steps 1-4 are written for the buyer decrypting; in each trade one side decrypts and the other answers, and
 the sides are chosen (:func:`decrypting_sides`) so that the fewest agents decrypt (case15da: its 5 sellers
@@ -23,6 +23,13 @@ Both hold ``theta d`` with ``theta = a_b a_s`` in exact integer arithmetic, and 
 what the seller learns is unchanged (``a_b (x_s - x_b)``, since it knows ``a_s``), and the clearing's
 decryptions are halved. Without keys (``keys=None``) the same integers are computed in the clear -- the
 protocol's arithmetic for tests of convergence, bit for bit what the encrypted run computes.
+
+On the network (docs/privacy.md): the pad seeds (and the hybrid's sibling seeds) go out before the first
+iteration, step 1 in the x-phase, steps 2 and 4 as two rounds after the sweep, each message through the
+ADMM's transport at its size (a ciphertext: ``2 key_bits / 8`` bytes; a padded step: 16), carrying the
+agents' crypto as modelled by :mod:`cyber.privacy.costs` (``MessageBatch.ready_ms``). The same messages and
+times come out with or without keys. A lost request or response costs its trade the step of that iteration
+(both sides take none); a lost step or seed stops the clearing (:attr:`SecurePairs.failure`).
 
 Per-trade residual balancing (:class:`~market.admm.pairs.PairBalancer`) runs at the buyer: both sides' primal
 residuals are ``-beta theta d`` and ``(1 - beta) theta d`` and the change of its own copy is its own, so it
