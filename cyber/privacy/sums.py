@@ -22,7 +22,8 @@ from it -- unless the parent has a single child: its "sum" is that child's flow,
 zero, and nothing hides it (a radial chain). Still revealed: the parent's sum at every iteration; the
 child's voltage preference ``w`` (it enters the parent's equalities child by child), sent in the clear.
 Every share of a round must arrive: a lost share leaves a stale one in its place and the masks no longer
-cancel, so this exchange is not combined with a lossy network.
+cancel, so this exchange is not combined with a lossy network, and a share missing from its iteration's sweep
+(later than the round's timeout) stops the clearing (:class:`~cyber.privacy.pairs.SecurePairs`).
 """
 
 from __future__ import annotations
