@@ -148,3 +148,11 @@ def test_lost_responses_cost_their_trades_a_step_and_the_clearing_still_reaches_
     reference = solve_clearing(inst).objective
     assert transport.lost > 100 and pairs.failure is None and run.result.info["converged"]
     assert abs(run.result.objective - reference) <= 1e-5 * abs(reference)
+
+
+def test_the_cost_of_a_key_size_between_two_measured_ones_lies_between_them():
+    low, high, mid = costs_for(1024).us(), costs_for(2048).us(), costs_for(1448).us()  # 1448 ~ sqrt(1024 2048)
+    for op in low:
+        assert min(low[op], high[op]) <= mid[op] <= max(low[op], high[op])
+        assert mid[op] == pytest.approx((low[op] * high[op]) ** 0.5, rel=1e-3)  # log-log: the geometric mean
+    assert costs_for(8192).decrypt > costs_for(4096).decrypt  # extrapolated along the last segment
