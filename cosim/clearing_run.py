@@ -11,6 +11,7 @@ import pandas as pd
 
 from cyber.cross_layer import CrossLayerCheck, cross_layer_check
 from cyber.false_load import true_injections
+from cyber.privacy.setup import PrivacyReport
 from cyber.resilient_admm import CyberSetup, ResilientRun, solve_resilient_admm
 from market.admm.driver import AdmmRun, AdmmSettings, solve_admm
 from market.admm.pairs import PairExchange
@@ -41,6 +42,7 @@ class ClearingRun:
     screening: ResilientRun | None = None
     admm: AdmmRun | None = None  # the distributed run itself (its final states start the next clearing)
     cross_layer: CrossLayerCheck | None = None  # the reports against the metered AC state (local splitting)
+    privacy: PrivacyReport | None = None  # a private clearing's crypto time and bytes (cyber.privacy)
 
 
 def clear(instance: MarketInstance, method: str = "centralized", admm: AdmmSettings | None = None,
@@ -91,7 +93,7 @@ def clear_market(instance: MarketInstance, method: str = "centralized", admm: Ad
     if method == "centralized":
         return ClearingRun(instance, solve_clearing(instance), None, 0.0)
     if cyber is not None:
-        screening = solve_resilient_admm(instance, admm, cyber, warm)
+        screening = solve_resilient_admm(instance, admm, cyber, warm, pairs)
         return admm_clearing(instance, screening.admm, cyber, screening)
     return admm_clearing(instance, solve_admm(instance, admm, warm=warm, pairs=pairs))
 
@@ -153,6 +155,8 @@ def summary(run: ClearingRun) -> dict:
         out["ac_wall_s"] = run.ac_wall_s
     if run.cyber is not None and run.screening is not None:
         out.update(cyber_summary(run.cyber, run.screening, len(inst.agents)))
+    if run.privacy is not None:
+        out.update(run.privacy.summary())
     out["cross_layer_checked"] = run.cross_layer is not None
     out["suspected_agents"] = []
     if run.cross_layer is not None:

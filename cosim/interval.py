@@ -9,7 +9,7 @@ market). The AC check of either is the Grid simulator's job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from cosim.clearing_run import ClearingRun, clear_market, metered, summary
 from cosim.scenario import Scenario
 from cyber.network import build_network
 from cyber.privacy.pairs import SecurePairs
-from cyber.privacy.setup import secure_pairs
+from cyber.privacy.setup import privacy_report, secure_pairs
 from cyber.resilient_admm import CyberSetup
 from market.admm.driver import AdmmRun
 from market.instance import MarketInstance, build_instance
@@ -110,15 +110,24 @@ def clear_instance(scenario: Scenario, instance: MarketInstance,
     """Clear one quarter hour's instance in-process with the scenario's method, network, attacks and detector;
     the agents start from where ``previous`` ended if the scenario says so (:func:`warm_start_from`)."""
     cyber = cyber_setup(scenario, instance) if scenario.method == "admm" else None
-    return interval_clearing(clear_market(instance, scenario.method, scenario.admm_settings(), cyber,
-                                          warm_start_from(scenario, previous), private_pairs(scenario, instance)))
+    pairs = private_pairs(scenario, instance)
+    run = clear_market(instance, scenario.method, scenario.admm_settings(), cyber,
+                       warm_start_from(scenario, previous), pairs)
+    return interval_clearing(with_privacy(run, scenario, pairs))
 
 
 def private_pairs(scenario: Scenario, instance: MarketInstance) -> SecurePairs | None:
     """The scenario's private exchange for this quarter hour (keys and coefficients afresh), or None."""
     if scenario.privacy.mode == "none":
         return None
-    return secure_pairs(instance, scenario.privacy.setup(), scenario.seed * 100_003 + instance.interval)
+    return secure_pairs(instance, scenario.privacy.setup(), scenario.seed * 100_003 + instance.interval,
+                        encrypted=scenario.privacy.encrypt)
+
+
+def with_privacy(run: ClearingRun, scenario: Scenario, pairs: SecurePairs | None) -> ClearingRun:
+    """A quarter hour's clearing with what its private exchange cost (crypto time, bytes); the plain run's
+    objective is not known here (the centralized reference is: ``reference_objective``)."""
+    return run if pairs is None else replace(run, privacy=privacy_report(scenario.privacy.setup(), pairs, None))
 
 
 def warm_start_from(scenario: Scenario, previous: IntervalClearing | None) -> AdmmRun | None:

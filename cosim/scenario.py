@@ -226,12 +226,15 @@ class RatingsSection(_Strict):
 class PrivacySection(_Strict):
     """The private clearing (docs/privacy.md): ``paillier`` protects the trade pairs, ``hybrid`` also the
     sweep's subtree flows; keys of ``key_bits`` (at least 1024), each side's random encryption coefficient
-    drawn from ``[coefficient_low, coefficient_high]`` (within ``[1/2, sqrt(4/3))``)."""
+    drawn from ``[coefficient_low, coefficient_high]`` (within ``[1/2, sqrt(4/3))``). ``encrypt = false`` runs
+    the protocol's clear arithmetic instead (the same integers, messages, sizes and charged crypto time; no
+    secrecy): for studies whose encryption would take hours."""
 
     mode: Literal[PRIVACY_MODES] = "none"  # type: ignore[valid-type]
     key_bits: int = DEFAULT_KEY_BITS
     coefficient_low: float = CoefficientRange.low
     coefficient_high: float = CoefficientRange.high
+    encrypt: bool = True
 
     @field_validator("key_bits")
     @classmethod
@@ -321,6 +324,10 @@ def _check_privacy(path: Path, scenario: Scenario) -> None:
     if scenario.attacks or scenario.detector.name != "none":
         raise ScenarioError(f"{path}: field privacy.mode: detectors screen values in the clear and the private "
                             f"exchanges send none -- not combined with attacks or a detector (yet)")
+    if scenario.network.loss > 0 and not scenario.network.retransmit:
+        raise ScenarioError(f"{path}: field network.retransmit: a private exchange cannot make up a lost padded step "
+                            f"(the pair's prices would no longer be opposite and the clearing stops): with "
+                            f"network.loss > 0 it needs retransmit = true")
     if scenario.privacy.mode == "hybrid" and scenario.network.loss > 0:
         raise ScenarioError(f"{path}: field privacy.mode: hybrid needs every share of a round (a lost share breaks "
                             f"its parent's sum): network.loss must be 0")

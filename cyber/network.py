@@ -72,6 +72,27 @@ class ChannelSpec:
         return np.maximum(base, 0.0)
 
 
+def message_bits(batch: MessageBatch) -> int:
+    """Bits of one message of ``batch`` on the wire: the header and its 64-bit words."""
+    return HEADER_BITS + FIELD_BITS * batch.words
+
+
+class WireCount:
+    """Bytes put on the wire per message kind (every copy, headers included): what a transport counts."""
+
+    def __init__(self) -> None:
+        self.bytes_by_kind: dict[str, int] = {}
+
+    def count(self, batch: MessageBatch, copies: int, kind: str | None = None) -> None:
+        """``copies`` messages of ``batch``'s size (of ``kind``, default the batch's)."""
+        kind = kind or batch.kind
+        self.bytes_by_kind[kind] = self.bytes_by_kind.get(kind, 0) + copies * message_bits(batch) // 8
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(self.bytes_by_kind.values())
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What the network did with a batch: per message, lost or not and the delay it would take."""
@@ -111,7 +132,7 @@ class CommNetwork:
 
     def transmit(self, batch: MessageBatch) -> Delivery:
         """Losses and delays of every message in ``batch``, drawn channel class by channel class."""
-        return self.draw(self.spec_index(batch), HEADER_BITS + FIELD_BITS * batch.words)
+        return self.draw(self.spec_index(batch), message_bits(batch))
 
     def draw(self, which: np.ndarray, bits: int) -> Delivery:
         """Losses and delays of messages of ``bits`` bits on channels of the classes ``which``
@@ -172,10 +193,12 @@ class NetworkTransport:
         self.sent = 0
         self.lost = 0
         self.delay_ms_total = 0.0
+        self.wire = WireCount()
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
         outcome = self.network.transmit(batch)
         self.sent += len(batch)
+        self.wire.count(batch, len(batch))
         self.lost += int(outcome.lost.sum())
         self.delay_ms_total += float(outcome.delay_ms[~outcome.lost].sum())
         return batch.subset(~outcome.lost)

@@ -41,6 +41,7 @@ from cyber.window_screen import STATISTICS, WindowScreen
 from market.admm import prox
 from market.admm.consensus import KINDS
 from market.admm.driver import FLOW_KINDS, VOLTAGE_KINDS, AdmmRun, AdmmSettings, build_splitting, solve_admm
+from market.admm.pairs import PairExchange
 from market.admm.stopping import KIND as STOP_KIND
 from market.instance import MarketInstance
 from market.messages import IdealTransport, MessageBatch, Transport
@@ -263,7 +264,7 @@ class CommLayer:
             out["deadline_missed"] = self.stop() is not None
         if isinstance(self.network, TimedTransport | NetworkTransport):
             out["messages"] = {"sent": self.network.sent, "lost": self.network.lost,
-                               "late": getattr(self.network, "late", 0),
+                               "bytes": self.network.wire.bytes_sent, "late": getattr(self.network, "late", 0),
                                "retransmitted": getattr(self.network, "retransmitted", 0),
                                "acks": getattr(self.network, "acks", 0)}
         return out
@@ -321,14 +322,15 @@ def resilient_run(run: AdmmRun, comm: dict, screening: dict) -> ResilientRun:
 
 
 def solve_resilient_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
-                         setup: CyberSetup | None = None, warm: AdmmRun | None = None) -> ResilientRun:
+                         setup: CyberSetup | None = None, warm: AdmmRun | None = None,
+                         pairs: PairExchange | None = None) -> ResilientRun:
     """Clear the market in-process with the ADMM through the cyber layer of ``setup`` (``warm``: the last
-    clearing the agents remember, :func:`market.admm.driver.admm_process`)."""
+    clearing the agents remember, ``pairs``: a private pair exchange, :func:`market.admm.driver.admm_process`)."""
     cyber = setup or CyberSetup()
     cfg = settings or AdmmSettings(projection=default_projection(cyber.attacks, cyber.detector),
                                    relaxation=default_relaxation(cyber.attacks, cyber.detector))
     declared = declared_instance(instance, cyber.attacks)  # what a false-load agent told the market
     comm = CommLayer(instance, cyber)
     screening = build_screening(declared, cfg, cyber, comm)
-    run = solve_admm(declared, cfg, screening, stop=comm.stop, warm=warm)
+    run = solve_admm(declared, cfg, screening, stop=comm.stop, warm=warm, pairs=pairs)
     return resilient_run(run, comm.report(), screening_report(screening))

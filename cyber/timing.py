@@ -18,6 +18,12 @@ other (the sweep splitting's levels, :attr:`~market.messages.MessageBatch.stage`
   last one before a retransmission timeout (a round trip or more) would send it, as long as an iteration
   (two rounds) is shorter than a round trip.
 
+Agents compute in parallel: a message leaves when its sender has it ready (``compute_ms`` plus the batch's
+``ready_ms``, e.g. the sender's cryptography, :mod:`cyber.privacy.costs`), so a round costs its slowest agent
+plus its slowest delivery, never the sum of the agents' times. The receiver's timeout counts from the send.
+The transport counts the bytes it put on the wire per message kind (every copy and acknowledgement, headers
+included).
+
 The clock (``clock_ms``) is the simulated time since the clearing started.
 """
 
@@ -28,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cyber.errors import CyberError
-from cyber.network import CommNetwork
+from cyber.network import CommNetwork, WireCount
 from cyber.retransmission import Retransmitter
 from market.messages import MessageBatch
 
@@ -48,7 +54,7 @@ class _InFlight:
         merged = MessageBatch(rows.kind, rows.phase, rows.iteration, np.r_[self.rows.sender, rows.sender],
                               np.r_[self.rows.receiver, rows.receiver], np.r_[self.rows.channel, rows.channel],
                               {k: np.r_[v, rows.fields[k]] for k, v in self.rows.fields.items()}, rows.stage,
-                              rows.extra_words)
+                              rows.extra_words, np.r_[self.rows.ready(), rows.ready()])
         return _InFlight(merged, np.r_[self.iteration, np.full(len(rows), rows.iteration)],
                          np.r_[self.arrival_ms, arrival_ms])
 
@@ -69,6 +75,7 @@ class TimedTransport:
         self.network, self.mode, self.timeout_ms, self.compute_ms = network, mode, timeout_ms, compute_ms
         self.clock_ms = 0.0
         self.sent = self.lost = self.late = self.retransmitted = self.acks = 0
+        self.wire = WireCount()
         self._arq = Retransmitter(network) if retransmit else None
         self._round: tuple[int, str, int] | None = None
         self._round_ms = 0.0
@@ -81,15 +88,21 @@ class TimedTransport:
             return self._acknowledged(batch)
         outcome = self.network.transmit(batch)
         self.sent += len(batch)
+        self.wire.count(batch, len(batch))
         self.lost += int(outcome.lost.sum())
+        ready = batch.ready()
         if self.mode == "sync":
             on_time = ~outcome.lost & (outcome.delay_ms <= self.timeout_ms)
             self.late += int((~outcome.lost & ~on_time).sum())
-            waited = self.timeout_ms if not on_time.all() else float(outcome.delay_ms.max(initial=0.0))
-            self._round_ms = max(self._round_ms, self.compute_ms + waited)
+            self._wait(ready, outcome.delay_ms, on_time)
             return batch.subset(on_time)
-        self._round_ms = self.compute_ms
-        return self._release(batch, outcome.lost, self.clock_ms + self.compute_ms + outcome.delay_ms)
+        self._round_ms = max(self._round_ms, self.compute_ms + float(ready.max(initial=0.0)))
+        return self._release(batch, outcome.lost, self.clock_ms + self.compute_ms + ready + outcome.delay_ms)
+
+    def _wait(self, ready: np.ndarray, delay_ms: np.ndarray, on_time: np.ndarray) -> None:
+        """A synchronous round lasts until its last message arrived, or its receiver stopped waiting for it."""
+        waited = ready + np.where(on_time, delay_ms, self.timeout_ms)
+        self._round_ms = max(self._round_ms, self.compute_ms + float(waited.max(initial=0.0)))
 
     def _acknowledged(self, batch: MessageBatch) -> MessageBatch:
         """Sync with retransmissions: copies until acknowledged or the receiver stops waiting."""
@@ -98,10 +111,12 @@ class TimedTransport:
         self.retransmitted += int(sent.copies.sum()) - len(batch)
         self.lost += sent.lost
         self.acks += sent.acks
+        self.wire.count(batch, int(sent.copies.sum()))
+        self.wire.count(MessageBatch(batch.kind, batch.phase, batch.iteration, batch.sender[:0], batch.receiver[:0],
+                                     batch.channel[:0]), sent.acks, f"{batch.kind}_ack")
         on_time = sent.arrival_ms <= self.timeout_ms
         self.late += int((np.isfinite(sent.arrival_ms) & ~on_time).sum())
-        waited = self.timeout_ms if not on_time.all() else float(sent.arrival_ms.max(initial=0.0))
-        self._round_ms = max(self._round_ms, self.compute_ms + waited)
+        self._wait(batch.ready(), sent.arrival_ms, on_time)
         return batch.subset(on_time)
 
     @property

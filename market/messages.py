@@ -35,8 +35,10 @@ class MessageBatch:
 
     ``stage`` orders the hops within a half-step whose messages depend on each other (the levels of a
     sweep through the feeder): batches of one half-step and stage travel in parallel, later stages wait.
-    ``extra_words``: 64-bit words each message carries beyond its fields (a relayed table the model keeps
-    elsewhere, :mod:`market.admm.stopping`), for its size on the wire.
+    ``extra_words``: 64-bit words each message carries beyond its fields (a relayed table or a ciphertext the
+    model keeps elsewhere, :mod:`market.admm.stopping`, :mod:`cyber.privacy.pairs`), for its size on the wire.
+    ``ready_ms``: per message, how long after the round started its sender had it ready (its compute time in
+    simulated time, e.g. the cryptography of a private exchange); ``None``: at once.
     """
 
     kind: str
@@ -48,6 +50,7 @@ class MessageBatch:
     fields: dict[str, np.ndarray] = field(default_factory=dict)
     stage: int = 0
     extra_words: int = 0
+    ready_ms: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.channel)
@@ -62,12 +65,16 @@ class MessageBatch:
             return self
         return MessageBatch(self.kind, self.phase, self.iteration, self.sender[rows], self.receiver[rows],
                             self.channel[rows], {k: v[rows] for k, v in self.fields.items()}, self.stage,
-                            self.extra_words)
+                            self.extra_words, None if self.ready_ms is None else self.ready_ms[rows])
 
     def with_fields(self, **values: np.ndarray) -> MessageBatch:
         """A copy with some field arrays replaced (how an attack or a detector changes what is received)."""
         return MessageBatch(self.kind, self.phase, self.iteration, self.sender, self.receiver, self.channel,
-                            {**self.fields, **values}, self.stage, self.extra_words)
+                            {**self.fields, **values}, self.stage, self.extra_words, self.ready_ms)
+
+    def ready(self) -> np.ndarray:
+        """:attr:`ready_ms`, zeros when not given."""
+        return np.zeros(len(self)) if self.ready_ms is None else self.ready_ms
 
     @property
     def words(self) -> int:

@@ -25,6 +25,7 @@ from cosim.interval import (
     private_pairs,
     rated_instance,
     warm_start_from,
+    with_privacy,
 )
 from cosim.scenario import StoragePlan, storage_plan
 from cosim.simulators.run_store import keep
@@ -32,6 +33,7 @@ from cosim.simulators.scenario_sim import ScenarioSimulator
 from cosim.simulators.weather import ratings_from_message
 from cyber.cross_layer import market_reports, meters_of
 from cyber.false_load import declared_instance
+from cyber.privacy.pairs import SecurePairs
 from cyber.resilient_admm import resilient_run
 from market.admm.driver import Process, Round, admm_process
 from market.instance import MarketInstance, instance_from_dict
@@ -56,6 +58,7 @@ class MarketSim(ScenarioSimulator):
         self.waiting: list[str] = []  # instances that arrived while a clearing was still running
         self.ratings: dict[int, LineRatings] = {}  # the Weather's line ratings of quarter hours not started yet
         self.clock_ms = 0.0  # the clearing's simulated time when the last round was delivered
+        self.pairs: SecurePairs | None = None  # the running clearing's private exchange ([privacy])
         self.out: dict = {}
         self.run_id = ""
         # with [storage]: the batteries and their controller, the state the Storage simulator last sent, how many
@@ -121,10 +124,10 @@ class MarketSim(ScenarioSimulator):
         self.instance, self.clock_ms, self.run = instance, 0.0, None
         deadline = self.scenario.network.timing().deadline_ms
         declared = declared_instance(instance, self.scenario.attack_specs())  # a false-load agent's lie
+        self.pairs = private_pairs(self.scenario, instance)
         self.process = admm_process(declared, self.scenario.admm_settings(), stop=lambda: (
             f"deadline of {deadline:g} ms passed" if self.clock_ms > deadline else None),
-            warm=warm_start_from(self.scenario, self.last), pairs=private_pairs(self.scenario, instance),
-            battery=self.step_)
+            warm=warm_start_from(self.scenario, self.last), pairs=self.pairs, battery=self.step_)
         self._send(next(self.process), first=text)
 
     def _resume(self, batches: list) -> None:
@@ -144,8 +147,8 @@ class MarketSim(ScenarioSimulator):
         cyber = cyber_setup(self.scenario, self.instance)
         reference = (solve_slot(self.instance, self.plan.arrays, self.step_).clearing if self.plan is not None
                      else None)
-        clearing = interval_clearing(admm_clearing(self.instance, self.run, cyber,
-                                                   resilient_run(self.run, comm, detector), reference))
+        clearing = interval_clearing(with_privacy(admm_clearing(self.instance, self.run, cyber, resilient_run(
+            self.run, comm, detector), reference), self.scenario, self.pairs))
         battery = None
         if self.plan is not None and not clearing.fallback:
             x, step = self.run.states.x, self.step_

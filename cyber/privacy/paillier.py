@@ -45,6 +45,11 @@ def check_key_bits(bits: int, minimum: int = MIN_KEY_BITS) -> int:
     return bits
 
 
+def ciphertext_bytes(key_bits: int) -> int:
+    """Bytes of a ciphertext on the wire: an integer mod ``n^2``, ``n`` of ``key_bits`` bits."""
+    return -(-2 * key_bits // 8)
+
+
 def encode(x: float) -> int:
     """Fixed point: ``round(x 2^FRACTION_BITS)``."""
     return round(x * (1 << FRACTION_BITS))
@@ -87,7 +92,7 @@ class ObfuscatorPool:
     """
 
     public: paillier.PaillierPublicKey
-    batch: int = 64
+    batch: int = 8
     prepare_s: float = 0.0
     _ready: list[int] = field(default_factory=list)
 

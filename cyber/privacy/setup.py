@@ -63,21 +63,25 @@ def secure_pairs(instance: MarketInstance, setup: PrivacySetup, seed: int, encry
     seller = np.array([t.seller for t in instance.trades], dtype=int) - 1
     keys = generate_keys(len(instance.agents), setup.key_bits) if encrypted else None
     sums = MaskedSums(instance.feeder.parent, keys) if setup.mode == "hybrid" else None
-    return SecurePairs(len(instance.agents), buyer, seller, setup.coefficients, seed, keys, subtree_sums=sums)
+    return SecurePairs(len(instance.agents), buyer, seller, setup.coefficients, seed, keys, subtree_sums=sums,
+                       key_bits=setup.key_bits)
 
 
 @dataclass(frozen=True)
 class PrivacyReport:
-    """What privacy cost a clearing: crypto time per agent (online; obfuscators offline), bytes of ciphertexts
-    sent, and the plain ADMM's objective on the same instance for comparison."""
+    """What privacy cost a clearing: crypto time per agent -- measured (online; obfuscators offline) and as
+    charged in simulated time (the per-operation model of :mod:`cyber.privacy.costs`) --, the protocol's bytes
+    sent (ciphertexts, padded steps, seeds), and the plain ADMM's objective on the same instance when known."""
 
     mode: str
     key_bits: int
     sibling_pairs: int  # hybrid: pairs of siblings sharing a mask seed
     crypto_s: tuple[float, ...]
     offline_s: tuple[float, ...]
+    model_s: tuple[float, ...]
+    costs_us: dict[str, float]
     bytes_sent: tuple[int, ...]
-    plain_objective: float
+    plain_objective: float | None
 
     def summary(self) -> dict:
         return {"privacy": self.mode, "key_bits": self.key_bits, "sibling_pairs": self.sibling_pairs,
@@ -85,19 +89,15 @@ class PrivacyReport:
                 "crypto_s_per_agent": list(self.crypto_s),
                 "crypto_offline_s_max": max(self.offline_s, default=0.0),
                 "crypto_offline_s_total": sum(self.offline_s),
+                "crypto_model_s_max": max(self.model_s, default=0.0), "crypto_model_s_total": sum(self.model_s),
+                "crypto_model_s_per_agent": list(self.model_s), "crypto_costs_us": dict(self.costs_us),
                 "bytes_sent": sum(self.bytes_sent), "plain_objective": self.plain_objective}
 
 
-def privacy_report(setup: PrivacySetup, pairs: SecurePairs, plain_objective: float) -> PrivacyReport:
+def privacy_report(setup: PrivacySetup, pairs: SecurePairs, plain_objective: float | None) -> PrivacyReport:
     sums = pairs.subtree_sums
-    siblings = 0 if sums is None else sum(len(seeds) for seeds in sums.seeds.values()) // 2
+    siblings = 0 if sums is None else len(sums.pairs)
     return PrivacyReport(setup.mode, setup.key_bits, siblings, tuple(float(v) for v in pairs.crypto_s),
-                         tuple(float(v) for v in pairs.offline_s), tuple(int(v) for v in _bytes(pairs)),
-                         float(plain_objective))
-
-
-def _bytes(pairs: SecurePairs) -> np.ndarray:
-    """Ciphertexts and padded steps of the pairs, and the hybrid's seed ciphertexts (its shares have the size
-    of the plain flows they replace)."""
-    sums = pairs.subtree_sums
-    return pairs.bytes_sent + (0 if sums is None else sums.bytes_offline)
+                         tuple(float(v) for v in pairs.offline_s), tuple(float(v) for v in pairs.model_s),
+                         pairs.costs.us(), tuple(int(v) for v in pairs.bytes_sent),
+                         None if plain_objective is None else float(plain_objective))

@@ -22,7 +22,8 @@ from it -- unless the parent has a single child: its "sum" is that child's flow,
 zero, and nothing hides it (a radial chain). Still revealed: the parent's sum at every iteration; the
 child's voltage preference ``w`` (it enters the parent's equalities child by child), sent in the clear.
 Every share of a round must arrive: a lost share leaves a stale one in its place and the masks no longer
-cancel, so this exchange is not combined with a lossy network.
+cancel, so this exchange is not combined with a lossy network, and a share missing from its iteration's sweep
+(later than the round's timeout) stops the clearing (:class:`~cyber.privacy.pairs.SecurePairs`).
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ class MaskedSums:
         parent = np.asarray(parent)
         n_agents = len(parent) - 1
         self.offline_s = np.zeros(n_agents)
-        self.bytes_offline = np.zeros(n_agents, dtype=np.int64)
         self.seeds: dict[int, list[tuple[bytes, int]]] = {}  # per child: (seed, sign) with each sibling
         self.single = set()  # children without siblings: their share is their flow
+        self.pairs: list[tuple[int, int, int]] = []  # (sender, receiver, parent) of every sibling seed (buses)
         for p in range(1, len(parent)):
             children = [int(c) for c in np.flatnonzero(parent == p) if c > 0]
             if len(children) == 1:
@@ -83,6 +84,7 @@ class MaskedSums:
             for i, a in enumerate(children):
                 for b in children[i + 1:]:
                     seed = self._exchange(a, b, keys)
+                    self.pairs.append((a, b, p))
                     self.seeds.setdefault(a, []).append((seed, 1))
                     self.seeds.setdefault(b, []).append((seed, -1))
 
@@ -99,7 +101,6 @@ class MaskedSums:
         received = key.decrypt(sent).to_bytes(SEED_BYTES, "little")
         self.offline_s[sender - 1] += middle - start
         self.offline_s[receiver - 1] += time.perf_counter() - middle
-        self.bytes_offline[sender - 1] += key.public.n.bit_length() * 2 // 8
         return received
 
     def mask(self, child: int, k: int) -> tuple[int, int]:

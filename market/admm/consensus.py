@@ -107,19 +107,18 @@ def x_phase_messages(lay: AdmmLayout, s: AgentStates, k: int, alpha: float, pair
 
 
 def group_update(lay: AdmmLayout, s: AgentStates, inbox: Inbox, alpha: float,
-                 weight: tuple[np.ndarray, np.ndarray], pairs: PairExchange, k: int) -> Generator:
+                 weight: tuple[np.ndarray, np.ndarray], pairs: PairExchange, k: int, exchange: Exchange) -> Generator:
     """(6b) projection onto each agent's affine group and the trade pairs, then (6c) the dual update: a
-    generator that sends nothing (every group uses what its agent holds) and returns, per copy, the primal
-    residual ``x - y`` and the change of ``y`` (for the dual residual)."""
+    generator that sends nothing of its own (every group uses what its agent holds; a pair exchange may) and
+    returns, per copy, the primal residual ``x - y`` and the change of ``y`` (for the dual residual)."""
     x = s.x
     x_copy = np.concatenate([x[name] for name in OWN] + [
         inbox["flow", "P"], inbox["flow", "Q"], inbox["voltage", "v"], x["tb"], x["ts"]])
 
     def project(z: np.ndarray) -> Generator:
-        yield from ()  # no messages: a generator only because the sweep's projection exchanges some
         y = np.empty_like(z)
         y[lay.bus] = lay.project(z[lay.bus])
-        pairs.project(y, z, s.u, inbox, (lay.pair_b, lay.pair_s), weight, k)
+        yield from pairs.project(y, z, s.u, inbox, (lay.pair_b, lay.pair_s), weight, k, exchange)
         return y
 
     return (yield from relaxed_update(s, x_copy, alpha, project))
@@ -179,7 +178,7 @@ class LocalSplitting:
         return x_phase_messages(self.layout, s, k, alpha, self.pairs)
 
     def group_update(self, s: AgentStates, inbox: Inbox, alpha: float, k: int, exchange: Exchange) -> Generator:
-        return group_update(self.layout, s, inbox, alpha, self.pair_weight, self.pairs, k)
+        return group_update(self.layout, s, inbox, alpha, self.pair_weight, self.pairs, k, exchange)
 
     def y_phase_messages(self, s: AgentStates, k: int) -> list[MessageBatch]:
         return y_phase_messages(self.layout, s, k)

@@ -224,7 +224,7 @@ def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
             converged = True
             break
         shares = [stopper.messages(k, stopper.shares(residual, change, rho))] if stopper is not None else []
-        reason = stop() if stop is not None else None
+        reason = (stop() if stop is not None else None) or split.pairs.failure  # e.g. a private step lost
         if reason:
             break
         if balancer is not None:

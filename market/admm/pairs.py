@@ -7,12 +7,13 @@ mean, and both adapt them by the same rule on the same numbers (:class:`PairBala
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from market.admm.states import X_PHASE, AgentStates, relaxed
+from market.admm.states import X_PHASE, AgentStates, Exchange, relaxed
 from market.formulation.trading import MarketArrays
 from market.messages import Inbox, MessageBatch
 
@@ -133,29 +134,47 @@ def trade_messages(arr: MarketArrays, s: AgentStates, pair_b: slice, pair_s: sli
 
 
 class PairExchange(Protocol):
-    """How the two sides of every trade agree: what they send after the local update and how each computes its
-    copy of the pair's y-update. The market's own is :class:`PlainPairs`; the cyber layer plugs in a private
-    one (:mod:`cyber.privacy.pairs`) the way a transport plugs into the other exchanges."""
+    """How the two sides of every trade agree: what they send before the first iteration and after each local
+    update, and how each computes its copy of the pair's y-update -- a generator, which may exchange rounds of
+    its own through ``exchange`` (:data:`~market.admm.states.Exchange`). The market's own is
+    :class:`PlainPairs`; the cyber layer plugs in a private one (:mod:`cyber.privacy.pairs`) the way a
+    transport plugs into the other exchanges. ``failure``: why the clearing cannot go on, else ``None`` (the
+    driver stops on it)."""
+
+    failure: str | None
 
     def weights(self, arr: MarketArrays, trade: float, rule: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def inbox_kinds(self) -> dict[str, tuple[int, tuple[str, ...]]]: ...
+
+    def opening_messages(self) -> list[MessageBatch]: ...
 
     def messages(self, arr: MarketArrays, s: AgentStates, pair_b: slice, pair_s: slice, k: int,
                  alpha: float) -> list[MessageBatch]: ...
 
     def project(self, y: np.ndarray, z: np.ndarray, u: np.ndarray, inbox: Inbox, sides: tuple[slice, slice],
-                weight: tuple[np.ndarray, np.ndarray], k: int) -> None: ...
+                weight: tuple[np.ndarray, np.ndarray], k: int, exchange: Exchange) -> Generator: ...
 
 
 class PlainPairs:
     """Each side sends its relaxed iterate plus scaled dual in the clear; both take the weighted mean."""
 
+    failure = None
+
     def weights(self, arr: MarketArrays, trade: float, rule: str) -> tuple[np.ndarray, np.ndarray]:
         return pair_weights(arr, trade, rule)
+
+    def inbox_kinds(self) -> dict[str, tuple[int, tuple[str, ...]]]:
+        return {}  # the trade messages are the splitting's own kinds
+
+    def opening_messages(self) -> list[MessageBatch]:
+        return []
 
     def messages(self, arr: MarketArrays, s: AgentStates, pair_b: slice, pair_s: slice, k: int,
                  alpha: float) -> list[MessageBatch]:
         return trade_messages(arr, s, pair_b, pair_s, k, alpha)
 
     def project(self, y: np.ndarray, z: np.ndarray, u: np.ndarray, inbox: Inbox, sides: tuple[slice, slice],
-                weight: tuple[np.ndarray, np.ndarray], k: int) -> None:
+                weight: tuple[np.ndarray, np.ndarray], k: int, exchange: Exchange) -> Generator:
+        yield from ()  # nothing more to send: the x-phase carried both sides' values
         project_pairs(y, z, inbox, sides, weight)

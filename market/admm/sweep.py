@@ -98,7 +98,7 @@ class SweepSplitting:
     def new_inbox(self) -> Inbox:
         e = len(self.layout.link_child)
         return Inbox({kind: ({SUBTREE: e, PRICE: e}.get(kind, self.m), names)
-                      for kind, (_, names) in KINDS.items()})
+                      for kind, (_, names) in KINDS.items()} | self.pairs.inbox_kinds())
 
     def initial_states(self, rho: float) -> AgentStates:
         """At the desired injection, settled with the utility; flat voltages, no flows, no trades."""
@@ -118,7 +118,7 @@ class SweepSplitting:
         flows = self.sums.hide(0, child + 1, np.column_stack([self._own(s.y, "P")[child], self._own(s.y, "Q")[child]]))
         start = {"v": self._own(s.y, "w")[child], "P": flows[:, 0], "Q": flows[:, 1]}
         links = np.arange(len(child))
-        return [MessageBatch(SUBTREE, Y_PHASE, 0, child + 1, parent + 1, links, start),
+        return [*self.pairs.opening_messages(), MessageBatch(SUBTREE, Y_PHASE, 0, child + 1, parent + 1, links, start),
                 MessageBatch(PRICE, Y_PHASE, 0, parent + 1, child + 1, links,
                              {f: np.zeros(len(child)) for f in SWEEP_FIELDS})]
 
@@ -143,7 +143,7 @@ class SweepSplitting:
         def project(z: np.ndarray) -> Generator:
             y = np.empty_like(z)
             y[net] = yield from self._sweep(z[net], inbox, k, exchange)
-            self.pairs.project(y, z, s.u, inbox, (self.pair_b, self.pair_s), self.pair_weight, k)
+            yield from self.pairs.project(y, z, s.u, inbox, (self.pair_b, self.pair_s), self.pair_weight, k, exchange)
             return y
 
         x_copy = np.concatenate([x[name] for name in VARIABLES] + [x["tb"], x["ts"]])

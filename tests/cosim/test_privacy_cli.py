@@ -40,7 +40,7 @@ def test_a_private_run_reports_its_crypto_cost(tmp_path, mode):
     assert s["privacy"] == mode and s["key_bits"] == 1024 and s["iterations"] == 3
     assert 0 < s["crypto_s_max"] <= s["crypto_s_total"] == pytest.approx(sum(s["crypto_s_per_agent"]))
     # per trade: the pad's seed, then per iteration a request, a response (ciphertexts mod n^2) and a padded step
-    # (hybrid: and a seed ciphertext per pair of siblings)
+    # (hybrid: and a seed ciphertext per pair of siblings, relayed by their parent: two hops)
     siblings = 0 if mode == "paillier" else s["sibling_pairs"]
-    assert s["bytes_sent"] == s["n_trades"] * (256 + 3 * (2 * 256 + 16)) + siblings * 256
+    assert s["bytes_sent"] == s["n_trades"] * (256 + 3 * (2 * 256 + 16)) + siblings * 2 * 256
     assert s["plain_objective"] == pytest.approx(s["reference_objective"], rel=1e-5)
