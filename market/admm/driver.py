@@ -108,12 +108,15 @@ def weights_of(settings: AdmmSettings) -> Weights:
 
 
 def build_splitting(instance: MarketInstance, settings: AdmmSettings, pairs: PairExchange | None = None,
-                    battery: BatteryStep | None = None) -> Splitting:
+                    battery: BatteryStep | None = None, direct: bool = False) -> Splitting:
     """The agents' step functions and static data for ``settings.projection``; ``pairs``: how the two sides of
     a trade agree (default: in the clear, :class:`~market.admm.pairs.PlainPairs`); ``battery``: the units
-    behind the owners' meters in this interval (:mod:`market.admm.battery`)."""
-    kind = SweepSplitting if settings.projection == "sweep" else LocalSplitting
-    return kind(instance, weights_of(settings).on_base(instance.feeder.base_mva), pairs, battery)
+    behind the owners' meters in this interval (:mod:`market.admm.battery`); ``direct``: the sweep's hops as
+    one sparse projection, for runs whose messages nobody can touch (:class:`SweepSplitting`)."""
+    weights = weights_of(settings).on_base(instance.feeder.base_mva)
+    if settings.projection == "sweep":
+        return SweepSplitting(instance, weights, pairs, battery, direct)
+    return LocalSplitting(instance, weights, pairs, battery)
 
 
 @dataclass
@@ -152,10 +155,11 @@ def solve_admm(instance: MarketInstance, settings: AdmmSettings | None = None,
     Returns status ``OPTIMAL`` when both residuals meet their tolerances, ``NOT_CONVERGED`` (with the last
     iterate, for inspection only) when ``max_iter`` is reached first or ``stop`` (asked after every
     iteration) returns a reason, e.g. a missed deadline. ``warm``, ``pairs``, ``battery``: see
-    :func:`admm_process`.
+    :func:`admm_process`. Without a ``transport`` every message arrives at once as sent, and the sweep's hops
+    are computed as one sparse projection (the same numbers, :mod:`market.admm.feeder_projection`).
     """
-    return drive(admm_process(instance, settings, on_iteration, stop, warm, pairs, battery),
-                 transport or IdealTransport())
+    return drive(admm_process(instance, settings, on_iteration, stop, warm, pairs, battery,
+                              direct=transport is None), transport or IdealTransport())
 
 
 def drive(process: Process, net: Transport) -> AdmmRun:
@@ -175,15 +179,16 @@ def drive(process: Process, net: Transport) -> AdmmRun:
 def admm_process(instance: MarketInstance, settings: AdmmSettings | None = None,
                  on_iteration: Callable[[int, AgentStates], None] | None = None,
                  stop: Callable[[], str | None] | None = None, warm: AdmmRun | None = None,
-                 pairs: PairExchange | None = None, battery: BatteryStep | None = None) -> Process:
+                 pairs: PairExchange | None = None, battery: BatteryStep | None = None,
+                 direct: bool = False) -> Process:
     """The distributed ADMM as a generator of message rounds (see :class:`Round`); returns the run. With
     ``warm`` (a clearing of the same feeder and splitting; the co-simulation passes only converged ones) the
     agents start from where it ended (:mod:`market.admm.warm_start`); ``pairs`` replaces the trade pairs'
     exchange in the clear and ``battery`` puts the interval's units in their owners' local steps
-    (:func:`build_splitting`)."""
+    (:func:`build_splitting`), as does ``direct`` (only where the rounds are delivered whole and unchanged)."""
     cfg = settings or AdmmSettings()
     start = time.perf_counter()
-    split = build_splitting(instance, cfg, pairs, battery)
+    split = build_splitting(instance, cfg, pairs, battery, direct)
     if warm is not None and warm.split is None:
         raise ValueError("warm start: the previous run does not say which splitting it ran on")
     s = (carry_over(split, cfg.rho, warm.split, warm.states, warm.result.info["rho_final"]) if warm is not None

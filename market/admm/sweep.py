@@ -24,6 +24,7 @@ import numpy as np
 
 from market.admm.agent_step import initial_own_values, own_update
 from market.admm.battery import battery_agents, owner_mask
+from market.admm.feeder_projection import FeederProjection
 from market.admm.layout import Weights
 from market.admm.pairs import PairExchange, PlainPairs, initial_pair_duals
 from market.admm.states import X_PHASE, Y_PHASE, AgentStates, Exchange, agent_solution, relaxed_update
@@ -69,7 +70,9 @@ class SweepSplitting:
     kinds = KINDS
 
     def __init__(self, instance: MarketInstance, weights: Weights, pairs: PairExchange | None = None,
-                 battery: BatteryStep | None = None) -> None:
+                 battery: BatteryStep | None = None, direct: bool = False) -> None:
+        """``direct``: the hops' result computed as one sparse projection (:mod:`.feeder_projection`) where no
+        message can be lost, changed or observed (the driver's ideal transport) and the sums are plain."""
         owners = None if battery is None else owner_mask(len(instance.agents), battery)
         self.layout = lay = build_sweep_layout(instance, weights, owners)
         self.n, self.m, self.arrays, self.weights, self.scale = lay.n, lay.m, lay.arrays, weights, lay.scale
@@ -77,6 +80,7 @@ class SweepSplitting:
         self.pairs = pairs or PlainPairs()
         # a private pair exchange may bring the subtree flows' exchange along (cyber.privacy's hybrid mode)
         self.sums: SubtreeSums = getattr(pairs, "subtree_sums", None) or PlainSums()
+        self.direct = FeederProjection(lay) if direct and isinstance(self.sums, PlainSums) else None
         self.pair_weight = self.pairs.weights(lay.arrays, weights.trade, self.pair_rule)
         size = len(VARIABLES) * self.n
         self.pair_b, self.pair_s = slice(size, size + self.m), slice(size + self.m, size + 2 * self.m)
@@ -142,7 +146,10 @@ class SweepSplitting:
 
         def project(z: np.ndarray) -> Generator:
             y = np.empty_like(z)
-            y[net] = yield from self._sweep(z[net], inbox, k, exchange)
+            if self.direct is not None:
+                y[net] = self.direct(z[net])
+            else:
+                y[net] = yield from self._sweep(z[net], inbox, k, exchange)
             yield from self.pairs.project(y, z, s.u, inbox, (self.pair_b, self.pair_s), self.pair_weight, k, exchange)
             return y
 
