@@ -28,6 +28,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from physical.dc_power_flow import DCGrid
+from physical.kernel_cache import ensure_kernel_cache
+
+ensure_kernel_cache(__file__)  # before the kernels: numba picks their cache folder as they are defined
 
 FLOAT_MAX = np.finfo(np.float64).max
 
