@@ -27,8 +27,8 @@ from numba import njit
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
+from physical.cache_folders import ensure_kernel_cache
 from physical.dc_power_flow import DCGrid
-from physical.kernel_cache import ensure_kernel_cache
 
 ensure_kernel_cache(__file__)  # before the kernels: numba picks their cache folder as they are defined
 

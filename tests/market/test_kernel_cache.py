@@ -1,6 +1,6 @@
 """The compiled kernels compile once: every kernel caches its machine code, and an installed package whose
 folder cannot be written still caches it -- under the user's cache folder, or, without one that can be
-written, in a private folder in the temporary folder (:mod:`physical.kernel_cache`) -- unless the user names
+written, in a private folder in the temporary folder (:mod:`physical.cache_folders`) -- unless the user names
 a cache folder of their own (``NUMBA_CACHE_DIR``)."""
 
 from __future__ import annotations
