@@ -301,13 +301,14 @@ def _input_errors() -> tuple[type[Exception], ...]:
     """Every error type that means bad input (imported late: the CLI starts before the libraries load)."""
     from cosim.results import ResultsError
     from cosim.scenario import ScenarioError
+    from cosim.simulators.grid_entities import ExternalInputError
     from cosim.sweep import SweepError
     from cyber.errors import CyberError
     from market.admm.stopping import StoppingError
     from physical.errors import FeederError
 
     return (FeederError, InstanceError, ResultsError, CyberError, ScenarioError, StoppingError, SweepError,
-            UsageError)
+            UsageError, ExternalInputError)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -379,6 +380,9 @@ def _sweep(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     if scenario.method != "admm":
         raise ScenarioError(f"{args.scenario}: field method: a sweep varies the network of the ADMM, expected admm")
+    if scenario.external:
+        raise ScenarioError(f"{args.scenario}: field external: a sweep clears the market on Dask, outside the mosaik "
+                            "world the external simulators attach to; run the scenario with cosim run")
     table = flat_table(run_sweep(scenario, grid, args.scheduler, args.workers))
     table["setting"] = table["attack"] + " x" + table["byzantine_share"].astype(str)
     files = {"sweep.csv": table, "scenario.toml": args.scenario.read_text(),

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cosim.external import ConnectSection, ExternalError, ExternalSection, check_external
 from cyber.attacks import ATTACK_KINDS, DEFAULT_PERIOD, KNOWN_FIELDS, AttackSpec
 from cyber.errors import CyberError
 from cyber.network import ChannelSpec
@@ -272,6 +273,8 @@ class Scenario(_Strict):
     ratings: RatingsSection | None = None  # none: the case's own (static) line ratings
     privacy: PrivacySection = PrivacySection()
     storage: StorageSection | None = None
+    external: list[ExternalSection] = []  # the user's own mosaik simulators (cosim.external)
+    connect: list[ConnectSection] = []
 
     @field_validator("start")
     @classmethod
@@ -406,6 +409,10 @@ def load_scenario(path: Path) -> Scenario:
             storage_plan(scenario)
         except InstanceError as exc:
             raise ScenarioError(f"{path}: field storage: {exc}") from exc
+    try:
+        check_external(scenario.external, scenario.connect, scenario.case, feeder)
+    except ExternalError as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc
     return scenario
 
 

@@ -18,6 +18,7 @@ import mosaik
 import numpy as np
 import pandas as pd
 
+from cosim.external import attach_external, sim_config
 from cosim.mosaik_progress import forget_abandoned_waiters
 from cosim.scenario import Scenario, storage_plan
 from cosim.simulators import QUARTER_HOUR_MS
@@ -60,8 +61,8 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
     logging.getLogger("mosaik").setLevel(logging.WARNING)
     forget_abandoned_waiters()
     # no output cache: simulators that step once a quarter hour would pin every round's outputs in it
-    world = mosaik.World(SIM_CONFIG, time_resolution=0.001, cache=False, max_loop_iterations=MAX_LOOP,
-                         skip_greetings=True, configure_logging=False)
+    world = mosaik.World({**SIM_CONFIG, **sim_config(scenario.external)}, time_resolution=0.001, cache=False,
+                         max_loop_iterations=MAX_LOOP, skip_greetings=True, configure_logging=False)
     data = scenario.model_dump()
     profiles = world.start("Profiles").Profiles.create(1, scenario=data, first=interval_index(scenario.start))[0]
     with world.group():
@@ -74,6 +75,7 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
             world.connect(storage, market, "soc", weak=True)
     mode = scenario.ratings.mode if scenario.ratings is not None else None
     grid = world.start("Grid").Grid.create(1, case=scenario.case, run_id=run_id, mode=mode)[0]
+    attach_external(world, grid, scenario.external, scenario.connect)  # the user's simulators (cosim.external)
     world.connect(profiles, market, "instance_json")
     world.connect(market, comm, "round")
     world.connect(comm, detector, "delivered")

@@ -129,25 +129,34 @@ def implied_injections(feeder: Feeder, flows: np.ndarray, losses: np.ndarray) ->
     return tree_operators(feeder).child_sum @ flows - flows + losses
 
 
-def check_reports(feeder: Feeder, reports: MarketReports, ac: AcPowerFlow, meters: Meters) -> CrossLayerCheck:
-    """Estimate every agent's misreport from the metered AC state and name those beyond the threshold."""
+def check_reports(feeder: Feeder, reports: MarketReports, ac: AcPowerFlow, meters: Meters,
+                  outside: tuple[np.ndarray, np.ndarray] | None = None) -> CrossLayerCheck:
+    """Estimate every agent's misreport from the metered AC state and name those beyond the threshold.
+
+    ``outside``: the active and reactive injections per bus (MW, MVar) of loads and generators outside the
+    market that the AC state carries (e.g. an external simulator's household). They have meters of their own:
+    a bus's prosumer meter reads the bus's injection less theirs, and every line's flow carries them, so they
+    come off the flow readings through the subtree matrix and are not taken for an agent's misreport."""
     rng = np.random.default_rng(meters.seed)
     base = feeder.base_mva
     S = subtree_matrix(feeder)
     metered = ~np.isnan(ac.line_p_from_mw[1:])  # a closed switch carries no line meter
     r, x = feeder.r_pu[1:], feeder.x_pu[1:]
+    n = feeder.n_buses
+    other_p, other_q = outside if outside is not None else (np.zeros(n), np.zeros(n))
     estimates = []
-    for reported, own_loss, injection, flow, loss, slack in (
-            (reports.P, r * reports.l, ac.bus_p_mw, ac.line_p_from_mw, ac.line_pl_mw, reports.slack_p),
-            (reports.Q, x * reports.l, ac.bus_q_mvar, ac.line_q_from_mvar, ac.line_ql_mvar, reports.slack_q)):
+    for reported, own_loss, injection, flow, loss, slack, other in (
+            (reports.P, r * reports.l, ac.bus_p_mw, ac.line_p_from_mw, ac.line_pl_mw, reports.slack_p, other_p),
+            (reports.Q, x * reports.l, ac.bus_q_mvar, ac.line_q_from_mvar, ac.line_ql_mvar, reports.slack_q,
+             other_q)):
         implied = implied_injections(feeder, reported, own_loss)
-        true_inj, true_flow = injection[1:] / base, flow[1:] / base
+        true_inj, true_flow, apart = (injection[1:] - other[1:]) / base, flow[1:] / base, other[1:] / base
         sd_inj = meters.relative * np.abs(true_inj) + meters.absolute_pu
         sd_flow = meters.relative * np.abs(np.nan_to_num(true_flow)) + meters.absolute_pu
         read_inj = true_inj + rng.normal(0.0, sd_inj)
         read_flow = true_flow + rng.normal(0.0, sd_flow)
         z = np.r_[implied - read_inj,
-                  (reported - read_flow - S @ (own_loss - loss[1:] / base))[metered]]
+                  (reported - read_flow - S @ (own_loss - loss[1:] / base + apart))[metered]]
         H = np.vstack([np.eye(len(S)), -S[metered]])
         weight = 1.0 / np.r_[sd_inj, sd_flow[metered]] ** 2
         normal = H.T @ (weight[:, None] * H)

@@ -16,6 +16,9 @@ import numpy as np
 from numba import njit, vectorize
 
 from cyber.screening import MAD_SCALE as MAD_TO_SIGMA  # median |e| = 0.6745 sigma for a normal error
+from physical.cache_folders import ensure_kernel_cache
+
+ensure_kernel_cache(__file__)  # before the kernels: numba picks their cache folder as they are defined
 
 
 @njit(cache=True)

@@ -15,6 +15,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from physical.cache_folders import ensure_kernel_cache
+
+ensure_kernel_cache(__file__)  # before the kernels: numba picks their cache folder as they are defined
+
 #: Ridge of the Yule-Walker system, relative to gamma(0), plus an absolute one: flat series stay solvable.
 RIDGE, TINY = 1e-8, 1e-300
 

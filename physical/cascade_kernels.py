@@ -27,7 +27,10 @@ from numba import njit
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
+from physical.cache_folders import ensure_kernel_cache
 from physical.dc_power_flow import DCGrid
+
+ensure_kernel_cache(__file__)  # before the kernels: numba picks their cache folder as they are defined
 
 FLOAT_MAX = np.finfo(np.float64).max
 

@@ -8,6 +8,7 @@ so the columns used here are cached once as a ``.npz`` file (``$P2P_COSIM_CACHE`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import simbench
 
+from physical.cache_folders import data_cache
 from physical.errors import FeederError
 from physical.feeder import Feeder
 
@@ -48,17 +50,21 @@ class ProfileLibrary:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("P2P_COSIM_CACHE", Path.home() / ".cache" / "p2p-cosim"))
+    return data_cache()
 
 
 @lru_cache(maxsize=1)
 def profile_library() -> ProfileLibrary:
-    """The SimBench profiles, read from the package's CSV files on first use and cached afterwards."""
+    """The SimBench profiles, read from the package's CSV files on first use and cached afterwards (read again
+    by every process where no cache folder can be written)."""
     cache = cache_dir() / f"simbench-{simbench.__version__}-profiles.npz"
-    if not cache.is_file():
-        _write_cache(cache)
-    with np.load(cache) as data:
-        arrays = {k: data[k] for k in data.files}
+    if cache.is_file():
+        with np.load(cache) as data:
+            arrays = {k: data[k] for k in data.files}
+    else:
+        arrays = _read_profiles()
+        with contextlib.suppress(OSError):  # no cache folder can be written: every process reads the CSVs
+            _write_cache(cache, arrays)
     groups: dict[str, dict[str, np.ndarray]] = {"load": {}, "pv": {}, "wind": {}}
     for key, values in arrays.items():
         group, name = key.split(":", 1)
@@ -66,7 +72,7 @@ def profile_library() -> ProfileLibrary:
     return ProfileLibrary(**groups)
 
 
-def _write_cache(cache: Path) -> None:
+def _read_profiles() -> dict[str, np.ndarray]:
     try:
         load = pd.read_csv(SIMBENCH_DATA_DIR / "LoadProfile.csv", sep=";")
         res = pd.read_csv(SIMBENCH_DATA_DIR / "RESProfile.csv", sep=";")
@@ -80,6 +86,10 @@ def _write_cache(cache: Path) -> None:
         if m := _RES_COLUMN.match(col):
             group = "pv" if col.startswith("PV") else "wind"
             arrays[f"{group}:{col}"] = res[col].to_numpy(dtype=float)
+    return arrays
+
+
+def _write_cache(cache: Path, arrays: dict[str, np.ndarray]) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez_compressed(tmp, **arrays)

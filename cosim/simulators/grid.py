@@ -2,13 +2,17 @@
 and the cross-layer check of the market's reports against that metered state (:mod:`cyber.cross_layer`).
 The feeder's pandapower net is built once and takes each dispatch's injections; with weather-driven ratings
 (a scenario's ``[ratings]``) the lines take the Weather simulator's ratings of the dispatch's quarter hour, and
-the loading is checked against them."""
+the loading is checked against them. Other mosaik simulators see the grid as one entity per bus and per line
+(:mod:`cosim.simulators.grid_entities`): the loads and generators they put on a bus enter every AC check on top
+of the dispatch (metered apart from the prosumers, so the cross-layer check does not blame them on the bus's
+agent), and they read the last AC power flow's voltages, flows and loadings."""
 
 from __future__ import annotations
 
 import mosaik_api_v3
 import numpy as np
 
+from cosim.simulators.grid_entities import ExternalInjections, entity_models, entity_outputs, entity_tree
 from cosim.simulators.run_store import keep
 from cosim.simulators.weather import ratings_from_message
 from cyber.cross_layer import check_reports
@@ -17,7 +21,7 @@ from physical.catalog import load_feeder
 from physical.feeder_ratings import LineRatings, loading_against, overloaded_lines, with_ratings
 
 META = {"type": "event-based", "models": {"Grid": {"public": True, "params": ["case", "run_id", "mode"],
-                                                   "attrs": ["dispatch", "ratings"]}}}
+                                                   "attrs": ["dispatch", "ratings"]}, **entity_models()}}
 
 
 class GridSim(mosaik_api_v3.Simulator):
@@ -28,13 +32,21 @@ class GridSim(mosaik_api_v3.Simulator):
         self.run_id = ""
         self.mode: str | None = None  # the rating mode of the scenario's [ratings], None without
         self.ratings: dict[int, LineRatings] = {}
+        self.external: ExternalInjections | None = None
+        self.ac_ = None  # the AC power flow of this step's dispatch, for the bus and line entities' outputs
 
     def create(self, num, model, case: str, run_id: str, mode: str | None = None):
         self.feeder, self.run_id, self.mode = load_feeder(case), run_id, mode
         self.net = to_pandapower(self.feeder)
-        return [{"eid": "grid", "type": model}]
+        self.external = ExternalInjections(self.feeder.n_buses)
+        return [{"eid": "grid", "type": model, "children": entity_tree(self.feeder.n_buses)}]
 
     def step(self, time, inputs, max_advance):
+        self.ac_ = None
+        for eid, given in inputs.items():
+            for attr, sent in given.items():
+                if eid != "grid":
+                    self.external.update(eid, attr, sent)
         received = inputs.get("grid", {})
         for message in received.get("ratings", {}).values():
             rating = ratings_from_message(message)
@@ -45,19 +57,26 @@ class GridSim(mosaik_api_v3.Simulator):
                 rating = self.ratings.pop(d["interval"])
                 feeder = with_ratings(self.feeder, rating.imax_pu(self.feeder, self.mode))
                 set_line_ratings(self.net, feeder)
-            check = validate_dispatch(feeder, np.asarray(d["p_mw"]), np.asarray(d["q_mvar"]),
+            extra_p, extra_q = self.external.injections()
+            check = validate_dispatch(feeder, np.asarray(d["p_mw"]) + extra_p, np.asarray(d["q_mvar"]) + extra_q,
                                       np.asarray(d["vm_socp_pu"]), d["losses_mw"], np.asarray(d["vmin_pu"]),
                                       np.asarray(d["vmax_pu"]), net=self.net)
+            self.ac_ = check.ac
             static_loading = ({} if rating is None else {"max_static_loading_percent": float(np.nanmax(
                 loading_against(check.ac, rating.amperes(self.mode), rating.static_a), initial=np.nan))})
             reports = d["reports"]
-            crossed = (check_reports(feeder, reports, check.ac, d["meters"]).summary(self.feeder.base_mva)
+            crossed = (check_reports(feeder, reports, check.ac, d["meters"], (extra_p, extra_q))
+                       .summary(self.feeder.base_mva)
                        if reports is not None else {"suspected_agents": []})
             keep(self.run_id, d["interval"], "validation", {
                 "time_ms": time, "vm_ac_pu": check.ac.vm_pu.tolist(), "vm_socp_pu": d["vm_socp_pu"],
                 **check.summary(), "overloaded_lines": list(overloaded_lines(check.ac)), **static_loading,
-                "cross_layer_checked": reports is not None, **crossed})
+                "cross_layer_checked": reports is not None, **crossed,
+                **(self.external.summary() if self.external.values_ else {})})
         return None
 
     def get_data(self, outputs):
-        return {}
+        """The bus and line entities' outputs after a step that ran an AC power flow (nothing otherwise: an
+        event-based simulator's output is an event)."""
+        requested = {eid: attrs for eid, attrs in outputs.items() if eid != "grid"}
+        return entity_outputs(self.ac_, requested) if self.ac_ is not None and requested else {}

@@ -10,6 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from physical.cache_folders import ensure_kernel_cache
+
+ensure_kernel_cache(__file__)  # before the kernels: numba picks their cache folder as they are defined
+
 SQRT2 = np.sqrt(2.0)
 
 

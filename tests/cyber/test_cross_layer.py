@@ -115,3 +115,19 @@ def test_colluders_are_all_named():
     attack = AttackSpec("static-fdi", group, period=1, fields=("P", "Q"), delta=0.01)
     run = clear(inst, "admm", LOCAL, CyberSetup(attacks=(attack,), detector="tensor"))
     assert run.cross_layer.suspected == group
+
+
+@pytest.mark.parametrize(("bus", "p_mw", "q_mvar"), [(12, 0.08, 0.02), (25, -0.05, 0.0)])
+def test_a_load_outside_the_market_is_not_blamed_on_its_bus_agent(honest_centralized, bus, p_mw, q_mvar):
+    """An external simulator's load (or generator) on a bus, metered apart from the prosumer: the meters see it
+    in the bus's and every upstream line's readings; told about it the check accuses nobody, not told it
+    takes it for the bus agent's misreport."""
+    inst, honest, _ = honest_centralized
+    res = solve_clearing(inst)
+    outside_p, outside_q = np.zeros(inst.feeder.n_buses), np.zeros(inst.feeder.n_buses)
+    outside_p[bus], outside_q[bus] = -p_mw, -q_mvar
+    ac = run_ac_power_flow(inst.feeder, res.p + outside_p, res.q + outside_q)
+    told = check_reports(inst.feeder, honest, ac, Meters(seed=3), (outside_p, outside_q))
+    assert told.suspected == ()
+    assert np.all(np.abs(told.misreport_p) < told.threshold_p)
+    assert check_reports(inst.feeder, honest, ac, Meters(seed=3)).suspected == (bus,)
