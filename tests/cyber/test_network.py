@@ -9,7 +9,7 @@ from cyber.errors import CyberError
 from cyber.network import ChannelSpec, NetworkTransport, build_network, communication_graph
 from market.admm.driver import AdmmSettings, solve_admm
 from market.instance import build_instance
-from market.messages import MessageBatch
+from market.messages import IdealTransport, MessageBatch
 from market.problem.clearing import solve_clearing
 from tests.conftest import SUMMER_NOON, feeder
 
@@ -93,7 +93,7 @@ def test_override_on_a_pair_that_does_not_talk_is_refused(inst):
 
 def test_admm_over_the_network(inst):
     settings = AdmmSettings(max_iter=150)
-    ideal = solve_admm(inst, settings)
+    ideal = solve_admm(inst, settings, transport=IdealTransport())  # every hop a message, as over the network
     perfect = solve_admm(inst, settings, transport=NetworkTransport(build_network(inst, ChannelSpec(mean_ms=5.0))))
     assert np.array_equal(ideal.history.objective, perfect.history.objective)  # delays alone change no value
     lossy_transport = NetworkTransport(build_network(inst, ChannelSpec(mean_ms=5.0, loss=0.2), seed=2))
