@@ -140,7 +140,7 @@ class MarketInstance:
     options: InstanceOptions
     seed: int
     interval: int
-    vmin_pu: np.ndarray = field(repr=False)
+    vmin_pu: np.ndarray = field(repr=False)  # in the feeder's p.u. (Feeder.vm_base), like the SOCP's voltages
     vmax_pu: np.ndarray = field(repr=False)
     storage: tuple[StorageUnit, ...] = ()
 
