@@ -425,8 +425,9 @@ def _validation_net(grid: SimbenchGrid) -> pp.pandapowerNet:
     net.trafo["pfe_kw"] = 0.0
     net.trafo["i0_percent"] = 0.0
     # pandapower 3 ignores the tap of a transformer without a tap changer type, which SimBench leaves empty
-    untyped = net.trafo.tap_changer_type.isna() & net.trafo.tap_step_percent.notna()
-    net.trafo.loc[untyped, "tap_changer_type"] = "Ratio"
+    if "tap_changer_type" in net.trafo:
+        untyped = net.trafo.tap_changer_type.isna() & net.trafo.tap_step_percent.notna()
+        net.trafo.loc[untyped, "tap_changer_type"] = "Ratio"
     substation = net.trafo.vn_hv_kv >= SUBSTATION_MIN_KV
     busbars = set(net.trafo.lv_bus[substation & net.trafo.in_service].astype(int))
     net.trafo.loc[substation, "in_service"] = False
