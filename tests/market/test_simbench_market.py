@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from market.admm.driver import solve_admm
+from market.admm.driver import AdmmSettings, solve_admm
 from market.instance import build_instance
 from market.problem.clearing import solve_clearing
 from physical.profiles import interval_index
@@ -41,11 +41,13 @@ def test_prosumers_follow_the_grids_own_profiles():
     assert [x.b for x in a.agents] != [x.b for x in b.agents]
 
 
-@pytest.mark.parametrize(("code", "when"), [(LV, "2016-01-10T18:00"), (MV, "2016-06-21T12:00"),
-                                            (LV_TAPPED, "2016-01-10T18:00")])
-def test_admm_matches_the_centralized_optimum(code, when):
+@pytest.mark.parametrize(("code", "when", "projection"), [
+    (LV, "2016-01-10T18:00", "sweep"), (MV, "2016-06-21T12:00", "sweep"), (LV_TAPPED, "2016-01-10T18:00", "sweep"),
+    (LV_TAPPED, "2016-01-10T18:00", "local")])
+def test_admm_matches_the_centralized_optimum(code, when, projection):
+    """Both splittings on a grid with a tapped transformer too (its ratio is in the feeder's voltage bases)."""
     inst = build_instance(load_simbench_grid(code).feeder, interval=when, seed=0)
     ref = solve_clearing(inst)
-    res = solve_admm(inst).result
+    res = solve_admm(inst, AdmmSettings(projection=projection)).result
     assert res.info["converged"] and abs(res.objective - ref.objective) <= 1e-4 * abs(ref.objective)
     assert np.max(np.abs(np.sqrt(res.v) - np.sqrt(ref.v))) <= 1e-4
