@@ -99,3 +99,30 @@ def test_simbench_tap_acts_on_the_lv_grid():
     zero = np.zeros(f.n_buses)
     ac = simbench_ac_power_flow(grid, zero, zero)
     assert np.allclose(ac.vm_pu[1:], 1 / 1.025, atol=1e-12) and np.allclose(f.vm_base[1:], 1 / 1.025)
+
+
+def test_nested_transformers_multiply_their_ratios():
+    """20 kV -(tap +1)- 10 kV -(tap -2)- 0.4 kV: the LV bus's base is the product of both ratios, and the
+    folded feeder's AC power flow is pandapower's on the net with both taps, for any injection."""
+    net = pp.create_empty_network(sn_mva=1.0)
+    for kv in (20.0, 10.0, 0.4):
+        pp.create_bus(net, vn_kv=kv, min_vm_pu=0.9, max_vm_pu=1.1)
+    pp.create_ext_grid(net, 0, vm_pu=1.0)
+    for hv, lv, pos in ((0, 1, 1.0), (1, 2, -2.0)):
+        pp.create_transformer_from_parameters(net, hv, lv, sn_mva=S_RATED, vn_hv_kv=net.bus.vn_kv[hv],
+                                              vn_lv_kv=net.bus.vn_kv[lv], vkr_percent=VKR, vk_percent=VK,
+                                              pfe_kw=0.0, i0_percent=0.0, tap_side="hv", tap_neutral=0,
+                                              tap_step_percent=2.5, tap_pos=pos, name=f"T{hv}")
+    pp.create_load(net, 1, p_mw=0.05, q_mvar=0.01)
+    pp.create_load(net, 2, p_mw=LOAD[0], q_mvar=LOAD[1])
+    net["profiles"] = {"load": pd.DataFrame(index=range(4))}
+    grid = grid_from_net(net, "nested")
+    f = grid.feeder
+    n0, n1 = 1 / 1.025, 1 / 0.95
+    assert np.allclose(f.vm_base[[grid.feeder_bus[b] for b in (0, 1, 2)]], [1.0, n0, n0 * n1])
+    p = -np.r_[0.0, 0.05, LOAD[0]][[f.labels[j] for j in range(f.n_buses)]]
+    q = -np.r_[0.0, 0.01, LOAD[1]][[f.labels[j] for j in range(f.n_buses)]]
+    on_net, on_feeder = simbench_ac_power_flow(grid, p, q), run_ac_power_flow(f, p, q)
+    assert np.max(np.abs(on_net.vm_pu - on_feeder.vm_pu)) < 1e-9 and abs(on_net.losses_mw - on_feeder.losses_mw) < 1e-12
+    zero = np.zeros(f.n_buses)
+    assert abs(simbench_ac_power_flow(grid, zero, zero).vm_pu[grid.feeder_bus[2]] - n0 * n1) < 1e-12  # no load
