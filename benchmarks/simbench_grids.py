@@ -52,7 +52,7 @@ def main() -> None:
         start = time.perf_counter()
         ac = simbench_ac_power_flow(grid, res.p * f.base_mva, res.q * f.base_mva)
         ac_s = time.perf_counter() - start
-        vm = float(np.max(np.abs(ac.vm_pu - np.sqrt(res.v))))
+        vm = float(np.max(np.abs(ac.vm_pu - f.nominal_vm(np.sqrt(res.v)))))
         ok = res.max_relaxation_gap <= GAP and vm <= VM
         admm = "- - -"
         if args.admm:

@@ -58,7 +58,7 @@ def main() -> None:
     p, q = res.p * f.base_mva, res.q * f.base_mva
     on_simbench = stage("AC on the SimBench net", lambda: simbench_ac_power_flow(grid, p, q))
     on_feeder = stage("AC on the feeder's net", lambda: run_ac_power_flow(f, p, q))
-    vm = np.sqrt(res.v)
+    vm = f.nominal_vm(np.sqrt(res.v))
     print(f"  max |V_socp - V_ac| {np.max(np.abs(on_simbench.vm_pu - vm)):.2e} p.u. (SimBench net), "
           f"{np.max(np.abs(on_feeder.vm_pu - vm)):.2e} (feeder net); losses SOCP "
           f"{res.losses * f.base_mva * 1e3:.3f} kW, AC {on_simbench.losses_mw * 1e3:.3f} kW; "

@@ -139,7 +139,8 @@ def summary(run: ClearingRun) -> dict:
         "q0_kvar": float(res.q[0] * kw) if res.status.has_solution else float("nan"),
         "losses_kw": res.losses * kw,
         "max_relaxation_gap": res.max_relaxation_gap,
-        "min_v_socp_pu": float(np.sqrt(res.v).min()) if res.status.has_solution else float("nan"),
+        "min_v_socp_pu": (float(inst.feeder.nominal_vm(np.sqrt(res.v)).min()) if res.status.has_solution
+                          else float("nan")),
         "wall_s": res.wall_s,
         "max_vm_mismatch_pu": float("nan"),
         "voltage_violations": None,
@@ -198,7 +199,7 @@ def tables(run: ClearingRun) -> dict[str, pd.DataFrame]:
         "p_hat_kw": np.r_[np.nan, [a.p_hat_kw for a in inst.agents]],
         "p_kw": res.p * kw,
         "q_kvar": res.q * kw,
-        "v_socp_pu": np.sqrt(res.v),
+        "v_socp_pu": f.nominal_vm(np.sqrt(res.v)),  # p.u. of each bus's nominal voltage, like vm_ac_pu
         "vm_ac_pu": val.ac.vm_pu,
     })
     lines = np.arange(1, f.n_buses)

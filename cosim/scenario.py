@@ -389,6 +389,11 @@ def load_scenario(path: Path) -> Scenario:
             check_size(scenario.case, n_buses - 1)
         except StoppingError as exc:
             raise ScenarioError(f"{path}: field admm.stopping: {exc}") from exc
+    drawn = sorted({"pv_share", "wind_share"} & scenario.market.model_fields_set)
+    if drawn and feeder.own_profiles is not None:
+        raise ScenarioError(f"{path}: field market.{drawn[0]}: {scenario.case} is a SimBench grid, whose prosumers "
+                            "follow the grid's own load, generator and storage profiles; remove "
+                            f"{' and '.join('market.' + k for k in drawn)}")
     if scenario.ratings is not None:
         if feeder.own_profiles is not None:
             raise ScenarioError(f"{path}: field ratings: {scenario.case} is a SimBench grid, whose lines carry "

@@ -140,7 +140,7 @@ class MarketInstance:
     options: InstanceOptions
     seed: int
     interval: int
-    vmin_pu: np.ndarray = field(repr=False)
+    vmin_pu: np.ndarray = field(repr=False)  # in the feeder's p.u. (Feeder.vm_base), like the SOCP's voltages
     vmax_pu: np.ndarray = field(repr=False)
     storage: tuple[StorageUnit, ...] = ()
 
@@ -176,6 +176,7 @@ class MarketInstance:
                 "r_pu": f.r_pu.tolist(), "x_pu": f.x_pu.tolist(), "pd_mw": f.pd_mw.tolist(),
                 "qd_mvar": f.qd_mvar.tolist(), "vmin_pu": f.vmin_pu.tolist(), "vmax_pu": f.vmax_pu.tolist(),
                 "imax_pu": [v if math.isfinite(v) else None for v in f.imax_pu.tolist()],
+                "vm_base": None if f.vm_base is None else f.vm_base.tolist(),
             },
             "vmin_pu": self.vmin_pu.tolist(),
             "vmax_pu": self.vmax_pu.tolist(),
@@ -216,8 +217,9 @@ def build_instance(feeder: Feeder, *, interval: int | str, seed: int,
         agents.append(Agent(bus=j, role=role, d_kw=float(d_kw), g_kw=float(g_kw), p_hat_kw=float(p_hat),
                             q_hat_kvar=float(-tan_phi * d_kw), tan_phi=float(tan_phi), a=float(a),
                             b=float(b), c=float(c)))
-    vmin = np.full(feeder.n_buses, opts.vmin_pu) if opts.vmin_pu is not None else feeder.vmin_pu.copy()
-    vmax = np.full(feeder.n_buses, opts.vmax_pu) if opts.vmax_pu is not None else feeder.vmax_pu.copy()
+    # the options' limits are in p.u. of the buses' nominal voltages, the feeder's in its own p.u. (vm_base)
+    vmin = feeder.model_vm(opts.vmin_pu) if opts.vmin_pu is not None else feeder.vmin_pu.copy()
+    vmax = feeder.model_vm(opts.vmax_pu) if opts.vmax_pu is not None else feeder.vmax_pu.copy()
     vmin[0] = vmax[0] = 1.0
     storage = assign_storage(*profiles.nominal(), np.random.default_rng((int(seed), STORAGE_STREAM)),
                              share=opts.storage_share, power_ratio=opts.storage_power_ratio, hours=opts.storage_hours,
@@ -302,7 +304,8 @@ def instance_from_dict(data: dict, where: str = "instance") -> MarketInstance:
             base_kv=float(need(fd, "base_kv", "feeder.")),
             labels=tuple(int(b) for b in need(fd, "labels", "feeder.")),
             parent=np.asarray(need(fd, "parent", "feeder."), dtype=int), imax_pu=imax,
-            source=str(fd.get("source", "")), notes=tuple(fd.get("notes", ())), **arrays)
+            source=str(fd.get("source", "")), notes=tuple(fd.get("notes", ())),
+            vm_base=None if fd.get("vm_base") is None else np.asarray(fd["vm_base"], dtype=float), **arrays)
         _check_tree(feeder, where)
         opts_raw = dict(need(data, "options", ""))
         known = {f.name for f in fields(InstanceOptions)}
@@ -331,9 +334,11 @@ def instance_from_dict(data: dict, where: str = "instance") -> MarketInstance:
 def _check_tree(feeder: Feeder, where: str) -> None:
     n = feeder.n_buses
     shapes = [feeder.parent, feeder.r_pu, feeder.x_pu, feeder.pd_mw, feeder.qd_mvar, feeder.vmin_pu,
-              feeder.vmax_pu, feeder.imax_pu]
+              feeder.vmax_pu, feeder.imax_pu] + ([] if feeder.vm_base is None else [feeder.vm_base])
     if n < 2 or any(a.shape != (n,) for a in shapes):
         raise InstanceError(f"{where}: field feeder: expected arrays of length {n} (one per bus)")
+    if feeder.vm_base is not None and not (np.all(np.isfinite(feeder.vm_base)) and np.all(feeder.vm_base > 0)):
+        raise InstanceError(f"{where}: field feeder.vm_base: expected {n} positive voltage base ratios")
     if feeder.parent[0] != -1 or np.any(feeder.parent[1:] < 0) or np.any(feeder.parent[1:] >= n):
         raise InstanceError(f"{where}: field feeder.parent: expected -1 for bus 0 and a bus index otherwise")
     try:

@@ -130,7 +130,8 @@ def solve_net(net: pp.pandapowerNet, what: str, init: str = "flat") -> None:
 
 def run_ac_power_flow(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np.ndarray | None = None,
                       net: pp.pandapowerNet | None = None) -> AcPowerFlow:
-    """Solve the AC power flow for a dispatch; a diverging power flow raises :class:`AcNotConverged`. ``net``, a
+    """Solve the AC power flow for a dispatch (voltages in p.u. of each bus's nominal voltage); a diverging power
+    flow raises :class:`AcNotConverged`. ``net``, a
     :func:`to_pandapower` net of this feeder, is reused with the dispatch's injections: building a net takes
     longer than solving it (case85: about 0.1 s against 0.02), and a day validates 96 dispatches."""
     if net is None:
@@ -144,7 +145,7 @@ def run_ac_power_flow(feeder: Feeder, p_mw: np.ndarray | None = None, q_mvar: np
     rated = np.isfinite(feeder.imax_pu[1:])
     bus = net.res_bus.sort_index()
     return AcPowerFlow(
-        vm_pu=bus.vm_pu.to_numpy(),
+        vm_pu=feeder.nominal_vm(bus.vm_pu.to_numpy()),  # the net is in the feeder's p.u. (Feeder.vm_base)
         va_degree=bus.va_degree.to_numpy(),
         line_p_from_mw=np.r_[np.nan, line.p_from_mw.to_numpy()],
         line_q_from_mvar=np.r_[np.nan, line.q_from_mvar.to_numpy()],
@@ -196,7 +197,9 @@ def validate_dispatch(feeder: Feeder, p_mw: np.ndarray, q_mvar: np.ndarray, vm_s
                       tol_pu: float = 1e-6, net: pp.pandapowerNet | None = None) -> AcValidation:
     """Run the AC power flow of a market dispatch and compare it with the SOCP voltages and losses.
 
-    A bus violates its limits when its AC voltage leaves ``[vmin, vmax]`` by more than ``tol_pu``; ``net``
+    ``vm_socp_pu``, ``vmin_pu`` and ``vmax_pu`` are in the feeder's p.u. (as the market has them); the
+    validation reports every voltage in p.u. of the buses' nominal voltages (:meth:`Feeder.nominal_vm`). A bus
+    violates its limits when its AC voltage leaves ``[vmin, vmax]`` by more than ``tol_pu``; ``net``
     as in :func:`run_ac_power_flow`. A dispatch without an AC solution is reported, not raised: the market
     cleared, and what the grid made of it is the finding.
     """
@@ -204,13 +207,15 @@ def validate_dispatch(feeder: Feeder, p_mw: np.ndarray, q_mvar: np.ndarray, vm_s
         ac = run_ac_power_flow(feeder, p_mw, q_mvar, net)
     except AcNotConverged:
         return AcValidation.not_converged(feeder.n_buses)
-    return compare_with_ac(ac, vm_socp_pu, losses_socp_mw, vmin_pu, vmax_pu, tol_pu)
+    return compare_with_ac(ac, feeder.nominal_vm(vm_socp_pu), losses_socp_mw, feeder.nominal_vm(vmin_pu),
+                           feeder.nominal_vm(vmax_pu), tol_pu)
 
 
 def compare_with_ac(ac: AcPowerFlow, vm_socp_pu: np.ndarray, losses_socp_mw: float, vmin_pu: np.ndarray,
                     vmax_pu: np.ndarray, tol_pu: float = 1e-6) -> AcValidation:
     """Compare a dispatch's SOCP voltages and losses with its AC power flow, however that was solved (the
-    feeder's own net, or the source grid's, e.g. :func:`physical.simbench_grid.simbench_ac_power_flow`)."""
+    feeder's own net, or the source grid's, e.g. :func:`physical.simbench_grid.simbench_ac_power_flow`); every
+    voltage in p.u. of the buses' nominal voltages."""
     outside = (ac.vm_pu < vmin_pu - tol_pu) | (ac.vm_pu > vmax_pu + tol_pu)
     outside[0] = False
     return AcValidation(

@@ -27,6 +27,12 @@ class Feeder:
 
     Arrays are indexed by bus ``0..n``; entry ``j >= 1`` of a line array belongs to line ``j`` (the line whose
     end bus is ``j``), entry 0 is unused. ``labels`` keeps the source's own bus numbers.
+
+    ``vm_base[j]`` is bus ``j``'s voltage base over its nominal voltage (``None``: 1 everywhere). Below a
+    transformer off its nominal ratio ``n`` the buses are in p.u. of ``n`` times their nominal voltage, which
+    folds the ratio into the per-unit system exactly (:mod:`physical.simbench_grid` derives it): the voltages,
+    voltage limits, impedances and current limits of these arrays are all in that model's p.u.
+    :meth:`nominal_vm` turns a voltage into p.u. of the bus's nominal voltage, :meth:`model_vm` back.
     """
 
     name: str
@@ -44,10 +50,20 @@ class Feeder:
     source: str = ""
     notes: tuple[str, ...] = field(default=())
     own_profiles: UnitProfiles | None = field(default=None, repr=False)
+    vm_base: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_buses(self) -> int:
         return len(self.labels)
+
+    def nominal_vm(self, vm_pu: np.ndarray) -> np.ndarray:
+        """Voltage magnitudes of every bus in p.u. of its nominal voltage, from the model's p.u."""
+        return np.asarray(vm_pu, dtype=float) * (1.0 if self.vm_base is None else self.vm_base)
+
+    def model_vm(self, vm_pu: np.ndarray | float) -> np.ndarray:
+        """Voltage magnitudes of every bus in the model's p.u., from p.u. of its nominal voltage."""
+        return np.broadcast_to(np.asarray(vm_pu, dtype=float), (self.n_buses,)) / (
+            1.0 if self.vm_base is None else self.vm_base)
 
     @cached_property
     def children(self) -> tuple[tuple[int, ...], ...]:
@@ -78,7 +94,8 @@ class Feeder:
         return g
 
     def path_impedance_pu(self, rows: Sequence[int] | None = None) -> np.ndarray:
-        """|Z| of the tree path between buses: the electrical distance used for trading fees.
+        """|Z| of the tree path between buses: the electrical distance used for trading fees, in p.u. of the
+        buses' nominal voltages (a transformer's tap does not change it).
 
         Entry ``[k, b]`` is the distance from bus ``rows[k]`` (every bus by default) to bus ``b``:
         ``to_root[a] + to_root[b] - 2 to_root[lca(a, b)]``. The lowest common ancestors of all rows are found
@@ -87,7 +104,7 @@ class Feeder:
         per pair.
         """
         rows = np.arange(self.n_buses) if rows is None else np.asarray(rows, dtype=int)
-        z = np.hypot(self.r_pu, self.x_pu)
+        z = np.hypot(self.r_pu, self.x_pu) * (1.0 if self.vm_base is None else self.vm_base**2)
         to_root = np.zeros(self.n_buses)
         for j in self.topological_order[1:]:
             to_root[j] = to_root[self.parent[j]] + z[j]

@@ -12,16 +12,39 @@ that takes 15-20 s per grid, so the net is pickled once per code (:func:`simbenc
   HV/MV transformers and a busbar coupler, a loop that belongs to the root). Their on-load tap changers hold
   the MV busbar, so the root is that busbar at 1 p.u.; the external grid's own set point (1.025 p.u. in
   SimBench) is not used.
-- **MV/LV transformers** are series impedances on the system base: ``|z| = vk% / 100 * S_base / S_rated``,
-  ``r = vkr% / 100 * S_base / S_rated``, ``x = sqrt(|z|^2 - r^2)`` (pandapower's short-circuit model), divided
-  by the number of parallel units; the magnetising branch (``pfe_kw``, ``i0_percent``) is dropped, a tap
-  position off neutral or rated voltages other than the buses' are refused. Their current limit is the
-  rating, ``S_rated / S_base`` p.u.
+- **MV/LV transformers** are an ideal transformer followed by a series impedance on the LV side, as in
+  pandapower: ``|z| = vk% / 100 * S_base / S_rated * k^2``, ``r = vkr% / 100 * S_base / S_rated * k^2``,
+  ``x = sqrt(|z|^2 - r^2)`` (pandapower's short-circuit model; ``k`` the LV winding's rated voltage, after an
+  LV-side tap, over the LV bus's nominal voltage), divided by the number of parallel units; the magnetising
+  branch (``pfe_kw``, ``i0_percent``) is dropped. Their current limit is the rating, ``S_rated / S_base`` p.u.
+- **transformer ratio** (taps off neutral, rated voltages other than the buses'): SimBench's scenario 1 and 2
+  LV grids run their MV/LV transformer one tap (2.5 %) off neutral. The ratio is folded into the per-unit
+  bases below the transformer, exactly, so the DistFlow model, the market and both ADMM splittings need no
+  change. Derivation. The tap changer sets the winding voltages ``U_hv = vn_hv_kv (1 + s t)`` on the tapped
+  side (``s`` steps off neutral, ``t`` = ``tap_step_percent / 100``; pandapower's ``Ratio`` tap changer) and
+  the no-load ratio in p.u. of the buses' nominal voltages is ``n = (V_hv,nom / U_hv) (U_lv / V_lv,nom)``:
+  behind the ideal transformer the LV side sees ``n V_i`` (p.u.), then the series impedance ``z`` (LV p.u.)
+  carries the current ``I`` (LV p.u.) to bus ``j``: ``V_j = n V_i - z I``, with ``S = n V_i I*`` entering the
+  impedance (an ideal transformer is lossless). Measure the buses below the transformer in p.u. of ``n``
+  times their nominal voltage (scale ``c_j = n c_i``; ``c = 1`` at the root): ``u = V / c``, and with the
+  power base unchanged the current base shrinks by ``c``, ``I' = c I``, and the impedance base grows by
+  ``c^2``, ``z' = z / c^2``. Dividing ``V_j = n V_i - z I`` by ``c_j = n c_i`` gives
+  ``u_j = u_i - z' I'`` and ``S = u_i I'*``: the transformer becomes a plain DistFlow line,
+  ``v_j = v_i - 2 (r' P + x' Q) + |z'|^2 l'``, ``P^2 + Q^2 <= v_i l'``, losses ``r l = r' l'``; the lines
+  below keep the form with ``z' = z / c^2``, ``l' = c^2 l``; powers are unchanged, so are the injections, the
+  costs and the relaxation. Voltage limits become ``v_min / c``, current limits ``c i_max``; nested
+  transformers multiply their ratios. Equivalently: the squared voltage behind the transformer is the
+  primary's times ``n^2`` before the drop. :attr:`physical.feeder.Feeder.vm_base` keeps ``c`` per bus, and
+  every reported voltage (AC validation, tables) is turned back into p.u. of the nominal voltage with it;
+  trading fees use the nominal-base impedances, so a tap does not change them. Tap changers that also shift
+  the phase (``tap_step_degree``), symmetrical, ideal or tabular ones are refused.
+  pandapower 3 applies ``tap_pos`` only to transformers with a ``tap_changer_type``, which SimBench 1.6.3's
+  nets leave empty (e2nIEE/simbench issue 69: every tap silently at neutral); the AC check
+  (:func:`simbench_ac_power_flow`) sets ``Ratio`` on them so that pandapower models the tap SimBench gives.
 - **lines**: ``r, x`` in ohms over the zone's base ``vn_kv^2 / S_base``; line charging (``c_nf_per_km``)
   is dropped -- DistFlow has no shunts.
-- **per unit**: every bus in p.u. of its own nominal voltage, so a transformer with rated voltages equal to its
-  buses' has ratio 1:1 in p.u.; ``Feeder.base_kv`` is the nominal voltage most buses share (trading fees are
-  per ohm on that base).
+- **per unit**: every bus in p.u. of its own nominal voltage (times ``c`` below an off-nominal transformer);
+  ``Feeder.base_kv`` is the nominal voltage most buses share (trading fees are per ohm on that base).
 
 Every load, static generator and storage unit keeps its SimBench profile (:class:`physical.profiles.UnitProfiles`),
 so the grid's own year drives its prosumers. :func:`simbench_ac_power_flow` solves the AC power flow of a
@@ -160,7 +183,6 @@ def grid_from_net(net: pp.pandapowerNet, code: str) -> SimbenchGrid:
                 groups.join(slack, int(lv))
                 changed = True
     feeder_trafos = trafos[trafos.vn_hv_kv < SUBSTATION_MIN_KV]
-    _check_transformers(net, feeder_trafos, where)
 
     root = groups.find(slack)
     root_bus = _root_label(net, groups, root, slack)
@@ -178,8 +200,12 @@ def grid_from_net(net: pp.pandapowerNet, code: str) -> SimbenchGrid:
     imax = lines.max_i_ka.to_numpy() * par / i_base_ka
     for k, (idx, f, t, name) in enumerate(zip(lines.index, lines.from_bus, lines.to_bus, lines.name, strict=True)):
         edges.append((int(f), int(t), float(r[k]), float(x[k]), float(imax[k]), ("line", int(idx)), str(name)))
+    ratio: dict[int, float] = {}  # edge -> no-load ratio V_lv = n V_hv of an off-nominal transformer
     for idx, tr in feeder_trafos.iterrows():
-        r_tr, x_tr = _trafo_series_pu(tr, base_mva)
+        n, k_lv = _trafo_ratio(tr, float(vn[tr.hv_bus]), float(vn[tr.lv_bus]), where)
+        if n != 1.0:
+            ratio[len(edges)] = n
+        r_tr, x_tr = _trafo_series_pu(tr, base_mva, k_lv)
         edges.append((int(tr.hv_bus), int(tr.lv_bus), r_tr, x_tr, tr.sn_mva * float(tr.parallel) / base_mva,
                       ("trafo", int(idx)), str(tr["name"])))
 
@@ -205,10 +231,13 @@ def grid_from_net(net: pp.pandapowerNet, code: str) -> SimbenchGrid:
         pd_mw[lab] = pd_mw.get(lab, 0.0) + float(p)
         qd_mvar[lab] = qd_mvar.get(lab, 0.0) + float(q)
     in_tree = [e for e in edges if groups.find(e[0]) in energised]
-    vmin = {label[groups.find(int(b))]: float(v) for b, v in net.bus.min_vm_pu.dropna().items()
-            if groups.find(int(b)) in energised}
-    vmax = {label[groups.find(int(b))]: float(v) for b, v in net.bus.max_vm_pu.dropna().items()
-            if groups.find(int(b)) in energised}
+    base = _voltage_bases(g.subgraph(energised), edges, ratio, groups, root)
+    vmin = {label[grp]: float(v) / base[grp] for b, v in net.bus.min_vm_pu.dropna().items()
+            if (grp := groups.find(int(b))) in energised}
+    vmax = {label[grp]: float(v) / base[grp] for b, v in net.bus.max_vm_pu.dropna().items()
+            if (grp := groups.find(int(b))) in energised}
+    folded = [(f, t, r / base[groups.find(t)] ** 2, x / base[groups.find(t)] ** 2, imax * base[groups.find(t)])
+              for f, t, r, x, imax, _el, _name in in_tree]  # t is the LV side of a transformer
     n_open = int((~net.switch.closed).sum())
     feeder = build_feeder(
         code,
@@ -216,8 +245,7 @@ def grid_from_net(net: pp.pandapowerNet, code: str) -> SimbenchGrid:
         base_kv=base_kv,
         bus_labels=sorted(label.values()),
         root_label=root_bus,
-        branches=[(label[groups.find(f)], label[groups.find(t)], r, x, imax)
-                  for f, t, r, x, imax, _el, _name in in_tree],
+        branches=[(label[groups.find(f)], label[groups.find(t)], r, x, imax) for f, t, r, x, imax in folded],
         pd_mw=pd_mw,
         qd_mvar=qd_mvar,
         vmin_pu=vmin,
@@ -228,7 +256,10 @@ def grid_from_net(net: pp.pandapowerNet, code: str) -> SimbenchGrid:
                f"and {len(substation)} HV/MV transformers; external grid held at 1 p.u., not "
                f"{float(grids.vm_pu.iloc[0]):g}",
                f"{len(feeder_trafos)} MV/LV transformers as series impedances (magnetising branch dropped)",
-               "line charging dropped; every bus in p.u. of its own nominal voltage",
+               f"{len(ratio)} transformers off their nominal ratio ("
+               f"{', '.join(f'{edges[k][6]}: {n:.4g}' for k, n in ratio.items()) or 'none'}), folded into the "
+               "voltage bases below them",
+               "line charging dropped; every bus in p.u. of its own nominal voltage (times Feeder.vm_base)",
                f"base {base_mva:g} MVA, fees per ohm on {base_kv:g} kV"),
     )
     index = {lab: j for j, lab in enumerate(feeder.labels)}
@@ -239,7 +270,8 @@ def grid_from_net(net: pp.pandapowerNet, code: str) -> SimbenchGrid:
         a, b = index[label[groups.find(f)]], index[label[groups.find(t)]]
         line_of[b if feeder.parent[b] == a else a] = element
     line_element = (("", -1),) + tuple(line_of[j] for j in range(1, feeder.n_buses))
-    feeder = replace(feeder, own_profiles=_unit_profiles(net, feeder_bus, feeder.n_buses, where))
+    vm_base = np.array([base[groups.find(lab)] for lab in feeder.labels]) if ratio else None
+    feeder = replace(feeder, own_profiles=_unit_profiles(net, feeder_bus, feeder.n_buses, where), vm_base=vm_base)
     return SimbenchGrid(code, net, feeder, feeder_bus, line_element)
 
 
@@ -273,15 +305,46 @@ def _in_operation(net: pp.pandapowerNet, table: str, et: str):
     return rows[rows.in_service & ~rows.index.isin(opened)]
 
 
-def _check_transformers(net: pp.pandapowerNet, trafos, where: str) -> None:
-    vn = net.bus.vn_kv
-    for _idx, tr in trafos.iterrows():
-        off_tap = np.isfinite(tr.tap_pos) and np.isfinite(tr.tap_neutral) and tr.tap_pos != tr.tap_neutral
-        if off_tap or tr.vn_hv_kv != vn[tr.hv_bus] or tr.vn_lv_kv != vn[tr.lv_bus]:
-            raise FeederError(f"{where}: transformer {tr['name']!r} has an off-nominal ratio (tap {tr.tap_pos} "
-                              f"of neutral {tr.tap_neutral}, rated {tr.vn_hv_kv}/{tr.vn_lv_kv} kV between "
-                              f"{vn[tr.hv_bus]} and {vn[tr.lv_bus]} kV buses), which the DistFlow model here "
-                              "does not represent")
+def _trafo_ratio(tr, vn_hv: float, vn_lv: float, where: str) -> tuple[float, float]:
+    """A transformer's no-load ratio ``n`` (``V_lv = n V_hv`` in p.u. of the buses' nominal voltages ``vn_hv``,
+    ``vn_lv``) and its LV winding's rated voltage over ``vn_lv``, with the tap set as pandapower's ``Ratio``
+    tap changer sets it (see the module docstring)."""
+    u_hv, u_lv = float(tr.vn_hv_kv), float(tr.vn_lv_kv)
+    steps = float(tr.tap_pos - tr.tap_neutral) if np.isfinite(tr.tap_pos) and np.isfinite(tr.tap_neutral) else 0.0
+    if steps:
+        kind = tr.get("tap_changer_type")
+        table = tr.get("tap_dependency_table")
+        degree = tr.get("tap_step_degree")
+        plain = ((not isinstance(kind, str) or kind == "Ratio") and not (isinstance(table, bool | np.bool_) and table)
+                 and not (degree is not None and np.isfinite(degree) and degree != 0)
+                 and np.isfinite(tr.tap_step_percent) and tr.tap_side in ("hv", "lv"))
+        if not plain:
+            raise FeederError(f"{where}: transformer {tr['name']!r} is {steps:g} taps off neutral with a tap "
+                              f"changer other than a ratio changer on one side (type {kind!r}, side "
+                              f"{tr.tap_side!r}, {tr.tap_step_percent} % and {degree} degrees per step), which "
+                              "the DistFlow model here does not represent")
+        factor = 1.0 + steps * float(tr.tap_step_percent) / 100.0
+        if tr.tap_side == "hv":
+            u_hv *= factor
+        else:
+            u_lv *= factor
+    second = tr.get("tap2_pos")
+    if second is not None and np.isfinite(second) and second != tr.get("tap2_neutral"):
+        raise FeederError(f"{where}: transformer {tr['name']!r} has a second tap changer off neutral, which the "
+                          "DistFlow model here does not represent")
+    return (vn_hv / u_hv) * (u_lv / vn_lv), u_lv / vn_lv
+
+
+def _voltage_bases(tree: nx.MultiGraph, edges: list, ratio: dict[int, float], groups: _BusGroups,
+                   root: int) -> dict[int, float]:
+    """Each feeder bus's voltage base over its nominal voltage: 1 at the root, times ``n`` across a transformer
+    of ratio ``n`` from its HV to its LV side (the module docstring derives why this is exact)."""
+    base = {root: 1.0}
+    for u, v in nx.bfs_edges(tree, root):
+        (key,) = tree[u][v]  # a tree: one edge between two buses
+        n = ratio.get(key, 1.0)
+        base[v] = base[u] * n if groups.find(edges[key][0]) == u else base[u] / n
+    return base
 
 
 def _root_label(net: pp.pandapowerNet, groups: _BusGroups, root: int, slack: int) -> int:
@@ -297,9 +360,10 @@ def _unit_powers(net: pp.pandapowerNet, element: str, column: str = "p_mw"):
     return (table[column] * table.scaling).where(table.in_service, 0.0).astype(float)
 
 
-def _trafo_series_pu(tr, base_mva: float) -> tuple[float, float]:
-    """Series impedance of a two-winding transformer on ``base_mva`` (short-circuit voltages, parallel units)."""
-    scale = base_mva / (tr.sn_mva * float(tr.parallel))
+def _trafo_series_pu(tr, base_mva: float, k_lv: float = 1.0) -> tuple[float, float]:
+    """Series impedance of a two-winding transformer on ``base_mva`` and its LV bus's nominal voltage
+    (short-circuit voltages, parallel units; ``k_lv``: the LV winding's rated voltage over the bus's)."""
+    scale = base_mva / (tr.sn_mva * float(tr.parallel)) * k_lv**2
     z = tr.vk_percent / 100 * scale
     r = tr.vkr_percent / 100 * scale
     return float(r), float(np.sqrt(max(z**2 - r**2, 0.0)))
@@ -360,6 +424,10 @@ def _validation_net(grid: SimbenchGrid) -> pp.pandapowerNet:
     net.line["g_us_per_km"] = 0.0
     net.trafo["pfe_kw"] = 0.0
     net.trafo["i0_percent"] = 0.0
+    # pandapower 3 ignores the tap of a transformer without a tap changer type, which SimBench leaves empty
+    if "tap_changer_type" in net.trafo:
+        untyped = net.trafo.tap_changer_type.isna() & net.trafo.tap_step_percent.notna()
+        net.trafo.loc[untyped, "tap_changer_type"] = "Ratio"
     substation = net.trafo.vn_hv_kv >= SUBSTATION_MIN_KV
     busbars = set(net.trafo.lv_bus[substation & net.trafo.in_service].astype(int))
     net.trafo.loc[substation, "in_service"] = False
@@ -377,7 +445,8 @@ def _validation_net(grid: SimbenchGrid) -> pp.pandapowerNet:
 
 def simbench_ac_power_flow(grid: SimbenchGrid, p_mw: np.ndarray, q_mvar: np.ndarray) -> AcPowerFlow:
     """AC power flow of a dispatch (net injections per feeder bus) on the SimBench net itself, indexed like
-    the feeder; a diverging power flow raises :class:`AcNotConverged`."""
+    the feeder, voltages in p.u. of the buses' nominal voltages; a diverging power flow raises
+    :class:`AcNotConverged`."""
     net = _validation_net(grid)
     f = grid.feeder
     ours = net.load.index >= 10**7
@@ -417,9 +486,12 @@ def simbench_ac_power_flow(grid: SimbenchGrid, p_mw: np.ndarray, q_mvar: np.ndar
 def validate_on_simbench_net(grid: SimbenchGrid, p_mw: np.ndarray, q_mvar: np.ndarray, vm_socp_pu: np.ndarray,
                              losses_socp_mw: float, vmin_pu: np.ndarray, vmax_pu: np.ndarray,
                              tol_pu: float = 1e-6) -> AcValidation:
-    """:func:`physical.ac_power_flow.validate_dispatch` with the AC power flow solved on the SimBench net."""
+    """:func:`physical.ac_power_flow.validate_dispatch` with the AC power flow solved on the SimBench net (the
+    SOCP voltages and limits in the feeder's p.u., the validation in p.u. of the nominal voltages)."""
     try:
         ac = simbench_ac_power_flow(grid, p_mw, q_mvar)
     except AcNotConverged:
         return AcValidation.not_converged(grid.feeder.n_buses)
-    return compare_with_ac(ac, vm_socp_pu, losses_socp_mw, vmin_pu, vmax_pu, tol_pu)
+    f = grid.feeder
+    return compare_with_ac(ac, f.nominal_vm(vm_socp_pu), losses_socp_mw, f.nominal_vm(vmin_pu), f.nominal_vm(vmax_pu),
+                           tol_pu)

@@ -69,7 +69,8 @@ class GridSim(mosaik_api_v3.Simulator):
                        .summary(self.feeder.base_mva)
                        if reports is not None else {"suspected_agents": []})
             keep(self.run_id, d["interval"], "validation", {
-                "time_ms": time, "vm_ac_pu": check.ac.vm_pu.tolist(), "vm_socp_pu": d["vm_socp_pu"],
+                "time_ms": time, "vm_ac_pu": check.ac.vm_pu.tolist(),
+                "vm_socp_pu": self.feeder.nominal_vm(d["vm_socp_pu"]).tolist(),  # nominal p.u., like vm_ac_pu
                 **check.summary(), "overloaded_lines": list(overloaded_lines(check.ac)), **static_loading,
                 "cross_layer_checked": reports is not None, **crossed,
                 **(self.external.summary() if self.external.values_ else {})})

@@ -76,6 +76,14 @@ def assert_refused(path: Path, field: str, capsys) -> None:
     assert field in capsys.readouterr().err and not out.exists()
 
 
+@pytest.mark.parametrize("key", ["pv_share", "wind_share"])
+def test_simbench_scenario_refuses_drawn_generation(tmp_path, capsys, key):
+    """A SimBench grid's prosumers follow its own profiles: a PV or wind share would be silently ignored."""
+    path = tmp_path / "scenario.toml"
+    path.write_text(f'name = "t"\ncase = "1-LV-rural1--0-sw"\n[market]\n{key} = 0.3\n')
+    assert_refused(path, f"field market.{key}: 1-LV-rural1--0-sw is a SimBench grid", capsys)
+
+
 def test_missing_scenario_file_is_a_clear_error(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "r")]) == EXIT_INPUT
     assert "no such scenario file" in capsys.readouterr().err

@@ -35,11 +35,11 @@ def test_names_do_not_collide_with_matpower():
         load_feeder("1-LV-nowhere--0-sw")
 
 
-@pytest.mark.parametrize("code", [LV, MV, "1-MV-urban--0-sw"])
+@pytest.mark.parametrize("code", [LV, MV, "1-MV-urban--0-sw", "1-LV-rural1--1-sw"])
 def test_feeder_net_reproduces_the_simbench_net(code):
     """The feeder's own pandapower net (lines only, the transformer as a line) and the SimBench net itself
     (its lines, transformer, switches) give the same AC power flow for a random dispatch (the urban grid's
-    substation runs its two busbar halves apart)."""
+    substation runs its two busbar halves apart; rural1--1's transformer is a tap off neutral)."""
     grid = load_simbench_grid(code)
     f = grid.feeder
     rng = np.random.default_rng(3)
