@@ -2,23 +2,27 @@
 
     python benchmarks/scaling.py [--cases case15da,...,1-MVLV-semiurb-all-0-sw]
                                  [--methods central,sweep,local,defended]
-                                 [--repeats 1] [--local-max-buses 90] [--max-iter 20000]
-                                 [--figure docs/figures/scaling.png]
+                                 [--repeats 1] [--local-max-buses 141] [--max-iter 15000]
+                                 [--table docs/figures/scaling.csv] [--figure docs/figures/scaling.png]
 
 Methods: ``central`` the SOCP (cvxpy + Clarabel; iterations are Clarabel's), ``sweep`` and ``local`` the ADMM
 on its two splittings, ``defended`` the ADMM with every agent screening with the tensor detector (attack-free:
 the cost of the defence) on the splitting the defence runs on (:func:`cyber.resilient_admm.default_projection`).
 The one-hop ``local`` splitting and the defended run stop at ``--local-max-buses``: their information travels
-one line per iteration, so their iterations grow with the feeder's depth (the table shows how) and a
-5 000-bus feeder is hopeless; ``--max-iter`` caps every ADMM run.
+one line per iteration, and on 5 476 buses the local splitting had not converged after 8 000 iterations (measure
+it with ``--cases 1-MVLV-rural-all-0-sw --methods local --local-max-buses 10000 --max-iter 8000``); ``--max-iter``
+caps every ADMM run.
 
 Every (case, method) runs in a fresh process, so its peak memory (maximum resident set size: imports, feeder,
 instance and solve) is its own; wall times are of the solve alone. The ADMM's optimality gap is against the
-central objective of the same run; ``dv_ac`` is max |V_socp - V_ac| of the dispatch on the grid's own net
+same case's central objective; ``dv_ac`` is max |V_socp - V_ac| of the dispatch on the grid's own net
 (SimBench's net for a SimBench code). Trading partners: the ``--k`` electrically nearest sellers per buyer on
 every feeder, so the trades grow linearly with the buyers. The fitted exponent is the least-squares slope of
 log(wall time) on log(buses) over the converged runs. The load average is printed with every run: the machine
 is shared, so wall times are upper bounds.
+
+Rows are merged into ``--table`` (a case and method measured again replace their row), and the exponents and
+the figure are of the whole table, so a slow part can be re-measured alone; ``--methods ''`` only redraws.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import resource
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +67,7 @@ class Measurement:
     peak_mb: float
     load: float  # 1-minute load average at the end of the solve
     splitting: str = ""
+    primal: float = math.nan  # the ADMM's last primal residual (what a capped run reached)
     gap: float = math.nan  # relative to the central objective
 
 
@@ -94,16 +99,17 @@ def measure(case: str, method: str, k: int, interval: str, seed: int, max_iter: 
     wall = time.perf_counter() - start
     load = os.getloadavg()[0]
     if method == "central":
-        iterations, converged = int(res.info.get("solver_iterations", 0)), res.status.has_solution
+        iterations, converged, primal = int(res.info.get("solver_iterations", 0)), res.status.has_solution, math.nan
     else:
         iterations, converged = int(res.info["iterations"]), bool(res.info["converged"])
+        primal = float(res.info["primal_residual"])
     dv = math.nan
     if ac and res.status.has_solution:
         check = validate_result(inst, res)
         dv = check.max_vm_mismatch_pu
     return Measurement(case, method, feeder.n_buses, int(feeder.depth.max()), len(inst.trades), wall, iterations,
                        converged, float(res.objective), float(res.max_relaxation_gap), dv,
-                       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, load, splitting)
+                       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, load, splitting, primal)
 
 
 def in_child(*args) -> Measurement:
@@ -111,6 +117,23 @@ def in_child(*args) -> Measurement:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=os.nice, initargs=(5,)) as pool:
         return pool.submit(measure, *args).result()
+
+
+def merged(path: Path, new: list[Measurement]) -> list[Measurement]:
+    """The rows of ``path`` (a CSV of earlier runs) with ``new`` in place of the same (case, method); written
+    back, so a slow part can be re-measured alone and the figure still shows every case."""
+    import pandas as pd
+
+    table = pd.read_csv(path).fillna({"splitting": ""}) if path.exists() else pd.DataFrame()
+    kept = [Measurement(**row) for row in table.to_dict("records")]
+    fresh = {(r.case, r.method) for r in new}
+    rows = [r for r in kept if (r.case, r.method) not in fresh] + new
+    central = {r.case: r.objective for r in rows if r.method == "central"}
+    rows = [replace(r, gap=abs(r.objective - central[r.case]) / max(abs(central[r.case]), 1e-12))
+            if r.method != "central" and math.isnan(r.gap) and r.case in central else r for r in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([asdict(r) for r in rows]).to_csv(path, index=False)
+    return rows
 
 
 def exponent(rows: list[Measurement], value) -> float:
@@ -159,18 +182,20 @@ def main() -> None:
     parser.add_argument("--interval", default="2016-06-21T12:00")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=1, help="solves per (case, method); wall time as a range")
-    parser.add_argument("--local-max-buses", type=int, default=90,
+    parser.add_argument("--local-max-buses", type=int, default=141,
                         help="largest feeder for the one-hop splitting and the defended run")
-    parser.add_argument("--max-iter", type=int, default=20000)
+    parser.add_argument("--max-iter", type=int, default=15000)
     parser.add_argument("--no-ac", action="store_true", help="skip the AC check of every dispatch")
     parser.add_argument("--figure", type=Path, default=Path("docs/figures/scaling.png"))
+    parser.add_argument("--table", type=Path, default=Path("docs/figures/scaling.csv"),
+                        help="CSV the rows are merged into; the exponents and the figure are of all its rows")
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown or args.repeats < 1:
         parser.error(f"--methods: expected some of {','.join(METHODS)}, got {','.join(unknown)}; --repeats >= 1")
     print(f"{'case':26} {'method':8} {'split':6} {'buses':>6} {'depth':>5} {'trades':>6} {'wall_s':>15} {'iters':>6} "
-          f"{'conv':>5} {'gap':>8} {'relax':>8} {'dv_ac':>8} {'peak_MB':>8} {'load':>5}", flush=True)
+          f"{'conv':>5} {'primal':>8} {'gap':>8} {'relax':>8} {'dv_ac':>8} {'peak_MB':>8} {'load':>5}", flush=True)
     rows: list[Measurement] = []
     for case in args.cases.split(","):
         central, buses = None, None
@@ -190,10 +215,12 @@ def main() -> None:
             walls = [r.wall_s for r in runs]
             wall = f"{min(walls):.2f}" if len(runs) == 1 else f"{min(walls):.2f}-{max(walls):.2f}"
             print(f"{case:26} {method:8} {best.splitting:6} {best.buses:>6} {best.depth:>5} {best.trades:>6} "
-                  f"{wall:>15} {best.iterations:>6} {str(best.converged):>5} {best.gap:>8.1e} "
+                  f"{wall:>15} {best.iterations:>6} {str(best.converged):>5} {best.primal:>8.1e} {best.gap:>8.1e} "
                   f"{best.relaxation_gap:>8.1e} {best.dv_ac:>8.1e} {best.peak_mb:>8.0f} {best.load:>5.1f}", flush=True)
-    print("\nfitted exponent of wall time (and of iterations, peak memory) against buses, converged runs:")
-    for method in methods:
+    rows = merged(args.table, rows)
+    print(f"\nfitted exponent of wall time (and of iterations, peak memory) against buses, converged runs of "
+          f"{args.table}:")
+    for method in METHODS:
         mine = [r for r in rows if r.method == method]
         print(f"  {method:8} time {exponent(mine, lambda r: r.wall_s):5.2f}   iterations "
               f"{exponent(mine, lambda r: r.iterations):5.2f}   memory {exponent(mine, lambda r: r.peak_mb):5.2f}   "
