@@ -159,8 +159,12 @@ def figure(rows: list[Measurement], path: Path) -> None:
                 continue
             slope = exponent(mine, lambda r, f=field: getattr(r, f))
             done = [r for r in mine if r.converged]
-            line, = ax.plot([r.buses for r in done], [getattr(r, field) for r in done], "o-",
-                            label=f"{method} (slope {slope:.2f})" if math.isfinite(slope) else method)
+            x, y = np.array([r.buses for r in done], dtype=float), np.array([getattr(r, field) for r in done])
+            line, = ax.plot(x, y, "o", label=f"{method} (slope {slope:.2f})" if math.isfinite(slope) else method)
+            if math.isfinite(slope):  # the fitted power law over the converged runs' range
+                ends = np.array([x.min(), x.max()])
+                offset = np.mean(np.log(y[y > 0]) - slope * np.log(x[y > 0]))
+                ax.plot(ends, np.exp(offset) * ends**slope, "--", color=line.get_color(), alpha=0.6)
             capped = [r for r in mine if not r.converged]
             if capped:
                 ax.plot([r.buses for r in capped], [getattr(r, field) for r in capped], "x", color=line.get_color(),
@@ -168,7 +172,7 @@ def figure(rows: list[Measurement], path: Path) -> None:
         ax.set(xscale="log", yscale="log", xlabel="buses", ylabel=label)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Clearing one quarter hour (x: not converged within the iteration cap)")
+    fig.suptitle("Clearing one quarter hour (dashed: fitted power law; x: not converged within the iteration cap)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
