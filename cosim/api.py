@@ -29,6 +29,7 @@ from cyber.resilient_admm import CyberSetup, check_projection, default_projectio
 from market.admm.driver import AdmmSettings
 from market.instance import InstanceOptions, MarketInstance
 from market.instance import build_instance as _build_instance
+from market.result import ClearingResult
 from physical.ac_power_flow import AcValidation, validate_dispatch
 from physical.catalog import RADIAL_CASES, load_feeder
 from physical.feeder import Feeder
@@ -131,7 +132,12 @@ def clear(instance: MarketInstance, method: str = "centralized", *, attacks: tup
 def validate(clearing: Clearing) -> AcValidation:
     """The AC check of a clearing's dispatch on the grid it came from: the SimBench net itself for a SimBench
     feeder (with the model's simplifications, see :mod:`physical.simbench_grid`), else the feeder's net."""
-    inst, res = clearing.instance, clearing.run.result
+    return validate_result(clearing.instance, clearing.run.result)
+
+
+def validate_result(inst: MarketInstance, res: ClearingResult) -> AcValidation:
+    """:func:`validate` for a bare clearing result of ``inst`` (e.g. from
+    :func:`market.admm.driver.solve_admm`)."""
     if not res.status.has_solution:
         raise ValueError(f"the {res.method} clearing of {inst.case} has no dispatch ({res.status})")
     base = inst.feeder.base_mva

@@ -115,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "invalid, then the largest (default 1 with --detector, else 0)")
     _add_cyber_arguments(clear)
     _add_privacy_arguments(clear)
-    clear.add_argument("--partners", choices=["all", "nearest"],
-                       help="trading partners: all buyers x all sellers (default), or the k electrically nearest")
-    clear.add_argument("--k", type=_count(1), help="partners per buyer with --partners nearest (default 3)")
+    clear.add_argument("--partners", choices=["auto", "all", "nearest"],
+                       help="trading partners: all buyers x all sellers, the k electrically nearest, or auto "
+                            "(default: all up to 10 000 pairs, else nearest)")
+    clear.add_argument("--k", type=_count(1), help="partners per buyer with --partners nearest or auto (default 3)")
     clear.add_argument("--vmin", type=_number, help="lower voltage limit, p.u. (default 0.9)")
     clear.add_argument("--vmax", type=_number, help="upper voltage limit, p.u. (default 1.1)")
     clear.add_argument("--pv-share", type=_number, help="share of loaded buses with PV (default 0.5)")
@@ -416,8 +417,8 @@ def _clear(args: argparse.Namespace) -> int:
         if is_simbench_code(args.case):
             _refuse(_given(args, "pv_share", "pv_ratio", "wind_share"), "a SimBench grid's prosumers follow the "
                     "grid's own load, generator and storage profiles")
-    if args.partners != "nearest":
-        _refuse(_given(args, "k"), "the number of partners per buyer needs --partners nearest")
+    if args.partners == "all":
+        _refuse(_given(args, "k"), "the number of partners per buyer needs --partners nearest or auto")
     if args.method != "admm":
         _refuse(_given(args, "projection", "rho", "tol_primal", "tol_dual", "max_iter", "residual_balancing",
                        "relaxation", "stopping", "stop_trim"),

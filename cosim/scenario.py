@@ -56,7 +56,7 @@ class _Strict(BaseModel):
 
 
 class MarketSection(_Strict):
-    partners: Literal["all", "nearest"] = "all"
+    partners: Literal["auto", "all", "nearest"] = "auto"
     k_nearest: int = Field(3, ge=1)
     pv_share: float = Field(0.5, ge=0, le=1)
     wind_share: float = Field(0.15, ge=0, le=1)

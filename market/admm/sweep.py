@@ -59,7 +59,7 @@ class PlainSums:
         return flows
 
     def total(self, to_parent: np.ndarray, received: np.ndarray) -> np.ndarray:
-        return np.column_stack([to_parent.T @ received[:, i] for i in range(received.shape[1])])
+        return to_parent.T @ received
 
 
 class SweepSplitting:
@@ -189,8 +189,7 @@ class SweepSplitting:
                 hop = hops[d]
                 heard[hop.links] = inbox.table(SUBTREE)[hop.links]
                 flows = self.sums.total(hop.to_parent, heard[hop.links, 1:])
-                res[here, E1] -= flows[:, 0]
-                res[here, E2] -= flows[:, 1]
+                res[here, E1:E2 + 1] -= flows
                 res[hop.parent, OWN_ROWS + hop.slot] += heard[hop.links, 0]
             nu[here] = _mv(lay.Ninv[here], res[here])
             m_own[here] = Z[here] - _mv(lay.WA[here], nu[here])

@@ -115,7 +115,7 @@ def solve_clearing(instance: MarketInstance) -> ClearingResult:
         return ClearingResult("centralized", status, wall_s=time.perf_counter() - start, message=message)
     values = {k: np.asarray(var.value, dtype=float) for k, var in model.vars.items()}
     return assemble_result("centralized", status, instance, model.ops, model.arrays, values,
-                           time.perf_counter() - start)
+                           time.perf_counter() - start, solver_iterations=model.problem.solver_stats.num_iters)
 
 
 def solve_model(problem: cp.Problem) -> Status:

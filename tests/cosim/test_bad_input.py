@@ -38,7 +38,7 @@ def one_clear_line(capsys) -> str:
     (["--max-iter", "50", "--relaxation", "1.5"], "--max-iter, --relaxation: ADMM options"),
     (["--method", "admm", "--relaxation", "0"], "relaxation must lie in (0, 2)"),
     (["--method", "admm", "--rho", "inf"], "--rho: expected a finite number"),
-    (["--k", "4"], "--k: the number of partners per buyer needs --partners nearest"),
+    (["--partners", "all", "--k", "4"], "--k: the number of partners per buyer needs --partners nearest or auto"),
     (["--delta", "0.1"], "--delta: attack parameters need --attack"),
     (["--pv-ratio", "1"], "--pv-ratio: expected LOW,HIGH"),
 ])

@@ -211,3 +211,23 @@ def test_the_direct_projection_is_the_sweeps_message_passing(case):
     proj, rng = direct.split.direct, np.random.default_rng(3)
     y = proj(rng.normal(size=proj.A.shape[1]))
     assert np.abs(proj.A @ y - proj.b).max() < 1e-10
+
+
+def test_in_process_run_keeps_blas_to_one_thread():
+    """The agents' steps run with BLAS_THREADS BLAS threads, and the caller's setting is restored after."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from market.admm.driver import BLAS_THREADS
+
+    def blas_threads() -> dict[str, int]:
+        return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    seen: list[dict[str, int]] = []
+    inst = build_instance(feeder("case15da"), interval=SUMMER_NOON, seed=0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        solve_admm(inst, AdmmSettings(max_iter=3), on_iteration=lambda k, s: seen.append(blas_threads()))
+        after = blas_threads()
+    assert 2 in before.values()  # (a single-threaded build, as SCS bundles, stays at 1)
+    assert seen and all(set(threads.values()) == {BLAS_THREADS} for threads in seen)
+    assert {lib: after[lib] for lib in before} == before

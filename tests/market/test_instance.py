@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from market import instance as instance_module
 from market.errors import InstanceError
 from market.instance import InstanceOptions, build_instance, instance_from_dict, load_instance
 from tests.conftest import SUMMER_NOON, feeder
@@ -46,6 +47,18 @@ def test_default_partners_are_all_buyers_times_all_sellers(inst):
     buyers = [a.bus for a in inst.agents if a.role == "buyer"]
     sellers = [a.bus for a in inst.agents if a.role == "seller"]
     assert pairs == {(b, s) for b in buyers for s in sellers}
+
+
+def test_auto_partners_are_all_pairs_up_to_the_limit_then_the_nearest(monkeypatch):
+    f = feeder("case33bw")
+    rules = {rule: build_instance(f, interval=SUMMER_NOON, seed=3, options=InstanceOptions(partners=rule))
+             for rule in ("all", "nearest")}
+    pairs = len(rules["all"].trades)
+    assert pairs > len(rules["nearest"].trades)
+    for limit, rule in ((pairs, "all"), (pairs - 1, "nearest")):
+        monkeypatch.setattr(instance_module, "MAX_ALL_TRADES", limit)
+        auto = build_instance(f, interval=SUMMER_NOON, seed=3)
+        assert auto.trades == rules[rule].trades
 
 
 def test_nearest_partners_are_the_electrically_closest():
