@@ -6,9 +6,10 @@ AC validation and scenarios, with results as typed objects and pandas DataFrames
     cleared = api.clear(inst)
     cleared.report.objective_ct, cleared.buses.head()
 
-The functions compose the libraries the CLI runs (``physical.catalog``, ``market.instance``,
-``cosim.clearing_run``, ``cosim.world``); they take typed arguments and return frozen dataclasses. The
-results-folder files are the same tables the CLI writes.
+The functions compose the libraries (``physical.catalog``, ``market.instance``, ``cosim.clearing_run``,
+``cosim.world``); they take typed arguments and return frozen dataclasses. ``cosim clear`` is a layer over
+:func:`clear`: it turns its options into these arguments and writes :meth:`Clearing.tables` to the results
+folder.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cosim.world import run_world
 from cyber.attacks import AttackSpec
 from cyber.resilient_admm import CyberSetup, check_projection, default_projection, default_relaxation
 from market.admm.driver import AdmmSettings
+from market.admm.pairs import PairExchange
 from market.instance import InstanceOptions, MarketInstance
 from market.instance import build_instance as _build_instance
 from market.result import ClearingResult
@@ -108,21 +110,36 @@ class Clearing:
         """The AC check of the dispatch (on the feeder's pandapower net), ``None`` without a dispatch."""
         return self.run.validation
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The ``*.csv`` files of ``cosim clear`` by name: iterations (ADMM), buses, lines and trades (with a
+        dispatch)."""
+        out = {} if self.iterations is None else {"iterations.csv": self.iterations}
+        if self.run.result.status.has_solution:
+            out |= {"buses.csv": self.buses, "lines.csv": self.lines, "trades.csv": self.trades}
+        return out
+
 
 def clear(instance: MarketInstance, method: str = "centralized", *, attacks: tuple[AttackSpec, ...] = (),
-          detector: str = "none", admm: AdmmSettings | None = None) -> Clearing:
+          detector: str = "none", admm: AdmmSettings | None = None, cyber: CyberSetup | None = None,
+          pairs: PairExchange | None = None) -> Clearing:
     """Clear ``instance`` centrally (``"centralized"``) or by the distributed ADMM (``"admm"``), with Byzantine
     ``attacks`` and every agent screening with ``detector``; validate its dispatch with the AC power flow.
 
     With attacks or a detector the ADMM defaults to the splitting and relaxation they need, as the CLI does.
+    ``cyber``: a whole cyber layer instead (detector options, network, timing; then without ``attacks`` and
+    ``detector``); ``pairs``: the trade pairs' exchange of a private clearing (:mod:`cyber.privacy`). This is
+    what ``cosim clear`` runs.
     """
-    cyber = CyberSetup(attacks=tuple(attacks), detector=detector) if attacks or detector != "none" else None
+    if cyber is not None and (attacks or detector != "none"):
+        raise ValueError("clear: give attacks and detector, or a whole cyber setup, not both")
+    if cyber is None and (attacks or detector != "none"):
+        cyber = CyberSetup(attacks=tuple(attacks), detector=detector)
     if method == "admm" and admm is None:
         admm = AdmmSettings(projection=default_projection(cyber.attacks, cyber.detector),
                             relaxation=default_relaxation(cyber.attacks, cyber.detector)) if cyber else AdmmSettings()
     if cyber is not None and admm is not None:
         check_projection(admm.projection, cyber)
-    run = _clear(instance, method, admm, cyber)
+    run = _clear(instance, method, admm, cyber, pairs)
     frames = tables(run) if run.result.status.has_solution else {}
     empty = pd.DataFrame()
     return Clearing(run, ClearingReport.of(run), frames.get("buses.csv", empty), frames.get("lines.csv", empty),

@@ -398,7 +398,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _clear(args: argparse.Namespace) -> int:
-    from cosim.clearing_run import clear, iteration_table, summary, tables
+    from cosim import api
+    from cosim.clearing_run import summary
     from cosim.results import check_target, write_results
     from market.instance import InstanceOptions, build_instance, load_instance
     from market.result import Status
@@ -439,15 +440,12 @@ def _clear(args: argparse.Namespace) -> int:
     privacy = _privacy_setup(args, cyber)
     settings = _admm_settings(args, cyber, privacy)
     pairs = None if privacy is None else privacy.pairs(instance, settings, _or(args.seed, instance.seed))
-    run = clear(instance, args.method, settings, cyber, pairs)
+    cleared = api.clear(instance, args.method, admm=settings, cyber=cyber, pairs=pairs)
+    run = cleared.run
     head = summary(run)
     if privacy is not None:
         head.update(privacy.summary(instance, pairs))
-    files: dict = {"instance.json": instance.to_json(), "summary.json": head}
-    if run.history is not None:
-        files["iterations.csv"] = iteration_table(run)
-    if run.result.status.has_solution:
-        files.update(tables(run))
+    files: dict = {"instance.json": instance.to_json(), "summary.json": head, **cleared.tables()}
     write_results(args.out, files, force=args.force)
     if not args.quiet:
         _print_summary(head, args.out)
