@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from market.admm.sweep_layout import E1, E2, OWN_ROWS, SHARED, VARIABLES, SweepLayout
+from market.admm.sweep_layout import SHARED, VARIABLES, SweepLayout, child_coefficients
 
 
 class FeederProjection:
@@ -43,16 +43,13 @@ class FeederProjection:
         cols.append(column(pos, var))
         vals.append(lay.A[pos, row, var])
         rhs = [lay.b[own]]
-        # the children's flows in their parent's balance, their copy of its voltage in its v_child = v row
-        child = np.arange(lay.n_top, n)
+        # how each child's s = (w, P, Q) enters its parent's rows (flows in the balance, w in v_child = v)
+        coefficients = np.stack([child_coefficients(lay.rows, slot) for slot in lay.slot])  # (links, rows, 3)
+        link, row, share = np.nonzero(coefficients)
         parent = _parent_positions(lay)
-        for r, variable, sign in ((E1, SHARED[1], -1.0), (E2, SHARED[2], -1.0)):
-            rows.append(row_id[parent, r])
-            cols.append(column(child, variable))
-            vals.append(np.full(len(child), sign))
-        rows.append(row_id[parent, OWN_ROWS + lay.slot])
-        cols.append(column(child, SHARED[0]))
-        vals.append(np.ones(len(child)))
+        rows.append(row_id[parent[link], row])
+        cols.append(column(lay.n_top + link, np.asarray(SHARED)[share]))
+        vals.append(coefficients[link, row, share])
         # the substation's voltage: w = 1 for the agents it feeds
         top = np.arange(lay.n_top)
         rows.append(count + top)
@@ -63,8 +60,7 @@ class FeederProjection:
         self.A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                                shape=(count, k * n))
         self.b = np.concatenate(rhs)
-        self.w_inv = 1.0 / lay.copy_weight
-        self.WAt = sp.csr_matrix(self.A.T.multiply(self.w_inv[:, None]))
+        self.WAt = sp.csr_matrix(self.A.T.multiply((1.0 / lay.copy_weight)[:, None]))
         self.factor = splu(sp.csc_matrix(self.A @ self.WAt))
 
     def __call__(self, z: np.ndarray) -> np.ndarray:

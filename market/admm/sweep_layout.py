@@ -118,7 +118,7 @@ def sweep_order(parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
 
 def own_equalities(r: float, x: float, slope: float, c6: float, rows: int, n_children: int, reactive: bool = True
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """An agent's equalities on its own 8 values (children's flows enter E1, E2 with -1, see ``_child``);
+    """An agent's equalities on its own 8 values (children's flows enter E1, E2 with -1, see ``child_coefficients``);
     without ``reactive`` the reactive-model row is ``0 = 0`` (the agent holds it in its local step)."""
     p, q, P, Q, l, lb, v, w = range(8)
     A, b = np.zeros((rows, 8)), np.zeros(rows)
@@ -133,7 +133,7 @@ def own_equalities(r: float, x: float, slope: float, c6: float, rows: int, n_chi
     return A, b
 
 
-def _child(rows: int, slot: int) -> np.ndarray:
+def child_coefficients(rows: int, slot: int) -> np.ndarray:
     """How child ``slot``'s ``s = (v, P, Q)`` enters its parent's equalities."""
     A = np.zeros((rows, 3))
     A[E1, 1] = A[E2, 2] = -1.0
@@ -181,7 +181,7 @@ def build_sweep_layout(instance: MarketInstance, weights: Weights, reactive_loca
         for i, k in enumerate(kids):
             slot[k - n_top] = i
             prior[8 + 3 * i:11 + 3 * i, 8 + 3 * i:11 + 3 * i] = Sigma[k]
-            A_full[:, 8 + 3 * i:11 + 3 * i] = _child(rows, i)
+            A_full[:, 8 + 3 * i:11 + 3 * i] = child_coefficients(rows, i)
         N = A_full @ prior @ A_full.T
         unused = np.r_[np.arange(OWN_ROWS + len(kids), rows), [] if grouped[j] else [REACTIVE]].astype(int)
         N[unused, unused] = 1.0  # padded rows: nu = 0
@@ -195,7 +195,7 @@ def build_sweep_layout(instance: MarketInstance, weights: Weights, reactive_loca
         # a child's share moves by Sigma_k (-A_k' nu + L_k xi): post[child, shared] = Sigma_k L_k
         pull = Ninv[j] @ (A[j][:, shared] / wv[shared])  # N^-1 A Sigma0 on the shared (own) variables
         for i, k in enumerate(kids):
-            L[k - n_top] = -_child(rows, i).T @ pull
+            L[k - n_top] = -child_coefficients(rows, i).T @ pull
     bounds = np.searchsorted(depth, np.arange(1, int(depth.max()) + 2))
     levels = tuple(slice(int(a), int(c)) for a, c in zip(bounds[:-1], bounds[1:], strict=True))
     to_parent = tuple(_to_parent(parent, levels[d - 1], levels[d]) if d < len(levels) else np.zeros((0, 0))
