@@ -43,7 +43,6 @@ class HorizonModel:
     charge: cp.Variable  # (units, intervals), p.u.
     discharge: cp.Variable
     energy: cp.Variable  # (units, intervals + 1), kWh
-    market_cost: cp.Expression
     terminal: cp.Expression
 
 
@@ -64,7 +63,6 @@ def build_horizon(instances: Sequence[MarketInstance], soc0_kwh: np.ndarray,
     # the agents' battery output, interval after interval (column-major: one interval's agents at a time)
     output = cp.vec(storage_output(arr, charge, discharge), order="F") if n_units else None
     clearing = build_stacked(instances, output)
-    market_cost = clearing.market_cost
     cons = list(clearing.problem.constraints)
     terminal = cp.Constant(0.0)
     if n_units:
@@ -76,8 +74,8 @@ def build_horizon(instances: Sequence[MarketInstance], soc0_kwh: np.ndarray,
         cons += [energy[:, 0] == soc0_kwh, energy[:, 1:] == energy[:, :-1] + step]
         cons += constraint_soc_window(arr, energy[:, 1:])
         terminal = -(np.broadcast_to(terminal_value, (n_units,)) @ (energy[:, n_t] - soc0_kwh))
-    problem = cp.Problem(cp.Minimize(market_cost + terminal), cons)
-    return HorizonModel(problem, clearing, arr, charge, discharge, energy, market_cost, terminal)
+    problem = cp.Problem(cp.Minimize(clearing.market_cost + terminal), cons)
+    return HorizonModel(problem, clearing, arr, charge, discharge, energy, terminal)
 
 
 def horizon_run(model: HorizonModel, instances: Sequence[MarketInstance], status: Status, controller: str,
@@ -96,7 +94,7 @@ def horizon_run(model: HorizonModel, instances: Sequence[MarketInstance], status
     for t, inst in enumerate(instances):
         values = stacked.values(t)
         values["s"] = arr.to_agents @ (discharge[:, t] - charge[:, t])
-        clearings.append(assemble_result(controller, status, inst, stacked.ops[t], stacked.arrays[t], values, 0.0))
+        clearings.append(assemble_result(controller, status, inst, stacked.ops, stacked.arrays[t], values, 0.0))
     market_cost = float(sum(c.objective for c in clearings))
     terminal = float(model.terminal.value) if arr.n_units else 0.0
     return StorageRun(controller, status, tuple(clearings), soc, arr.kw(charge), arr.kw(discharge), market_cost,

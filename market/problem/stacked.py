@@ -34,7 +34,7 @@ class StackedClearing:
 
     problem: cp.Problem
     vars: dict[str, cp.Variable]
-    ops: tuple[TreeOperators, ...]  # per interval (the same feeder, so the same operators)
+    ops: TreeOperators  # the feeder's, every interval's
     arrays: tuple[MarketArrays, ...]  # per interval
     agents: tuple[slice, ...]
     trades: tuple[slice, ...]
@@ -79,7 +79,7 @@ def build_stacked(instances: Sequence[MarketInstance],
     """The clearing of ``instances`` (quarter hours of one feeder) as one problem. ``storage_output``: the
     agents' battery output, interval after interval (one entry per agent and interval, p.u.)."""
     feeder = instances[0].feeder
-    if any(inst.feeder is not feeder and inst.feeder.name != feeder.name for inst in instances):
+    if any(inst.feeder.name != feeder.name for inst in instances):
         raise InstanceError("stacked clearing: every interval must be of the same feeder")
     ops = tree_operators(feeder)
     arrays = tuple(market_arrays(inst) for inst in instances)
@@ -96,6 +96,6 @@ def build_stacked(instances: Sequence[MarketInstance],
     cons = network_constraints(stacked_ops, arr, x, storage_output) + constraint_limits(x["v"], x["l"], vmin2,
                                                                                        vmax2, lmax)
     market_cost = welfare_cost(arr, x["p"], x["t"], x["t0"], x["l"], storage_output)
-    return StackedClearing(cp.Problem(cp.Minimize(market_cost), cons), x, (ops,) * copies, arrays,
+    return StackedClearing(cp.Problem(cp.Minimize(market_cost), cons), x, ops, arrays,
                            tuple(slice(t * n, (t + 1) * n) for t in range(copies)),
                            tuple(slice(int(bounds[t]), int(bounds[t + 1])) for t in range(copies)), market_cost)
