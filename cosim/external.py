@@ -26,8 +26,9 @@ from importlib.metadata import version
 from typing import Any
 
 import mosaik
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from cosim.scenario_table import ScenarioTable
 from cosim.simulators.grid_entities import BUS, SPECS
 from physical.feeder import Feeder
 
@@ -42,11 +43,7 @@ class ExternalError(ValueError):
     """An external simulator or connection that cannot be attached; the message names the scenario field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ExternalSection(_Strict):
+class ExternalSection(ScenarioTable):
     """One external simulator and the entities it creates."""
 
     name: str = Field(pattern=_NAME)
@@ -67,7 +64,7 @@ class ExternalSection(_Strict):
         return {"python": self.python} if self.python is not None else {"cmd": self.cmd}
 
 
-class ConnectSection(_Strict):
+class ConnectSection(ScenarioTable):
     """A data flow between two entities (one of them may be the grid's), as mosaik's ``world.connect``."""
 
     src: str = Field(min_length=1)

@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from cosim.external import ConnectSection, ExternalError, ExternalSection, check_external
+from cosim.scenario_table import ScenarioTable
 from cyber.attacks import ATTACK_KINDS, DEFAULT_PERIOD, KNOWN_FIELDS, AttackSpec
 from cyber.errors import CyberError
 from cyber.network import ChannelSpec
@@ -51,11 +52,7 @@ class StoragePlan:
     controller: LyapunovController | MyopicController
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MarketSection(_Strict):
+class MarketSection(ScenarioTable):
     partners: Literal["auto", "all", "nearest"] = "auto"
     k_nearest: int = Field(3, ge=1)
     pv_share: float = Field(0.5, ge=0, le=1)
@@ -68,7 +65,7 @@ class MarketSection(_Strict):
                                wind_share=self.wind_share, vmin_pu=self.vmin_pu, vmax_pu=self.vmax_pu)
 
 
-class AdmmSection(_Strict):
+class AdmmSection(ScenarioTable):
     # the paper's one-hop messages unless a scenario asks for the sweep (fewer iterations, 2 x (depth - 1) hops
     # each)
     projection: Literal[PROJECTIONS] = "local"  # type: ignore[valid-type]
@@ -93,7 +90,7 @@ class AdmmSection(_Strict):
             raise ScenarioError(f"field admm: {exc}") from exc
 
 
-class NetworkSection(_Strict):
+class NetworkSection(ScenarioTable):
     """Every channel's quality (latency in ms) and how the ADMM rounds wait for it."""
 
     latency: Literal["constant", "normal", "lognormal"] = "constant"
@@ -116,7 +113,7 @@ class NetworkSection(_Strict):
         return Timing(self.mode, self.timeout_ms, self.compute_ms, self.deadline_s * 1e3, self.retransmit)
 
 
-class AttackSection(_Strict):
+class AttackSection(ScenarioTable):
     kind: Literal[ATTACK_KINDS]  # type: ignore[valid-type]
     agents: list[int] = Field(min_length=1)
     start: int = Field(1, ge=1)
@@ -146,7 +143,7 @@ class AttackSection(_Strict):
                           claim=self.claim, **({} if alpha is None else {"alpha": alpha}))
 
 
-class DetectorSection(_Strict):
+class DetectorSection(ScenarioTable):
     name: Literal[DETECTORS] = "none"  # type: ignore[valid-type]
     alpha: float | None = Field(None, gt=0, lt=1)
 
@@ -154,7 +151,7 @@ class DetectorSection(_Strict):
         return {} if self.alpha is None else {"alpha": self.alpha}
 
 
-class StorageSection(_Strict):
+class StorageSection(ScenarioTable):
     """Batteries behind a share of the prosumers' meters (:mod:`physical.storage`), run by a per-interval online
     controller (:mod:`market.online`); the Storage simulator carries their state of charge between quarter
     hours. The defaults are ``cosim online``'s."""
@@ -183,7 +180,7 @@ class StorageSection(_Strict):
                        storage_soc0=self.soc0, tariff=self.tariff)
 
 
-class StudySection(_Strict):
+class StudySection(ScenarioTable):
     """A delay study: every (latency, loss) pair -- and splitting, if several are named -- clears the
     scenario's first interval once."""
 
@@ -199,7 +196,7 @@ class StudySection(_Strict):
         return values
 
 
-class RatingsSection(_Strict):
+class RatingsSection(ScenarioTable):
     """Weather-driven line ratings (:mod:`physical.feeder_ratings`): every line strung with ``conductor``, rated
     each quarter hour from the TMY weather of ``station`` (``dynamic``) or under the conservative assumption
     (``static``); ``compare`` also runs the other mode and reports the difference."""
@@ -224,7 +221,7 @@ class RatingsSection(_Strict):
         return conductor
 
 
-class PrivacySection(_Strict):
+class PrivacySection(ScenarioTable):
     """The private clearing (docs/privacy.md): ``paillier`` protects the trade pairs, ``hybrid`` also the
     sweep's subtree flows; keys of ``key_bits`` (at least 1024), each side's random encryption coefficient
     drawn from ``[coefficient_low, coefficient_high]`` (within ``[1/2, sqrt(4/3))``). ``encrypt = false`` runs
@@ -257,7 +254,7 @@ class PrivacySection(_Strict):
         return PrivacySetup(self.mode, self.key_bits, CoefficientRange(self.coefficient_low, self.coefficient_high))
 
 
-class Scenario(_Strict):
+class Scenario(ScenarioTable):
     name: str
     case: str
     seed: int = Field(0, ge=0)
