@@ -66,18 +66,20 @@ class Retransmitter:
 
     def __init__(self, network: CommNetwork) -> None:
         self.network = network
-        self._timeout: dict[tuple[int, int, int], float] = {}
+        # per message size: the timeout of every (out, back) pair of channel classes, NaN until first needed
+        self._timeout: dict[int, np.ndarray] = {}
 
     def timeouts_ms(self, out: np.ndarray, back: np.ndarray, n_fields: int) -> np.ndarray:
         """The retransmission timeout of every message whose channel is of class ``out`` and whose reverse
         channel is of class ``back`` (:meth:`~cyber.network.CommNetwork.spec_index`)."""
         specs = self.network.specs
-        result = np.empty(len(out))
-        for k, pair in enumerate(zip(out.tolist(), back.tolist(), strict=True)):
-            key = (*pair, n_fields)
-            if key not in self._timeout:
-                self._timeout[key] = retransmission_timeout_ms(specs[pair[0]], specs[pair[1]], n_fields)
-            result[k] = self._timeout[key]
+        table = self._timeout.setdefault(n_fields, np.full((len(specs), len(specs)), np.nan))
+        result = table[out, back]
+        missing = np.isnan(result)
+        if missing.any():
+            for pair in set(zip(out[missing].tolist(), back[missing].tolist(), strict=True)):
+                table[pair] = retransmission_timeout_ms(specs[pair[0]], specs[pair[1]], n_fields)
+            result = table[out, back]
         return result
 
     def send(self, batch: MessageBatch, horizon_ms: float) -> ArqOutcome:
