@@ -14,7 +14,7 @@ import numpy as np
 
 from cosim.simulators.grid_entities import ExternalInjections, entity_models, entity_outputs, entity_tree
 from cosim.simulators.messages import DispatchOrder, received
-from cosim.simulators.run_store import keep
+from cosim.simulators.run_store import KeptCheck, keep
 from cyber.cross_layer import check_reports
 from physical.ac_power_flow import set_line_ratings, to_pandapower, validate_dispatch
 from physical.catalog import load_feeder
@@ -65,12 +65,11 @@ class GridSim(mosaik_api_v3.Simulator):
             crossed = (check_reports(feeder, reports, check.ac, order.meters, (extra_p, extra_q))
                        .summary(self.feeder.base_mva)
                        if reports is not None else {"suspected_agents": []})
-            keep(self.run_id, order.interval, "validation", {
-                "time_ms": time, "vm_ac_pu": check.ac.vm_pu.tolist(),
-                "vm_socp_pu": self.feeder.nominal_vm(d.vm_socp_pu).tolist(),  # nominal p.u., like vm_ac_pu
+            keep(self.run_id, order.interval, KeptCheck(time, {
                 **check.summary(), "overloaded_lines": list(overloaded_lines(check.ac)), **static_loading,
                 "cross_layer_checked": reports is not None, **crossed,
-                **(self.external.summary() if self.external.values_ else {})})
+                **(self.external.summary() if self.external.values_ else {})},
+                check.ac.vm_pu, self.feeder.nominal_vm(d.vm_socp_pu)))  # both in nominal p.u.
         return None
 
     def get_data(self, outputs):

@@ -37,7 +37,7 @@ from cosim.simulators.messages import (
     StorageState,
     received,
 )
-from cosim.simulators.run_store import keep
+from cosim.simulators.run_store import KeptClearing, keep
 from cosim.simulators.scenario_sim import ScenarioSimulator
 from cyber.cross_layer import market_reports, meters_of
 from cyber.false_load import declared_instance
@@ -181,9 +181,7 @@ class MarketSim(ScenarioSimulator):
         # the fallback and the centralized one report nothing)
         reports = None if clearing.fallback or clearing.run.admm is None else market_reports(inst, clearing.run.admm)
         self.out["dispatch"] = DispatchOrder(clearing.interval, d, inst.vmin_pu, inst.vmax_pu, reports, meters_of(inst))
-        keep(self.run_id, clearing.interval, "report", {
-            "record": clearing.record(), "iterations": history.to_dict("list") if history is not None else {},
-            "instance_json": inst.to_json()})
+        keep(self.run_id, clearing.interval, KeptClearing(clearing.record(), history, inst.to_json()))
 
     def get_data(self, outputs):
         return {"market": self.out} if self.out else {}

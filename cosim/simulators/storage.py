@@ -14,7 +14,7 @@ import numpy as np
 
 from cosim.scenario import Scenario, storage_plan
 from cosim.simulators.messages import BatteryPowers, StorageState, received
-from cosim.simulators.run_store import keep
+from cosim.simulators.run_store import KeptStorage, keep
 
 META = {"type": "event-based", "models": {"Storage": {"public": True, "params": ["scenario", "run_id"],
                                                       "attrs": ["battery", "soc"]}}}
@@ -42,10 +42,8 @@ class StorageSim(mosaik_api_v3.Simulator):
             charge, discharge = b.charge_pu, b.discharge_pu
             self.soc = self.soc + self.arr.energy_step(charge, discharge)
             self.applied += 1
-            keep(self.run_id, b.interval, "storage", {
-                "soc_kwh": self.soc.tolist(), "charge_kw": self.arr.kw(charge).tolist(),
-                "discharge_kw": self.arr.kw(discharge).tolist(),
-                "queue_kwh": (self.soc - self.theta).tolist() if self.theta is not None else None})
+            keep(self.run_id, b.interval, KeptStorage(self.soc, self.arr.kw(charge), self.arr.kw(discharge),
+                                                      self.soc - self.theta if self.theta is not None else None))
             self.sent = False
         return None
 
