@@ -2,8 +2,9 @@
 
 Profiles -> Market (and Weather -> Market, Grid: each quarter hour's line ratings, with ``[ratings]``); the
 ADMM's message rounds go Market -> Comm -> Detector -> Market in simulated time (the agents' own values for
-their detectors ride along, untouched by the network); Market -> Grid. Market and Grid
-keep their reports for the results outside the data flow (:mod:`cosim.simulators.run_store`).
+their detectors ride along, untouched by the network); Market -> Grid; every message is a typed object
+(:mod:`cosim.simulators.messages`). Market, Grid and Storage keep typed records for the results outside the
+data flow (:mod:`cosim.simulators.run_store`).
 Market, Comm and Detector form a group whose loop closes with a weak connection, so a round that takes no
 simulated time (no latency, no compute) loops at one instant.
 """
@@ -43,7 +44,7 @@ class CosimError(RuntimeError):
     """A co-simulation that ran but could not deliver every interval it was asked for."""
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class CosimRun:
     """What came out of a co-simulation, per interval: the market's record joined with the AC check, the
     ADMM iterations, the instance (JSON) and the grid's voltage profile."""
