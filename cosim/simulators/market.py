@@ -4,11 +4,10 @@ At a quarter-hour tick it starts clearing the instance the Profiles simulator se
 (:func:`market.admm.driver.admm_process`) go to the Comm simulator, with the agents' own values for their
 detectors, and each step resumes the agents with what the Detector passed on. When the ADMM stops it asks
 Comm and Detector for their reports (a :class:`~cosim.simulators.messages.ClearingClose` that takes no
-simulated time) and then publishes the
-dispatch -- or the grid-only fallback -- and keeps its report for the results (:mod:`run_store`). A
-centralized clearing takes no simulated time. A clearing still running at the next tick (its deadline checked
-only between iterations, its last iteration may run past the quarter hour) finishes first; the next quarter
-hour's clearing starts when it is published.
+simulated time) and then publishes the dispatch -- or the grid-only fallback -- and keeps its record for the
+results (:mod:`run_store`). A centralized clearing takes no simulated time. A clearing still running at the
+next tick (its deadline checked only between iterations, its last iteration may run past the quarter hour)
+finishes first; the next quarter hour's clearing starts when it is published.
 """
 
 from __future__ import annotations
