@@ -1,9 +1,10 @@
 """What the simulators of the world send each other: one frozen dataclass per kind of message, built from the
 libraries' own typed objects (instances, message batches, dispatches, line ratings, the cyber layer's reports).
 
-The world's simulators all run in this process (mosaik's ``python:`` simulators): mosaik 3.6 calls their
-``step`` and ``get_data`` directly (``mosaik.proxies.LocalProxy``) and hands every value over as the Python
-object it is, by reference -- it copies nothing and encodes nothing. Only a simulator started with ``cmd`` or
+The world's simulators all run in this process (mosaik's ``python:`` simulators): mosaik calls their ``step``
+and ``get_data`` directly (``mosaik.proxies.LocalProxy.send``, 3.6 and the later versions with trace logging
+alike) and hands every value over as the Python object it is, by reference -- it copies nothing and encodes
+nothing. Only a simulator started with ``cmd`` or
 ``connect`` (a separate process) sees JSON (``mosaik_api_v3.connection``, a plain ``json.JSONEncoder``); the
 only attributes such a simulator may connect to are the grid's bus and line entities
 (:mod:`cosim.simulators.grid_entities`, plain numbers), so none of these messages needs a wire form. They are
