@@ -7,9 +7,10 @@ AC validation and scenarios, with results as typed objects and pandas DataFrames
     cleared.report.objective_ct, cleared.buses.head()
 
 The functions compose the libraries (``physical.catalog``, ``market.instance``, ``cosim.clearing_run``,
-``cosim.world``); they take typed arguments and return frozen dataclasses. ``cosim clear`` is a layer over
-:func:`clear`: it turns its options into these arguments and writes :meth:`Clearing.tables` to the results
-folder.
+``cosim.scenario_run``, ``cosim.online_run``); they take typed arguments and return frozen dataclasses. The CLI
+is a layer over them: ``cosim clear`` over :func:`clear`, ``cosim run`` over :func:`run_scenario` and
+:func:`run_study`, ``cosim online`` over :func:`run_online` -- each turns its options into these arguments and
+writes the outcome's ``tables()`` (and its figures) to the results folder.
 """
 
 from __future__ import annotations
@@ -23,23 +24,28 @@ import pandas as pd
 
 from cosim.clearing_run import ClearingRun, iteration_table, summary, tables
 from cosim.clearing_run import clear as _clear
+from cosim.online_run import OnlineJob, OnlineOutcome, OnlineReport, run_job
 from cosim.scenario import Scenario, load_scenario
-from cosim.world import run_world
+from cosim.scenario_run import ScenarioOutcome, ScenarioReport, StudyOutcome
+from cosim.scenario_run import run_scenario as _run_scenario
+from cosim.scenario_run import run_study as _run_study
 from cyber.attacks import AttackSpec
 from cyber.resilient_admm import CyberSetup, check_projection, default_projection, default_relaxation
 from market.admm.driver import AdmmSettings
 from market.admm.pairs import PairExchange
+from market.errors import InstanceError
 from market.instance import InstanceOptions, MarketInstance
 from market.instance import build_instance as _build_instance
 from market.result import ClearingResult
 from physical.ac_power_flow import AcValidation, validate_dispatch
 from physical.catalog import RADIAL_CASES, load_feeder
 from physical.feeder import Feeder
-from physical.profiles import DEFAULT_INTERVAL
+from physical.profiles import DEFAULT_INTERVAL, INTERVALS_PER_DAY, interval_index
 from physical.simbench_grid import is_simbench_code, load_simbench_grid, simbench_codes, validate_on_simbench_net
 
-__all__ = ["AttackSpec", "AdmmSettings", "Clearing", "ClearingReport", "InstanceOptions", "ScenarioOutcome",
-           "ScenarioReport", "build_instance", "cases", "clear", "load_feeder", "run_scenario", "validate"]
+__all__ = ["AttackSpec", "AdmmSettings", "Clearing", "ClearingReport", "InstanceOptions", "OnlineOutcome",
+           "OnlineReport", "ScenarioOutcome", "ScenarioReport", "StudyOutcome", "build_instance", "cases", "clear",
+           "load_feeder", "run_online", "run_scenario", "run_study", "validate"]
 
 
 def cases() -> tuple[str, ...]:
@@ -164,49 +170,34 @@ def validate_result(inst: MarketInstance, res: ClearingResult) -> AcValidation:
     return validate_dispatch(inst.feeder, *args)
 
 
-@dataclass(frozen=True)
-class ScenarioReport:
-    """Headline figures of a co-simulated scenario (``None``: an ADMM figure of a centralized run)."""
-
-    scenario: str
-    case: str
-    intervals: int
-    method: str
-    voltage_violations: int
-    max_vm_mismatch_pu: float | None
-    traded_kwh: float
-    fallbacks: int
-    converged: int | None = None
-    mean_iterations: float | None = None
-    max_optimality_gap: float | None = None
-    tpr: float | None = None
-    fpr: float | None = None
+def _scenario(scenario: Scenario | str | Path) -> Scenario:
+    return scenario if isinstance(scenario, Scenario) else load_scenario(Path(scenario))
 
 
-@dataclass(frozen=True, eq=False)
-class ScenarioOutcome:
-    """A co-simulation through mosaik: per-interval, per-iteration and voltage tables and the report."""
-
-    scenario: Scenario
-    report: ScenarioReport
-    intervals: pd.DataFrame
-    iterations: pd.DataFrame
-    voltages: pd.DataFrame
+def run_scenario(scenario: Scenario | str | Path, *, progress: bool = False) -> ScenarioOutcome:
+    """Co-simulate a scenario (a :class:`Scenario` or a scenario file) in mosaik, as ``cosim run`` does: its
+    tables (:meth:`ScenarioOutcome.tables`), headline figures (``report``, ``summary``) and, with
+    ``[ratings] compare``, the other rating mode's run. A delay study (``[study]``) is :func:`run_study`'s."""
+    return _run_scenario(_scenario(scenario), progress)
 
 
-def run_scenario(scenario: Scenario | str | Path) -> ScenarioOutcome:
-    """Co-simulate a scenario (a :class:`Scenario` or a scenario file) in mosaik, as ``cosim run`` does;
-    parameter studies (``[study]``) are ``cosim run``'s."""
-    from cosim.scenario_run import summarize
+def run_study(scenario: Scenario | str | Path, *, progress: bool = False) -> StudyOutcome:
+    """A scenario's delay study (``[study]``): its first quarter hour co-simulated once per splitting, loss and
+    latency, one row each in ``table``."""
+    return _run_study(_scenario(scenario), progress)
 
-    scn = scenario if isinstance(scenario, Scenario) else load_scenario(Path(scenario))
-    if scn.study is not None:
-        raise ValueError(f"scenario {scn.name!r} is a parameter study; run it with `cosim run`")
-    run = run_world(scn)
-    s = summarize(scn, run, 0.0)
-    report = ScenarioReport(scenario=s["scenario"], case=s["case"], intervals=s["intervals"], method=s["method"],
-                            voltage_violations=s["voltage_violations"], max_vm_mismatch_pu=s["max_vm_mismatch_pu"],
-                            traded_kwh=s["traded_kwh"], fallbacks=s["fallbacks"], converged=s.get("converged"),
-                            mean_iterations=s.get("mean_iterations"),
-                            max_optimality_gap=s.get("max_optimality_gap"), tpr=s.get("tpr"), fpr=s.get("fpr"))
-    return ScenarioOutcome(scn, report, run.intervals, run.iterations, run.voltages)
+
+def run_online(feeder: Feeder | str, controller: str, *, seed: int = 0, start: int | str = "2016-06-21T00:00",
+               intervals: int = INTERVALS_PER_DAY, V: float | None = None, options: InstanceOptions | None = None,
+               v_sweep: tuple[float, ...] = (), admm: AdmmSettings | None = None) -> OnlineOutcome:
+    """An online storage controller (``market.online.study.CONTROLLERS``) over ``intervals`` consecutive quarter
+    hours from ``start``, against the offline optimum with perfect foresight and the run without storage, as
+    ``cosim online`` does: batteries on a share of the loaded buses (``options``: ``storage_share``,
+    ``storage_hours``, ``tariff``), Lyapunov weight ``V`` (default ``v_max``), a sweep of shares of ``v_max``,
+    every interval cleared centrally or (``admm``) by the distributed ADMM; every dispatch AC-checked."""
+    if v_sweep and not controller.startswith("lyapunov"):
+        raise InstanceError(f"v_sweep (--V-sweep) with controller {controller}: only the Lyapunov controllers have "
+                            "a weight V")
+    job = OnlineJob(load_feeder(feeder) if isinstance(feeder, str) else feeder, seed, interval_index(start),
+                    intervals, controller, V, options or InstanceOptions(), tuple(v_sweep), admm)
+    return run_job(job)

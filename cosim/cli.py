@@ -346,18 +346,21 @@ def _cases() -> int:
 def _run(args: argparse.Namespace) -> int:
     import json
 
+    from cosim import api
     from cosim.results import check_target, write_results
     from cosim.scenario import load_scenario
-    from cosim.scenario_run import run_scenario
+    from cosim.scenario_run import result_files
     from cosim.world import CosimError
 
     check_target(args.out, args.force)
     scenario = load_scenario(args.scenario)
+    run = api.run_study if scenario.study is not None else api.run_scenario
     try:
-        files = run_scenario(scenario, args.scenario.read_text(), progress=not args.quiet)
+        outcome = run(scenario, progress=not args.quiet)
     except CosimError as exc:
         print(f"cosim: error: {exc}", file=sys.stderr)
         return EXIT_NO_SOLUTION
+    files = result_files(outcome, args.scenario.read_text())
     write_results(args.out, files, force=args.force)
     if not args.quiet:
         print(json.dumps(files["summary.json"], indent=2, default=str))

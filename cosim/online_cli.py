@@ -1,8 +1,9 @@
 """``cosim online``: an online storage controller over consecutive quarter hours, against the offline optimum.
 
 Kept apart from :mod:`cosim.cli`, which only registers the subcommand (:func:`add_parser`) and dispatches to
-:func:`run`; errors follow the CLI's pattern (bad input: a message naming the option, exit 1, nothing written;
-an interval, or the offline horizon, without a solution: exit 2, nothing written).
+:func:`run`, a layer over :func:`cosim.api.run_online`; errors follow the CLI's pattern (bad input: a message
+naming the option, exit 1, nothing written; an interval, or the offline horizon, without a solution: exit 2,
+nothing written).
 """
 
 from __future__ import annotations
@@ -54,14 +55,12 @@ def _shares(text: str) -> tuple[float, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cosim import api
     from cosim.cli import EXIT_NO_SOLUTION, EXIT_NOT_CONVERGED, EXIT_OK
-    from cosim.online_run import OnlineJob, result_files, run_job
+    from cosim.online_run import result_files
     from cosim.results import check_target, write_results
-    from market.admm.driver import AdmmSettings
-    from market.instance import InstanceOptions
     from market.online.controllers import SlotError
     from market.online.distributed import SlotNotConverged
-    from physical.catalog import load_feeder
     from physical.profiles import INTERVALS_PER_DAY, YEAR_INTERVALS, interval_index
 
     check_target(args.out, args.force)
@@ -69,23 +68,21 @@ def run(args: argparse.Namespace) -> int:
     start = interval_index(args.start)
     if intervals < 1 or start + intervals > YEAR_INTERVALS:
         raise InstanceError(f"--days {args.days:g}: expected at least one quarter hour within the profile year 2016")
-    if args.v_sweep and not args.controller.startswith("lyapunov"):
-        raise InstanceError("--V-sweep: only the Lyapunov controllers have a weight V")
     if args.projection is not None and args.method != "admm":
         raise InstanceError("--projection: the ADMM's splitting, only with --method admm")
-    admm = AdmmSettings(projection=args.projection or "sweep") if args.method == "admm" else None
-    options = InstanceOptions(storage_share=args.storage_share, storage_hours=args.storage_hours, tariff=args.tariff)
-    job = OnlineJob(load_feeder(args.case), args.seed, start, intervals, args.controller, args.V, options,
-                    args.v_sweep, admm)
+    admm = api.AdmmSettings(projection=args.projection or "sweep") if args.method == "admm" else None
+    options = api.InstanceOptions(storage_share=args.storage_share, storage_hours=args.storage_hours,
+                                  tariff=args.tariff)
     try:
-        outcome = run_job(job)
+        outcome = api.run_online(args.case, args.controller, seed=args.seed, start=start, intervals=intervals,
+                                 V=args.V, options=options, v_sweep=args.v_sweep, admm=admm)
     except SlotNotConverged as exc:
         print(f"cosim: error: {exc}", file=sys.stderr)
         return EXIT_NOT_CONVERGED
     except SlotError as exc:
         print(f"cosim: error: {exc}", file=sys.stderr)
         return EXIT_NO_SOLUTION
-    files = result_files(job, outcome)
+    files = result_files(outcome)
     write_results(args.out, files, force=args.force)
     if not args.quiet:
         print(json.dumps(files["summary.json"], indent=2, default=str))

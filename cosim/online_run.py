@@ -3,6 +3,7 @@
 The market work is :func:`market.online.study.run_study`; this module builds the run's instances (the
 profiles of consecutive quarter hours, one seed), checks every interval's dispatch -- batteries included in
 the bus injections -- with pandapower's AC power flow, and turns the typed result into tables and figures.
+:func:`run_job` is what ``cosim.api.run_online`` and ``cosim online`` run.
 """
 
 from __future__ import annotations
@@ -56,11 +57,56 @@ def job_instances(job: OnlineJob) -> tuple[list[MarketInstance], Callable[[int],
 
 
 @dataclass(frozen=True)
+class OnlineReport:
+    """Headline figures of an online study (costs in cent over the run; ``None``: a Lyapunov figure of another
+    controller); all of them, and more, are in :meth:`OnlineOutcome.summary`."""
+
+    case: str
+    controller: str
+    method: str
+    intervals: int
+    cost_ct: float
+    offline_cost_ct: float
+    no_storage_cost_ct: float
+    captured_value: float
+    soc_violations: int
+    voltage_violations: int
+    max_vm_mismatch_pu: float
+    wall_s: float
+    V: float | None = None
+    bound_ct: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class OnlineOutcome:
+    """An online study and its AC check: the typed study, the headline figures and the tables of
+    ``cosim online`` (with a V sweep, one row per weight)."""
+
+    job: OnlineJob
     study: OnlineStudy
     voltage_violations: int
     max_vm_mismatch_pu: float
     sweep: pd.DataFrame | None
+
+    @property
+    def report(self) -> OnlineReport:
+        s = self.summary()
+        return OnlineReport(case=s["case"], controller=s["controller"], method=s["method"], intervals=s["intervals"],
+                            cost_ct=s["cost_ct"], offline_cost_ct=s["offline_cost_ct"],
+                            no_storage_cost_ct=s["no_storage_cost_ct"], captured_value=s["captured_value"],
+                            soc_violations=s["soc_violations"], voltage_violations=s["voltage_violations"],
+                            max_vm_mismatch_pu=s["max_vm_mismatch_pu"], wall_s=s["wall_s"], V=s["V"],
+                            bound_ct=s["bound_ct"])
+
+    def summary(self) -> dict:
+        """The ``summary.json`` of ``cosim online``."""
+        return summary(self.job, self)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The ``*.csv`` files of ``cosim online`` by name: soc (per unit and interval), intervals and, with a V
+        sweep, v_sweep."""
+        out = {"soc.csv": soc_table(self.job, self.study), "intervals.csv": interval_table(self.job, self.study)}
+        return out if self.sweep is None else out | {"v_sweep.csv": self.sweep}
 
 
 def run_job(job: OnlineJob) -> OnlineOutcome:
@@ -77,7 +123,7 @@ def run_job(job: OnlineJob) -> OnlineOutcome:
                          "captured_value": s.captured_value, "bound_ct": s.bound_ct,
                          "gate_binding": s.gate_binding, "soc_violations": s.soc_violations})
         sweep = pd.DataFrame(rows)
-    return OnlineOutcome(study, violations, mismatch, sweep)
+    return OnlineOutcome(job, study, violations, mismatch, sweep)
 
 
 def ac_check(instances: list[MarketInstance], study: OnlineStudy) -> tuple[int, float]:
@@ -166,14 +212,13 @@ def interval_table(job: OnlineJob, s: OnlineStudy) -> pd.DataFrame:
     })
 
 
-def result_files(job: OnlineJob, out: OnlineOutcome) -> dict:
+def result_files(out: OnlineOutcome) -> dict:
+    """Every file of ``cosim online``'s results folder (name -> content)."""
     s = out.study
-    intervals = interval_table(job, s)
-    soc = soc_table(job, s)
-    files = {"summary.json": summary(job, out), "soc.csv": soc, "intervals.csv": intervals,
-             "figures/soc.png": figures.soc_trajectories(soc, s.soc_min_kwh, s.soc_max_kwh),
-             "figures/cumulative_cost.png": figures.cumulative_cost(intervals, s.controller)}
+    tables = out.tables()
+    files = {"summary.json": out.summary(), **tables,
+             "figures/soc.png": figures.soc_trajectories(tables["soc.csv"], s.soc_min_kwh, s.soc_max_kwh),
+             "figures/cumulative_cost.png": figures.cumulative_cost(tables["intervals.csv"], s.controller)}
     if out.sweep is not None:
-        files["v_sweep.csv"] = out.sweep
         files["figures/v_sweep.png"] = figures.v_sweep(out.sweep)
     return files

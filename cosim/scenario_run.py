@@ -1,9 +1,14 @@
-"""A scenario run from start to results folder: the co-simulation, its tables, headline figures and plots."""
+"""A scenario run from start to results folder: the co-simulation, its tables, headline figures and plots.
+
+:func:`run_scenario` and :func:`run_study` return typed outcomes (what ``cosim.api`` hands a notebook);
+:func:`result_files` turns either into the files of ``cosim run``'s results folder.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,50 +20,141 @@ from cosim.world import CosimRun, run_world
 from market.online.study import SOC_TOL_KWH
 
 
-def run_scenario(scenario: Scenario, source: str, progress: bool = False) -> dict[str, object]:
-    """Every file of the results folder (name -> content), for :func:`cosim.results.write_results`."""
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class ScenarioReport:
+    """Headline figures of a co-simulated scenario (``None``: an ADMM figure of a centralized run, a rate
+    without the cases it counts); all of them, and more, are in :attr:`ScenarioOutcome.summary`."""
+
+    scenario: str
+    case: str
+    intervals: int
+    method: str
+    voltage_violations: int
+    max_vm_mismatch_pu: float | None
+    traded_kwh: float
+    fallbacks: int
+    wall_s: float
+    converged: int | None = None
+    mean_iterations: float | None = None
+    max_optimality_gap: float | None = None
+    tpr: float | None = None
+    fpr: float | None = None
+
+    @classmethod
+    def of(cls, summary: dict) -> ScenarioReport:
+        return cls(scenario=summary["scenario"], case=summary["case"], intervals=summary["intervals"],
+                   method=summary["method"], voltage_violations=summary["voltage_violations"],
+                   max_vm_mismatch_pu=summary["max_vm_mismatch_pu"], traded_kwh=summary["traded_kwh"],
+                   fallbacks=summary["fallbacks"], wall_s=summary["wall_s"], converged=summary.get("converged"),
+                   mean_iterations=summary.get("mean_iterations"),
+                   max_optimality_gap=summary.get("max_optimality_gap"), tpr=summary.get("tpr"),
+                   fpr=summary.get("fpr"))
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioOutcome:
+    """A scenario co-simulated through mosaik: the run's tables, its headline figures (``summary``, the
+    ``summary.json`` of ``cosim run``; ``report``, the typed excerpt) and, with ``[ratings]``, every line's
+    ratings and (``compare``) the interval table of the same quarter hours in the other rating mode."""
+
+    scenario: Scenario
+    run: CosimRun
+    summary: dict[str, object]
+    report: ScenarioReport
+    ratings: pd.DataFrame | None = None
+    other_mode_intervals: pd.DataFrame | None = None
+
+    @property
+    def intervals(self) -> pd.DataFrame:
+        """One row per quarter hour: the market's record and the AC check (lists and dicts as they are)."""
+        return self.run.intervals
+
+    @property
+    def iterations(self) -> pd.DataFrame:
+        """One row per ADMM iteration and quarter hour (empty for a centralized run)."""
+        return self.run.iterations
+
+    @property
+    def voltages(self) -> pd.DataFrame:
+        """SOCP and AC voltage per bus and quarter hour."""
+        return self.run.voltages
+
+    @property
+    def storage(self) -> pd.DataFrame:
+        """Every battery after every quarter hour (empty without ``[storage]``)."""
+        return self.run.storage
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The ``*.csv`` files of ``cosim run`` by name (lists and dicts of a cell as JSON text)."""
+        out = {"intervals.csv": flat_table(self.run.intervals)}
+        for name, table in (("storage.csv", self.run.storage), ("voltages.csv", self.run.voltages),
+                            ("iterations.csv", self.run.iterations)):
+            if len(table):
+                out[name] = table
+        if self.ratings is not None:
+            out["ratings.csv"] = self.ratings
+        if self.other_mode_intervals is not None:
+            out[f"intervals_{other_mode(self.scenario).ratings.mode}.csv"] = flat_table(self.other_mode_intervals)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class StudyOutcome:
+    """A delay study (``[study]``): the first quarter hour cleared once per splitting, loss and latency
+    (``table``, one row each) and its headline figures (``summary``, the ``summary.json`` of ``cosim run``)."""
+
+    scenario: Scenario
+    table: pd.DataFrame
+    summary: dict[str, object]
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"study.csv": self.table}
+
+
+def run_scenario(scenario: Scenario, progress: bool = False) -> ScenarioOutcome:
+    """Co-simulate ``scenario`` (not a ``[study]``: :func:`run_study`) and, with ``[ratings] compare``, the
+    same quarter hours in the other rating mode."""
     if scenario.study is not None:
-        return _study(scenario, source, progress, start)
+        raise ValueError(f"scenario {scenario.name!r} is a delay study ([study]); run it with run_study")
+    start = time.perf_counter()
     run = run_world(scenario, progress)
-    files: dict[str, object] = {
-        "scenario.toml": source,
-        "scenario.json": scenario.model_dump(),
-        "intervals.csv": flat_table(run.intervals),
-        "summary.json": summarize(scenario, run, time.perf_counter() - start),
-        **{f"instances/interval_{k:05d}.json": text for k, text in run.instances.items()},
-    }
-    if len(run.storage):
-        files["storage.csv"] = run.storage
+    summary = summarize(scenario, run, time.perf_counter() - start)
+    ratings = other = None
+    if scenario.ratings is not None:
+        ratings = ratings_table(scenario)
+        runs = {scenario.ratings.mode: run.intervals}
+        if scenario.ratings.compare:
+            second = other_mode(scenario)
+            other = runs[second.ratings.mode] = run_world(second, progress).intervals
+        summary["ratings"] = ratings_summary(scenario, runs, ratings)
+        summary["wall_s"] = time.perf_counter() - start
+    return ScenarioOutcome(scenario, run, summary, ScenarioReport.of(summary), ratings, other)
+
+
+def result_files(outcome: ScenarioOutcome | StudyOutcome, source: str) -> dict[str, object]:
+    """Every file of the results folder (name -> content) of a run of the scenario file text ``source``, for
+    :func:`cosim.results.write_results`."""
+    scenario = outcome.scenario
+    files: dict[str, object] = {"scenario.toml": source, "scenario.json": scenario.model_dump(),
+                                "summary.json": outcome.summary, **outcome.tables()}
+    if isinstance(outcome, StudyOutcome):
+        files["figures/clearing_time_vs_latency.png"] = figures.clearing_time(
+            outcome.table, "latency_ms", "latency (ms)", by=("projection", "loss"))
+        return files
+    run = outcome.run
+    files |= {f"instances/interval_{k:05d}.json": text for k, text in run.instances.items()}
     if len(run.voltages):
-        files["voltages.csv"] = run.voltages
         files["figures/voltages_socp_vs_ac.png"] = figures.voltage_profile(run.voltages)
     if len(run.iterations):
-        files["iterations.csv"] = run.iterations
         files["figures/residuals.png"] = figures.residuals(run.iterations)
         if "attacked" in run.iterations:
             files["figures/attacks_and_detections.png"] = figures.detections(run.iterations)
     if scenario.intervals > 1 and scenario.method == "admm":
         files["figures/clearing_time.png"] = figures.clearing_time(run.intervals, "interval", "interval")
-    if scenario.ratings is not None:
-        files.update(_ratings_files(scenario, run, progress, files["summary.json"]))
-        files["summary.json"]["wall_s"] = time.perf_counter() - start
-    return files
-
-
-def _ratings_files(scenario: Scenario, run: CosimRun, progress: bool, summary: dict) -> dict[str, object]:
-    """The ratings of every line and quarter hour, the run's rating figures in ``summary`` and, with
-    ``compare``, the same quarter hours co-simulated with the other mode (``intervals_<mode>.csv``) and the
-    difference."""
-    table = ratings_table(scenario)
-    runs = {scenario.ratings.mode: run.intervals}
-    files: dict[str, object] = {"ratings.csv": table}
-    if scenario.ratings.compare:
-        other = other_mode(scenario)
-        runs[other.ratings.mode] = run_world(other, progress).intervals
-        files[f"intervals_{other.ratings.mode}.csv"] = flat_table(runs[other.ratings.mode])
-        files["figures/ratings_dynamic_vs_static.png"] = figures.ratings_comparison(table, runs)
-    summary["ratings"] = ratings_summary(scenario, runs, table)
+    if outcome.other_mode_intervals is not None:
+        runs = {scenario.ratings.mode: run.intervals,
+                other_mode(scenario).ratings.mode: outcome.other_mode_intervals}
+        files["figures/ratings_dynamic_vs_static.png"] = figures.ratings_comparison(outcome.ratings, runs)
     return files
 
 
@@ -121,8 +217,11 @@ def storage_summary(scenario: Scenario, run: CosimRun) -> dict:
             "stored_kwh_end": float(soc[:, -1].sum())}
 
 
-def _study(scenario: Scenario, source: str, progress: bool, start: float) -> dict[str, object]:
+def run_study(scenario: Scenario, progress: bool = False) -> StudyOutcome:
     """The delay study: the first interval cleared once per (splitting, loss, latency) of ``scenario.study``."""
+    if scenario.study is None:
+        raise ValueError(f"scenario {scenario.name!r} has no [study]; run it with run_scenario")
+    start = time.perf_counter()
     rows = []
     for projection in scenario.study.projections or [scenario.admm.projection]:
         admm = scenario.admm.model_copy(update={"projection": projection})
@@ -138,9 +237,7 @@ def _study(scenario: Scenario, source: str, progress: bool, start: float) -> dic
                "deadline_missed", "messages_lost", "messages_late"]
     summary = {"scenario": scenario.name, "case": scenario.case, "points": len(table),
                "wall_s": time.perf_counter() - start, "study": table[columns].to_dict("records")}
-    figure = figures.clearing_time(table, "latency_ms", "latency (ms)", by=("projection", "loss"))
-    return {"scenario.toml": source, "scenario.json": scenario.model_dump(), "study.csv": table,
-            "summary.json": summary, "figures/clearing_time_vs_latency.png": figure}
+    return StudyOutcome(scenario, table, summary)
 
 
 def flat_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -2,8 +2,9 @@
 
 Profiles -> Market (and Weather -> Market, Grid: each quarter hour's line ratings, with ``[ratings]``); the
 ADMM's message rounds go Market -> Comm -> Detector -> Market in simulated time (the agents' own values for
-their detectors ride along, untouched by the network); Market -> Grid. Market and Grid
-keep their reports for the results outside the data flow (:mod:`cosim.simulators.run_store`).
+their detectors ride along, untouched by the network); Market -> Grid; every message is a typed object
+(:mod:`cosim.simulators.messages`). Market, Grid and Storage keep typed records for the results outside the
+data flow (:mod:`cosim.simulators.run_store`).
 Market, Comm and Detector form a group whose loop closes with a weak connection, so a round that takes no
 simulated time (no latency, no compute) loops at one instant.
 """
@@ -22,7 +23,7 @@ from cosim.external import attach_external, sim_config
 from cosim.mosaik_progress import forget_abandoned_waiters
 from cosim.scenario import Scenario, storage_plan
 from cosim.simulators import QUARTER_HOUR_MS
-from cosim.simulators.run_store import COLLECTED
+from cosim.simulators.run_store import COLLECTED, KeptInterval
 from physical.profiles import interval_index
 
 SIM_CONFIG = {
@@ -43,7 +44,7 @@ class CosimError(RuntimeError):
     """A co-simulation that ran but could not deliver every interval it was asked for."""
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class CosimRun:
     """What came out of a co-simulation, per interval: the market's record joined with the AC check, the
     ADMM iterations, the instance (JSON) and the grid's voltage profile."""
@@ -98,31 +99,31 @@ def run_world(scenario: Scenario, progress: bool = False) -> CosimRun:
     finally:
         COLLECTED.pop(run_id, None)
     expected = interval_index(scenario.start) + np.arange(scenario.intervals)
-    missing = [int(k) for k in expected if "report" not in collected.get(int(k), {})]
+    missing = [int(k) for k in expected if int(k) not in collected or collected[int(k)].clearing is None]
     if missing:
         raise CosimError(f"intervals {missing[:5]} were still clearing a quarter hour after the last tick "
                          "(a deadline_s close to 900 with long synchronous rounds can do that)")
     return _tables(collected, storage_plan(scenario).arrays.bus if scenario.storage is not None else None)
 
 
-def _tables(collected: dict[int, dict], unit_bus: np.ndarray | None) -> CosimRun:
+def _tables(collected: dict[int, KeptInterval], unit_bus: np.ndarray | None) -> CosimRun:
     rows, iterations, voltages, instances, states = [], [], [], {}, []
     for interval in sorted(collected):
+        kept = collected[interval]
         if unit_bus is not None:
-            kept = collected[interval]["storage"]
-            queue = kept["queue_kwh"] if kept["queue_kwh"] is not None else np.full(len(unit_bus), np.nan)
+            battery = kept.storage
+            queue = battery.queue_kwh if battery.queue_kwh is not None else np.full(len(unit_bus), np.nan)
             states.append(pd.DataFrame({"interval": interval, "unit": np.arange(len(unit_bus)), "bus": unit_bus,
-                                        "soc_kwh": kept["soc_kwh"], "charge_kw": kept["charge_kw"],
-                                        "discharge_kw": kept["discharge_kw"], "queue": queue}))
-        report, check = collected[interval]["report"], collected[interval].get("validation", {})
-        ac = {k: v for k, v in check.items() if k not in ("vm_ac_pu", "vm_socp_pu")}
-        rows.append({**report["record"], **{f"ac_{k}" if k == "time_ms" else k: v for k, v in ac.items()}})
-        if report["iterations"]:
-            iterations.append(pd.DataFrame(report["iterations"]).assign(interval=interval))
-        if check:
-            voltages.append(pd.DataFrame({"interval": interval, "bus": range(len(check["vm_ac_pu"])),
-                                          "vm_socp_pu": check["vm_socp_pu"], "vm_ac_pu": check["vm_ac_pu"]}))
-        instances[interval] = report["instance_json"]
+                                        "soc_kwh": battery.soc_kwh, "charge_kw": battery.charge_kw,
+                                        "discharge_kw": battery.discharge_kw, "queue": queue}))
+        clearing, check = kept.clearing, kept.check
+        rows.append({**clearing.record, **({} if check is None else {"ac_time_ms": check.time_ms, **check.row})})
+        if clearing.iterations is not None:
+            iterations.append(clearing.iterations.assign(interval=interval))
+        if check is not None:
+            voltages.append(pd.DataFrame({"interval": interval, "bus": range(len(check.vm_ac_pu)),
+                                          "vm_socp_pu": check.vm_socp_pu, "vm_ac_pu": check.vm_ac_pu}))
+        instances[interval] = clearing.instance_json
     table = pd.DataFrame(rows)
     iters = pd.concat(iterations, ignore_index=True) if iterations else pd.DataFrame()
     if len(iters):

@@ -172,6 +172,36 @@ def check_projection(projection: str, cyber: CyberSetup) -> None:
                          "breaks its projection -- use projection local")
 
 
+@dataclass(frozen=True, eq=False)
+class CommReport:
+    """What the communication layer of one clearing reports at its end: the attackers' record of every
+    falsified field (``truth``; with attacks, which of them an oracle could detect), the falsified residual
+    shares of the stopping rule, the simulated duration and deadline (with timing; NaN and ``False`` without),
+    the network's message counts (sent, lost, bytes, late, retransmitted, acks; empty on an ideal network) and
+    the message kinds the attacks can falsify."""
+
+    truth: pd.DataFrame
+    false_shares: int
+    clearing_ms: float
+    deadline_missed: bool
+    messages: dict[str, int]
+    attackable: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class ScreeningReport:
+    """What the detectors of one clearing report at its end: the flags, how many fields they screened (in all
+    and per message kind), their wall time, the flags per iteration and (tensor detector) the forecast error
+    per iteration."""
+
+    flags: pd.DataFrame
+    screened: int
+    screened_by_kind: dict[str, int]
+    wall_s: float
+    per_iteration: dict[int, int]
+    prediction_error: dict[int, float]
+
+
 @dataclass
 class ResilientRun:
     """The ADMM run plus what the cyber layer saw: flags, ground truth, confusion counts, detector time."""
@@ -249,25 +279,24 @@ class CommLayer:
         """Why the clearing must stop: its deadline passed in simulated time."""
         return f"deadline of {self.deadline_ms:g} ms passed" if self.now_ms > self.deadline_ms else None
 
-    def report(self) -> dict:
+    def report(self) -> CommReport:
         """At the end of the clearing: the attackers' record and what the network did, in simulated time."""
         truth = self.attackers.ground_truth()
         claims = (truth["kind"] == STOP_KIND).to_numpy()  # false residual shares: no detector screens those
         truth = truth[~claims].reset_index(drop=True)
         if self.honest is not None:
             truth = truth.assign(detectable=oracle_flags(truth, self.honest, self.alpha))
-        out = {"truth": truth, "false_shares": int(claims.sum()), "clearing_ms": float("nan"),
-               "deadline_missed": False, "messages": {},
-               "attackable": attackable_kinds(self.attackers.attacks)}
+        clearing_ms, missed, messages = float("nan"), False, {}
         if isinstance(self.network, TimedTransport):
-            out["clearing_ms"] = self.network.finish()
-            out["deadline_missed"] = self.stop() is not None
+            clearing_ms = self.network.finish()
+            missed = self.stop() is not None
         if isinstance(self.network, TimedTransport | NetworkTransport):
-            out["messages"] = {"sent": self.network.sent, "lost": self.network.lost,
-                               "bytes": self.network.wire.bytes_sent, "late": getattr(self.network, "late", 0),
-                               "retransmitted": getattr(self.network, "retransmitted", 0),
-                               "acks": getattr(self.network, "acks", 0)}
-        return out
+            messages = {"sent": self.network.sent, "lost": self.network.lost,
+                        "bytes": self.network.wire.bytes_sent, "late": getattr(self.network, "late", 0),
+                        "retransmitted": getattr(self.network, "retransmitted", 0),
+                        "acks": getattr(self.network, "acks", 0)}
+        return CommReport(truth, int(claims.sum()), clearing_ms, missed, messages,
+                          attackable_kinds(self.attackers.attacks))
 
 
 def build_screening(instance: MarketInstance, settings: AdmmSettings, setup: CyberSetup,
@@ -284,12 +313,11 @@ def build_screening(instance: MarketInstance, settings: AdmmSettings, setup: Cyb
     return ScreeningTransport(detector, inner)
 
 
-def screening_report(screening: ScreeningTransport) -> dict:
+def screening_report(screening: ScreeningTransport) -> ScreeningReport:
     """At the end of the clearing: what the detectors flagged, screened and spent."""
-    return {"flags": screening.flags(), "screened": screening.screened,
-            "screened_by_kind": dict(screening.screened_by_kind), "wall_s": screening.wall_s,
-            "per_iteration": dict(screening.per_iteration),
-            "prediction_error": dict(getattr(screening.detector, "prediction_error", {}))}
+    return ScreeningReport(screening.flags(), screening.screened, dict(screening.screened_by_kind), screening.wall_s,
+                           dict(screening.per_iteration),
+                           dict(getattr(screening.detector, "prediction_error", {})))
 
 
 def attackable_kinds(attacks: tuple[AttackSpec, ...] | list) -> tuple[str, ...]:
@@ -306,19 +334,19 @@ def attackable_kinds(attacks: tuple[AttackSpec, ...] | list) -> tuple[str, ...]:
     return tuple(sorted(kinds)) or tuple(KINDS)
 
 
-def resilient_run(run: AdmmRun, comm: dict, screening: dict) -> ResilientRun:
+def resilient_run(run: AdmmRun, comm: CommReport, screening: ScreeningReport) -> ResilientRun:
     """A clearing's ADMM run with the reports of its communication layer and of its detectors. The confusion
     counts all screened fields; ``fpr_attackable`` only the kinds its attacks can touch (the headline FPR:
     trade messages are the majority and rarely flagged, and no correlated attack touches them)."""
-    flags, truth = screening["flags"], comm["truth"]
-    kinds = comm["attackable"]
-    confusion = score(flags, truth, screening["screened"])
+    flags, truth = screening.flags, comm.truth
+    kinds = comm.attackable
+    confusion = score(flags, truth, screening.screened)
     confusion["fpr_attackable"] = score(flags[flags["kind"].isin(kinds)],
                                         truth[truth["kind"].isin(kinds)] if len(truth) else truth,
-                                        sum(n for k, n in screening["screened_by_kind"].items() if k in kinds))["fpr"]
-    return ResilientRun(run, flags, truth, confusion, screening["wall_s"],
-                        screening["per_iteration"], comm["clearing_ms"], comm["deadline_missed"], comm["messages"],
-                        screening["prediction_error"], screening["screened_by_kind"], comm["false_shares"])
+                                        sum(n for k, n in screening.screened_by_kind.items() if k in kinds))["fpr"]
+    return ResilientRun(run, flags, truth, confusion, screening.wall_s, screening.per_iteration, comm.clearing_ms,
+                        comm.deadline_missed, comm.messages, screening.prediction_error, screening.screened_by_kind,
+                        comm.false_shares)
 
 
 def solve_resilient_admm(instance: MarketInstance, settings: AdmmSettings | None = None,

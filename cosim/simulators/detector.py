@@ -2,19 +2,19 @@
 
 The agents' own values of each iteration ride along with the round they were sent with (the Comm simulator
 passes them on untouched: they never cross the network), so the detectors take one mosaik step per round;
-the screened rounds go back to the Market. A ``close`` round adds the detectors' report to the
-Comm simulator's.
+the screened rounds go back to the Market. A :class:`~cosim.simulators.messages.ClearingClose` adds the
+detectors' report to the Comm simulator's.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 
 from cosim.interval import cyber_setup
+from cosim.simulators.messages import ClearingClose, ClearingRound, received
 from cosim.simulators.scenario_sim import ScenarioSimulator
 from cyber.resilient_admm import build_screening, screening_report
 from cyber.screening import ScreeningTransport
-from market.instance import instance_from_dict
 from market.messages import IdealTransport
 
 META = {"type": "event-based", "models": {"Detector": {"public": True, "params": ["scenario"],
@@ -27,21 +27,20 @@ class DetectorSim(ScenarioSimulator):
     def __init__(self) -> None:
         super().__init__(META)
         self.screening: ScreeningTransport | None = None
-        self.out: dict | None = None
+        self.out: ClearingRound | ClearingClose | None = None
 
     def step(self, time, inputs, max_advance):
         self.out = None
-        for arrived in inputs.get("detector", {}).get("delivered", {}).values():
-            if arrived["first"] is not None:
-                instance = instance_from_dict(json.loads(arrived["first"]), "instance from the Comm simulator")
-                self.screening = build_screening(instance, self.scenario.admm_settings(),
-                                                 cyber_setup(self.scenario, instance), IdealTransport())
-            if arrived["close"] is not None:
-                self.out = {**arrived, "close": (arrived["close"], screening_report(self.screening))}
+        for arrived in received(inputs, "detector", "delivered", (ClearingRound, ClearingClose), "Detector"):
+            if isinstance(arrived, ClearingClose):
+                self.out = replace(arrived, screening=screening_report(self.screening))
                 continue
-            if arrived["local"] is not None:
-                self.screening.observe_local(arrived["local"])
-            self.out = {**arrived, "batches": [self.screening.deliver(batch) for batch in arrived["batches"]]}
+            if arrived.instance is not None:
+                self.screening = build_screening(arrived.instance, self.scenario.admm_settings(),
+                                                 cyber_setup(self.scenario, arrived.instance), IdealTransport())
+            if arrived.local is not None:
+                self.screening.observe_local(arrived.local)
+            self.out = replace(arrived, batches=tuple(self.screening.deliver(batch) for batch in arrived.batches))
         return None
 
     def get_data(self, outputs):

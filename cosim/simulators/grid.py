@@ -13,8 +13,8 @@ import mosaik_api_v3
 import numpy as np
 
 from cosim.simulators.grid_entities import ExternalInjections, entity_models, entity_outputs, entity_tree
-from cosim.simulators.run_store import keep
-from cosim.simulators.weather import ratings_from_message
+from cosim.simulators.messages import DispatchOrder, received
+from cosim.simulators.run_store import KeptCheck, keep
 from cyber.cross_layer import check_reports
 from physical.ac_power_flow import set_line_ratings, to_pandapower, validate_dispatch
 from physical.catalog import load_feeder
@@ -47,33 +47,29 @@ class GridSim(mosaik_api_v3.Simulator):
             for attr, sent in given.items():
                 if eid != "grid":
                     self.external.update(eid, attr, sent)
-        received = inputs.get("grid", {})
-        for message in received.get("ratings", {}).values():
-            rating = ratings_from_message(message)
+        for rating in received(inputs, "grid", "ratings", LineRatings, "Grid"):
             self.ratings[rating.interval] = rating
-        for d in received.get("dispatch", {}).values():
-            feeder, rating = self.feeder, None
+        for order in received(inputs, "grid", "dispatch", DispatchOrder, "Grid"):
+            feeder, rating, d = self.feeder, None, order.dispatch
             if self.mode is not None:
-                rating = self.ratings.pop(d["interval"])
+                rating = self.ratings.pop(order.interval)
                 feeder = with_ratings(self.feeder, rating.imax_pu(self.feeder, self.mode))
                 set_line_ratings(self.net, feeder)
             extra_p, extra_q = self.external.injections()
-            check = validate_dispatch(feeder, np.asarray(d["p_mw"]) + extra_p, np.asarray(d["q_mvar"]) + extra_q,
-                                      np.asarray(d["vm_socp_pu"]), d["losses_mw"], np.asarray(d["vmin_pu"]),
-                                      np.asarray(d["vmax_pu"]), net=self.net)
+            check = validate_dispatch(feeder, d.p_mw + extra_p, d.q_mvar + extra_q, d.vm_socp_pu, d.losses_mw,
+                                      order.vmin_pu, order.vmax_pu, net=self.net)
             self.ac_ = check.ac
             static_loading = ({} if rating is None else {"max_static_loading_percent": float(np.nanmax(
                 loading_against(check.ac, rating.amperes(self.mode), rating.static_a), initial=np.nan))})
-            reports = d["reports"]
-            crossed = (check_reports(feeder, reports, check.ac, d["meters"], (extra_p, extra_q))
+            reports = order.reports
+            crossed = (check_reports(feeder, reports, check.ac, order.meters, (extra_p, extra_q))
                        .summary(self.feeder.base_mva)
                        if reports is not None else {"suspected_agents": []})
-            keep(self.run_id, d["interval"], "validation", {
-                "time_ms": time, "vm_ac_pu": check.ac.vm_pu.tolist(),
-                "vm_socp_pu": self.feeder.nominal_vm(d["vm_socp_pu"]).tolist(),  # nominal p.u., like vm_ac_pu
+            keep(self.run_id, order.interval, KeptCheck(time, {
                 **check.summary(), "overloaded_lines": list(overloaded_lines(check.ac)), **static_loading,
                 "cross_layer_checked": reports is not None, **crossed,
-                **(self.external.summary() if self.external.values_ else {})})
+                **(self.external.summary() if self.external.values_ else {})},
+                check.ac.vm_pu, self.feeder.nominal_vm(d.vm_socp_pu)))  # both in nominal p.u.
         return None
 
     def get_data(self, outputs):

@@ -3,11 +3,11 @@
 At a quarter-hour tick it starts clearing the instance the Profiles simulator sent: the ADMM's rounds
 (:func:`market.admm.driver.admm_process`) go to the Comm simulator, with the agents' own values for their
 detectors, and each step resumes the agents with what the Detector passed on. When the ADMM stops it asks
-Comm and Detector for their reports (a ``close`` round that takes no simulated time) and then publishes the
-dispatch -- or the grid-only fallback -- and keeps its report for the results (:mod:`run_store`). A
-centralized clearing takes no simulated time. A clearing still running at the next tick (its deadline checked
-only between iterations, its last iteration may run past the quarter hour) finishes first; the next quarter
-hour's clearing starts when it is published.
+Comm and Detector for their reports (a :class:`~cosim.simulators.messages.ClearingClose` that takes no
+simulated time) and then publishes the dispatch -- or the grid-only fallback -- and keeps its record for the
+results (:mod:`run_store`). A centralized clearing takes no simulated time. A clearing still running at the
+next tick (its deadline checked only between iterations, its last iteration may run past the quarter hour)
+finishes first; the next quarter hour's clearing starts when it is published.
 """
 
 from __future__ import annotations
@@ -28,15 +28,24 @@ from cosim.interval import (
     with_privacy,
 )
 from cosim.scenario import StoragePlan, storage_plan
-from cosim.simulators.run_store import keep
+from cosim.simulators.messages import (
+    BatteryPowers,
+    ClearingClose,
+    ClearingRound,
+    DispatchOrder,
+    MessageError,
+    StorageState,
+    received,
+)
+from cosim.simulators.run_store import KeptClearing, keep
 from cosim.simulators.scenario_sim import ScenarioSimulator
-from cosim.simulators.weather import ratings_from_message
 from cyber.cross_layer import market_reports, meters_of
 from cyber.false_load import declared_instance
 from cyber.privacy.pairs import SecurePairs
 from cyber.resilient_admm import resilient_run
 from market.admm.driver import Process, Round, admm_process
 from market.instance import MarketInstance, instance_from_dict
+from market.messages import MessageBatch
 from market.online.controllers import solve_slot
 from market.problem.storage import BatteryStep
 from physical.feeder_ratings import LineRatings
@@ -59,7 +68,7 @@ class MarketSim(ScenarioSimulator):
         self.ratings: dict[int, LineRatings] = {}  # the Weather's line ratings of quarter hours not started yet
         self.clock_ms = 0.0  # the clearing's simulated time when the last round was delivered
         self.pairs: SecurePairs | None = None  # the running clearing's private exchange ([privacy])
-        self.out: dict = {}
+        self.out: dict[str, object] = {}  # attribute -> this step's message
         self.run_id = ""
         # with [storage]: the batteries and their controller, the state the Storage simulator last sent, how many
         # intervals it had applied then and how many this market has published, and the running interval's step
@@ -78,22 +87,23 @@ class MarketSim(ScenarioSimulator):
 
     def step(self, time, inputs, max_advance):
         self.out = {}
-        received = inputs.get("market", {})
-        for message in received.get("ratings", {}).values():
-            rating = ratings_from_message(message)
+        for rating in received(inputs, "market", "ratings", LineRatings, "Market"):
             self.ratings[rating.interval] = rating
-        for state in received.get("soc", {}).values():
-            self.soc, self.applied = np.asarray(state["soc_kwh"]), state["applied"]
-        for delivered in received.get("screened", {}).values():
-            if self.instance is None or delivered["interval"] != self.instance.interval:
-                raise ValueError(f"market received a round of interval {delivered['interval']} while clearing "
-                                 f"{None if self.instance is None else self.instance.interval}")
-            if delivered["close"] is not None:
-                self._publish(*delivered["close"])
+        for state in received(inputs, "market", "soc", StorageState, "Market"):
+            self.soc, self.applied = state.soc_kwh, state.applied
+        for delivered in received(inputs, "market", "screened", (ClearingRound, ClearingClose), "Market"):
+            if self.instance is None or delivered.interval != self.instance.interval:
+                raise MessageError(f"Market simulator: screened: a round of interval {delivered.interval} while "
+                                   f"clearing {None if self.instance is None else self.instance.interval}")
+            if isinstance(delivered, ClearingClose):
+                if delivered.comm is None or delivered.screening is None:
+                    raise MessageError(f"Market simulator: screened: the close of interval {delivered.interval} "
+                                       "lacks the Comm or the Detector report")
+                self._publish(delivered)
             else:
-                self.clock_ms = delivered["clock_ms"]
-                self._resume(delivered["batches"])
-        self.waiting.extend(received.get("instance_json", {}).values())
+                self.clock_ms = delivered.clock_ms
+                self._resume(delivered.batches)
+        self.waiting.extend(received(inputs, "market", "instance_json", str, "Market"))
         self._start_waiting()
         return None
 
@@ -110,7 +120,6 @@ class MarketSim(ScenarioSimulator):
         instance = instance_from_dict(data, "instance from the Profiles simulator")
         if self.scenario.ratings is not None:  # this quarter hour's line ratings are its line limits
             instance = rated_instance(self.scenario, instance, self.ratings.pop(instance.interval))
-            text = instance.to_json()
         self.step_ = self.plan.controller.decide(instance, self.soc) if self.plan is not None else None
         if self.scenario.method != "admm":
             if self.plan is None:
@@ -128,27 +137,25 @@ class MarketSim(ScenarioSimulator):
         self.process = admm_process(declared, self.scenario.admm_settings(), stop=lambda: (
             f"deadline of {deadline:g} ms passed" if self.clock_ms > deadline else None),
             warm=warm_start_from(self.scenario, self.last), pairs=self.pairs, battery=self.step_)
-        self._send(next(self.process), first=text)
+        self._send(next(self.process), first=instance)
 
-    def _resume(self, batches: list) -> None:
+    def _resume(self, batches: tuple[MessageBatch, ...]) -> None:
         try:
-            self._send(self.process.send(batches))
+            self._send(self.process.send(list(batches)))
         except StopIteration as done:
             self.run, self.process = done.value, None
-            self.out["round"] = {"interval": self.instance.interval, "first": None, "batches": [], "local": None,
-                                 "close": True}
+            self.out["round"] = ClearingClose(self.instance.interval)
 
-    def _send(self, step: Round, first: str | None = None) -> None:
-        self.out["round"] = {"interval": self.instance.interval, "first": first, "batches": step.batches,
-                             "local": step.local, "close": False}
+    def _send(self, step: Round, first: MarketInstance | None = None) -> None:
+        self.out["round"] = ClearingRound(self.instance.interval, tuple(step.batches), step.local, first)
 
-    def _publish(self, comm: dict, detector: dict) -> None:
+    def _publish(self, close: ClearingClose) -> None:
         """The clearing with what Comm and Detector reported."""
         cyber = cyber_setup(self.scenario, self.instance)
         reference = (solve_slot(self.instance, self.plan.arrays, self.step_).clearing if self.plan is not None
                      else None)
         clearing = interval_clearing(with_privacy(admm_clearing(self.instance, self.run, cyber, resilient_run(
-            self.run, comm, detector), reference), self.scenario, self.pairs))
+            self.run, close.comm, close.screening), reference), self.scenario, self.pairs))
         battery = None
         if self.plan is not None and not clearing.fallback:
             x, step = self.run.states.x, self.step_
@@ -164,24 +171,17 @@ class MarketSim(ScenarioSimulator):
         if self.plan is not None:
             idle = np.zeros(self.plan.arrays.n_units)
             charge, discharge = battery if battery is not None else (idle, idle)
-            self.out["battery"] = {"interval": clearing.interval, "charge_pu": charge.tolist(),
-                                   "discharge_pu": discharge.tolist()}
+            self.out["battery"] = BatteryPowers(clearing.interval, charge, discharge)
             self.published += 1
         d, inst = clearing.dispatch(), clearing.instance
         history = clearing.run.history
         if history is not None and clearing.run.screening is not None:
             history = history.merge(clearing.run.screening.iteration_counts(), on="iteration")
-        self.out["dispatch"] = {"interval": clearing.interval, "p_mw": d.p_mw.tolist(), "q_mvar": d.q_mvar.tolist(),
-                                "vm_socp_pu": d.vm_socp_pu.tolist(), "losses_mw": d.losses_mw,
-                                "vmin_pu": inst.vmin_pu.tolist(), "vmax_pu": inst.vmax_pu.tolist(),
-                                # what the market believed, for the Grid's cross-layer check (a distributed
-                                # clearing with a dispatch; the fallback and the centralized one report nothing)
-                                "reports": (None if clearing.fallback or clearing.run.admm is None
-                                            else market_reports(inst, clearing.run.admm)),
-                                "meters": meters_of(inst)}
-        keep(self.run_id, clearing.interval, "report", {
-            "record": clearing.record(), "iterations": history.to_dict("list") if history is not None else {},
-            "instance_json": inst.to_json()})
+        # what the market believed, for the Grid's cross-layer check (a distributed clearing with a dispatch;
+        # the fallback and the centralized one report nothing)
+        reports = None if clearing.fallback or clearing.run.admm is None else market_reports(inst, clearing.run.admm)
+        self.out["dispatch"] = DispatchOrder(clearing.interval, d, inst.vmin_pu, inst.vmax_pu, reports, meters_of(inst))
+        keep(self.run_id, clearing.interval, KeptClearing(clearing.record(), history, inst.to_json()))
 
     def get_data(self, outputs):
         return {"market": self.out} if self.out else {}

@@ -13,7 +13,8 @@ import mosaik_api_v3
 import numpy as np
 
 from cosim.scenario import Scenario, storage_plan
-from cosim.simulators.run_store import keep
+from cosim.simulators.messages import BatteryPowers, StorageState, received
+from cosim.simulators.run_store import KeptStorage, keep
 
 META = {"type": "event-based", "models": {"Storage": {"public": True, "params": ["scenario", "run_id"],
                                                       "attrs": ["battery", "soc"]}}}
@@ -37,14 +38,12 @@ class StorageSim(mosaik_api_v3.Simulator):
         return [{"eid": "storage", "type": model}]
 
     def step(self, time, inputs, max_advance):
-        for b in inputs.get("storage", {}).get("battery", {}).values():
-            charge, discharge = np.asarray(b["charge_pu"]), np.asarray(b["discharge_pu"])
+        for b in received(inputs, "storage", "battery", BatteryPowers, "Storage"):
+            charge, discharge = b.charge_pu, b.discharge_pu
             self.soc = self.soc + self.arr.energy_step(charge, discharge)
             self.applied += 1
-            keep(self.run_id, b["interval"], "storage", {
-                "soc_kwh": self.soc.tolist(), "charge_kw": self.arr.kw(charge).tolist(),
-                "discharge_kw": self.arr.kw(discharge).tolist(),
-                "queue_kwh": (self.soc - self.theta).tolist() if self.theta is not None else None})
+            keep(self.run_id, b.interval, KeptStorage(self.soc, self.arr.kw(charge), self.arr.kw(discharge),
+                                                      self.soc - self.theta if self.theta is not None else None))
             self.sent = False
         return None
 
@@ -52,4 +51,4 @@ class StorageSim(mosaik_api_v3.Simulator):
         if self.sent:
             return {}
         self.sent = True
-        return {"storage": {"soc": {"applied": self.applied, "soc_kwh": self.soc.tolist()}}}
+        return {"storage": {"soc": StorageState(self.applied, self.soc)}}

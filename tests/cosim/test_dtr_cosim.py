@@ -12,7 +12,7 @@ import pytest
 from cosim.interval import clear_interval, scenario_ratings
 from cosim.ratings_run import COMPARED
 from cosim.scenario import load_scenario
-from cosim.scenario_run import run_scenario
+from cosim.scenario_run import result_files, run_scenario
 from cosim.world import run_world
 from market.instance import instance_from_dict
 from physical.feeder_ratings import OVERLOAD_TOL
@@ -42,7 +42,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_congested_day_in_mosaik_equals_in_process_and_dynamic_ratings_cost_less(tmp_path):
     scenario = load_scenario(_write(tmp_path, CONGESTED))
-    files = run_scenario(scenario, CONGESTED)
+    files = result_files(run_scenario(scenario), CONGESTED)
     summary = files["summary.json"]["ratings"]
     static, dynamic = files["intervals.csv"], files["intervals_dynamic.csv"]
     first, f = interval_index(scenario.start), feeder("case141")
