@@ -84,18 +84,28 @@ def build_detector(name: str, instance: MarketInstance, settings: AdmmSettings,
     raise CyberError(f"detector: expected one of {DETECTORS}, got {name!r}")
 
 
+#: Iterations a value may lag behind in asynchronous rounds: every agent waits, for its own neighbours only,
+#: until it holds values at most this stale (:mod:`cyber.async_rounds`). Barrier-free asynchronous rounds use
+#: values tens of iterations old over a jittery network and must under-relax to 0.5 (case33bw, 20 % loss,
+#: 10 +- 50 ms: 10 623 iterations, over ``max_iter``); at 2 they take relaxation 1.0 and converge in about
+#: half as many -- benchmarks/lossy_network.py. ``None``: no barrier.
+ASYNC_STALENESS = 2
+
+
 @dataclass(frozen=True)
 class Timing:
     """ADMM in simulated time (:mod:`cyber.timing`): rounds wait for messages (``sync``, at most
     ``timeout_ms``) or not (``async``); a clearing still running after ``deadline_ms`` is stopped. With
     ``retransmit`` the exchanges of synchronous rounds are acknowledged and lost messages sent again
-    (:mod:`cyber.retransmission`); ``False`` is the network as it was, a lost message simply missing."""
+    (:mod:`cyber.retransmission`); ``False`` is the network as it was, a lost message simply missing.
+    ``max_staleness``: asynchronous rounds' local barrier (:mod:`cyber.async_rounds`), ``None`` none."""
 
     mode: str = "sync"
     timeout_ms: float = 100.0
     compute_ms: float = 1.0
     deadline_ms: float = 600_000.0
     retransmit: bool = True
+    max_staleness: int | None = ASYNC_STALENESS
 
 
 #: Over-relaxation when messages are attacked or screened: none. A replaced value is a forecast and a missed
@@ -108,6 +118,11 @@ SCREENED_RELAXATION = 1.0
 #: default 1.8 stalls (primal residual near 0.4 on case15da), under-relaxation converges (case15da, 2.5 ms
 #: latency = three rounds stale: 1728 iterations at 0.5).
 ASYNC_RELAXATION = 0.5
+#: Over-relaxation of asynchronous rounds whose values are at most ``ASYNC_STALENESS`` iterations stale
+#: (:mod:`cyber.async_rounds`): 1.0, twice the barrier-free one and what fresh values take in twice fewer
+#: iterations (case33bw, synchronous, fresh values: 3702 at 1.0, 7524 at 0.5); higher stalls with stale
+#: values (case33bw at 20 % loss, staleness 2: see benchmarks/lossy_network.py).
+BOUNDED_ASYNC_RELAXATION = 1.0
 
 
 def _touched(attacks: tuple[AttackSpec, ...] | list, detector: str) -> bool:
@@ -115,11 +130,13 @@ def _touched(attacks: tuple[AttackSpec, ...] | list, detector: str) -> bool:
     return bool(attacks) or detector != "none"
 
 
-def default_relaxation(attacks: tuple[AttackSpec, ...] | list, detector: str, mode: str = "sync") -> float:
+def default_relaxation(attacks: tuple[AttackSpec, ...] | list, detector: str, mode: str = "sync",
+                       max_staleness: int | None = ASYNC_STALENESS) -> float:
     """The ADMM's over-relaxation unless a run says otherwise: 1.8 on clean, synchronous messages, none when
-    they are attacked or screened, under-relaxation when rounds use stale data."""
+    they are attacked or screened, under-relaxation when rounds use stale data -- less when their staleness
+    is bounded (``max_staleness``, asynchronous rounds only)."""
     if mode == "async":
-        return ASYNC_RELAXATION
+        return ASYNC_RELAXATION if max_staleness is None else min(BOUNDED_ASYNC_RELAXATION, SCREENED_RELAXATION)
     return SCREENED_RELAXATION if _touched(attacks, detector) else AdmmSettings.relaxation
 
 
@@ -228,7 +245,8 @@ class CommLayer:
         self.deadline_ms = float("inf")
         if setup.network is not None and setup.timing is not None:
             t = setup.timing
-            self.network = TimedTransport(setup.network, t.mode, t.timeout_ms, t.compute_ms, t.retransmit)
+            self.network = TimedTransport(setup.network, t.mode, t.timeout_ms, t.compute_ms, t.retransmit,
+                                          t.max_staleness)
             self.deadline_ms = t.deadline_ms
         elif setup.network is not None:
             self.network = NetworkTransport(setup.network)
