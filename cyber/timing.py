@@ -11,12 +11,15 @@ other (the sweep splitting's levels, :attr:`~market.messages.MessageBatch.stage`
   acknowledged and sent again while unacknowledged (:mod:`cyber.retransmission`) until the receiver stops
   waiting: a round then lasts until the first copy of its slowest message arrived, and misses a message only
   when every copy sent within the timeout was lost or late.
-- ``async``: nobody waits; a round lasts ``compute_ms``, and a message is used in the first round that ends
-  after it arrived -- possibly several iterations late. Of several values arriving together on a channel the
-  most recently sent is kept, and a value older than one already used is dropped. Asynchronous rounds are not
-  retransmitted: every channel carries the sender's newest value each iteration, which supersedes a copy of the
-  last one before a retransmission timeout (a round trip or more) would send it, as long as an iteration
-  (two rounds) is shorter than a round trip.
+- ``async``: no global round; every agent runs on its own clock (:mod:`cyber.async_rounds`) and uses a
+  message in the first of its steps that starts after it arrived -- possibly several iterations late. Behind
+  the local barrier of ``max_staleness`` an agent waits, for its own neighbours only, until every value it
+  holds is at most that many iterations old (a missing one at most until it is more likely lost than late);
+  with ``max_staleness=None`` nobody waits and every step lasts ``compute_ms``. Of several values arriving
+  together on a channel the most recently sent is kept, and a value older than one already used is dropped.
+  Asynchronous rounds are not retransmitted: every channel carries the sender's newest value each iteration,
+  which supersedes a copy of the last one before a retransmission timeout (a round trip or more) would send
+  it, as long as an iteration (two rounds) is shorter than a round trip.
 
 Agents compute in parallel: a message leaves when its sender has it ready (``compute_ms`` plus the batch's
 ``ready_ms``, e.g. the sender's cryptography, :mod:`cyber.privacy.costs`), so a round costs its slowest agent
@@ -24,7 +27,7 @@ plus its slowest delivery, never the sum of the agents' times. The receiver's ti
 The transport counts the bytes it put on the wire per message kind (every copy and acknowledgement, headers
 included).
 
-The clock (``clock_ms``) is the simulated time since the clearing started.
+The clock (:attr:`TimedTransport.now_ms`) is the simulated time since the clearing started.
 """
 
 from __future__ import annotations
