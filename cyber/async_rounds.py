@@ -4,28 +4,32 @@ staleness.
 A synchronous round waits, everywhere, for the slowest message of the whole feeder (or its timeout). Fully
 asynchronous rounds wait for nothing: each agent computes every ``compute_ms`` with whatever has arrived. Over
 a network whose delays are tens of iterations long (10 ms mean latency with 50 ms of jitter against 2 ms per
-iteration) the values an agent uses are then tens of iterations old, and the ADMM, under-relaxed to stay
-stable, needs thousands of iterations more than with fresh values (case33bw: 10 623 at 20 % loss, 9 622
-lossless, against ~2 100 synchronous ones).
+iteration) the values an agent uses are then tens of iterations old, and the ADMM must be under-relaxed (0.5)
+to stay stable -- which alone costs four times the iterations of fresh values (case33bw: 7 524 at 0.5 against
+2 110 at 1.8) -- and needs more still (10 623 at 20 % loss, over the 10 000 allowed).
 
-Between the two sits the *stale-synchronous* rule of Ho et al. (2013, "More effective distributed ML via a
-stale synchronous parallel parameter server") and of the asynchronous ADMM of Zhang & Kwok (2014, bounded
-delay): values may be stale, but by at most ``max_staleness`` iterations. Here it is a *local* barrier -- no
-agent waits for anyone but the neighbours it receives from, and no global round exists:
+Between the two sits the *stale-synchronous* rule of Ho et al. (2013, a stale synchronous parallel parameter
+server) and of the asynchronous ADMM of Zhang & Kwok (2014, bounded delay): values may be stale, but by at most
+``max_staleness`` iterations. Here it is a *local* barrier -- no agent waits for anyone but the neighbours it
+receives from, and no global round exists:
 
 - every agent ``i`` has its own clock: it starts a step at ``start_i``, computes for ``compute_ms`` and sends
   (a message leaves at ``start_i + compute_ms + ready_ms``);
 - before its next step it needs, on every channel of the round's kind that ends at it, a value sent at
   iteration ``k - max_staleness`` or later (``k``: the round's iteration); it takes everything that has arrived
   once that holds -- the newest value per channel -- and starts its next step;
-- it does not wait for what will not come: a value it lacks is waited for at most until, past the agent's own
-  computing, a message of that channel still missing is more likely lost than on its way
-  (:func:`overdue_ms`; never longer than ``timeout_ms``). A lost message is in any case superseded by the
-  sender's next one, and when that is late too the agent goes on with what it holds.
+- it does not wait for what will not come: past its own computing it waits for a channel at most
+  ``timeout_ms`` when lost messages are sent again (``acknowledged``), else until a message still missing is
+  more likely lost than on its way (:func:`overdue_ms`; a lost message is then superseded by the sender's next
+  one). When nothing recent enough came, the agent goes on with what it holds.
 
-``max_staleness = 0`` over a lossless network is the synchronous algorithm (every value is the current
-iteration's), each agent waiting only for its own neighbours; ``None`` is the barrier-free asynchronous rule
-(every agent computes every ``compute_ms``), whose iterates are those the transport gave before this module.
+The bound the market uses by default is 0 (:data:`cyber.resilient_admm.ASYNC_STALENESS`), with acknowledged
+exchanges: every agent computes with its neighbours' current values, like a synchronous round, so the ADMM
+keeps the synchronous relaxation and iterations, but it waits only for its own neighbours -- never for the
+slowest message of the feeder. Any staleness, even bounded, forces the under-relaxation back: one to two
+iterations of it (2.5 ms of constant latency, bound 1 or 2, case15da) stall the ADMM at relaxation 0.7 and
+above. ``None`` is the barrier-free rule (every agent computes every ``compute_ms``), whose iterates are
+those the transport gave before this module.
 
 The rounds are simulated in lockstep of iterations (every agent's step ``r`` is computed before any agent's
 step ``r + 1``), so an agent never uses a value a faster neighbour sent in a later round than its own, although
@@ -84,11 +88,11 @@ class AsyncRounds:
     """Per-agent clocks and the local barrier of bounded staleness (see the module docstring); agents are
     indexed by bus number."""
 
-    def __init__(self, network: CommNetwork, compute_ms: float, timeout_ms: float, max_staleness: int | None
-                 ) -> None:
+    def __init__(self, network: CommNetwork, compute_ms: float, timeout_ms: float, max_staleness: int | None,
+                 acknowledged: bool = False) -> None:
         if max_staleness is not None and max_staleness < 0:
             raise CyberError(f"ADMM timing max_staleness: expected an integer >= 0 or none, got {max_staleness}")
-        self.network = network
+        self.network, self.acknowledged = network, acknowledged
         self.compute_ms, self.timeout_ms, self.max_staleness = compute_ms, timeout_ms, max_staleness
         n_agents = max(network.graph.nodes, default=0) + 1
         self._patience: dict[tuple[int, int], float] = {}  # per channel class and fields: the wait's bound
@@ -153,7 +157,10 @@ class AsyncRounds:
 
     def patience_ms(self, batch: MessageBatch) -> np.ndarray:
         """Per message of ``batch``, how long past its computing the receiver waits for its channel: until a
-        message still missing is more likely lost than late (:func:`overdue_ms`), at most ``timeout_ms``."""
+        message still missing is more likely lost than late (:func:`overdue_ms`), at most ``timeout_ms`` --
+        the whole ``timeout_ms`` when lost messages are sent again (``acknowledged``)."""
+        if self.acknowledged:
+            return np.full(len(batch), self.timeout_ms)
         classes = self.network.spec_index(batch)
         result = np.empty(len(batch))
         for k in np.unique(classes).tolist():

@@ -84,12 +84,13 @@ def build_detector(name: str, instance: MarketInstance, settings: AdmmSettings,
     raise CyberError(f"detector: expected one of {DETECTORS}, got {name!r}")
 
 
-#: Iterations a value may lag behind in asynchronous rounds: every agent waits, for its own neighbours only,
-#: until it holds values at most this stale (:mod:`cyber.async_rounds`). Barrier-free asynchronous rounds use
-#: values tens of iterations old over a jittery network and must under-relax to 0.5 (case33bw, 20 % loss,
-#: 10 +- 50 ms: 10 623 iterations, over ``max_iter``); at 2 they take relaxation 1.0 and converge in about
-#: half as many -- benchmarks/lossy_network.py. ``None``: no barrier.
-ASYNC_STALENESS = 2
+#: Iterations a value may lag behind in asynchronous rounds (:mod:`cyber.async_rounds`): none. Every agent waits,
+#: for its own neighbours only, for their current values (acknowledged and sent again when lost), so the iterates
+#: are those of fresh values and take the synchronous relaxation. Stale values need under-relaxation, and then
+#: four times the iterations: barrier-free (tens of iterations stale), case33bw at 20 % loss with 10 +- 50 ms
+#: needs 10 623 at relaxation 0.5; already one to two iterations of staleness (2.5 ms constant latency, case15da,
+#: bound 1 or 2) stalls at 0.7 and above, and case33bw needs 7 524 iterations at 0.5 with fresh values.
+ASYNC_STALENESS = 0
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,6 @@ SCREENED_RELAXATION = 1.0
 #: default 1.8 stalls (primal residual near 0.4 on case15da), under-relaxation converges (case15da, 2.5 ms
 #: latency = three rounds stale: 1728 iterations at 0.5).
 ASYNC_RELAXATION = 0.5
-#: Over-relaxation of asynchronous rounds whose values are at most ``ASYNC_STALENESS`` iterations stale
-#: (:mod:`cyber.async_rounds`): 1.0, twice the barrier-free one and what fresh values take in twice fewer
-#: iterations (case33bw, synchronous, fresh values: 3702 at 1.0, 7524 at 0.5); higher stalls with stale
-#: values (case33bw at 20 % loss, staleness 2: see benchmarks/lossy_network.py).
-BOUNDED_ASYNC_RELAXATION = 1.0
 
 
 def _touched(attacks: tuple[AttackSpec, ...] | list, detector: str) -> bool:
@@ -132,11 +128,11 @@ def _touched(attacks: tuple[AttackSpec, ...] | list, detector: str) -> bool:
 
 def default_relaxation(attacks: tuple[AttackSpec, ...] | list, detector: str, mode: str = "sync",
                        max_staleness: int | None = ASYNC_STALENESS) -> float:
-    """The ADMM's over-relaxation unless a run says otherwise: 1.8 on clean, synchronous messages, none when
-    they are attacked or screened, under-relaxation when rounds use stale data -- less when their staleness
-    is bounded (``max_staleness``, asynchronous rounds only)."""
-    if mode == "async":
-        return ASYNC_RELAXATION if max_staleness is None else min(BOUNDED_ASYNC_RELAXATION, SCREENED_RELAXATION)
+    """The ADMM's over-relaxation unless a run says otherwise: 1.8 on clean messages of the current iteration,
+    none when they are attacked or screened, under-relaxation when asynchronous rounds let values be stale
+    (``max_staleness`` other than 0)."""
+    if mode == "async" and max_staleness != 0:
+        return ASYNC_RELAXATION
     return SCREENED_RELAXATION if _touched(attacks, detector) else AdmmSettings.relaxation
 
 

@@ -17,9 +17,10 @@ other (the sweep splitting's levels, :attr:`~market.messages.MessageBatch.stage`
   holds is at most that many iterations old (a missing one at most until it is more likely lost than late);
   with ``max_staleness=None`` nobody waits and every step lasts ``compute_ms``. Of several values arriving
   together on a channel the most recently sent is kept, and a value older than one already used is dropped.
-  Asynchronous rounds are not retransmitted: every channel carries the sender's newest value each iteration,
-  which supersedes a copy of the last one before a retransmission timeout (a round trip or more) would send
-  it, as long as an iteration (two rounds) is shorter than a round trip.
+  With ``retransmit``, asynchronous rounds are acknowledged and retransmitted only behind a barrier of 0,
+  which waits for the current values; with a looser bound every channel carries the sender's newest value each
+  iteration, which supersedes a copy of the last one before a retransmission timeout (a round trip or more)
+  would send it.
 
 Agents compute in parallel: a message leaves when its sender has it ready (``compute_ms`` plus the batch's
 ``ready_ms``, e.g. the sender's cryptography, :mod:`cyber.privacy.costs`), so a round costs its slowest agent
@@ -60,12 +61,22 @@ class TimedTransport:
         self._arq = Retransmitter(network) if retransmit else None
         self._round: tuple[int, str, int] | None = None
         self._round_ms = 0.0
-        self._async = AsyncRounds(network, compute_ms, timeout_ms, max_staleness) if mode == "async" else None
+        # async rounds are acknowledged only behind a barrier that waits for the current values: otherwise the
+        # sender's next value supersedes a lost one
+        self._acked_async = retransmit and mode == "async" and max_staleness == 0
+        self._async = (AsyncRounds(network, compute_ms, timeout_ms, max_staleness, self._acked_async)
+                       if mode == "async" else None)
 
     def deliver(self, batch: MessageBatch) -> MessageBatch:
         self._enter_round((batch.iteration, batch.phase, batch.stage))
-        if self._arq is not None and self.mode == "sync":
-            return self._acknowledged(batch)
+        if self._arq is not None and (self.mode == "sync" or self._acked_async):
+            arrival = self._acknowledged(batch)
+            if self.mode == "async":
+                return self._async.release(batch, ~np.isfinite(arrival), arrival)
+            on_time = arrival <= self.timeout_ms
+            self._late += int((np.isfinite(arrival) & ~on_time).sum())
+            self._wait(batch.ready(), arrival, on_time)
+            return batch.subset(on_time)
         outcome = self.network.transmit(batch)
         self.sent += len(batch)
         self.wire.count(batch, len(batch))
@@ -83,8 +94,9 @@ class TimedTransport:
         waited = ready + np.where(on_time, delay_ms, self.timeout_ms)
         self._round_ms = max(self._round_ms, self.compute_ms + float(waited.max(initial=0.0)))
 
-    def _acknowledged(self, batch: MessageBatch) -> MessageBatch:
-        """Sync with retransmissions: copies until acknowledged or the receiver stops waiting."""
+    def _acknowledged(self, batch: MessageBatch) -> np.ndarray:
+        """Copies until acknowledged or the receiver stops waiting; per message, when its first copy arrived
+        after the send (``inf``: none did)."""
         sent = self._arq.send(batch, self.timeout_ms)
         self.sent += len(batch)
         self.retransmitted += int(sent.copies.sum()) - len(batch)
@@ -93,10 +105,7 @@ class TimedTransport:
         self.wire.count(batch, int(sent.copies.sum()))
         self.wire.count(MessageBatch(batch.kind, batch.phase, batch.iteration, batch.sender[:0], batch.receiver[:0],
                                      batch.channel[:0]), sent.acks, f"{batch.kind}_ack")
-        on_time = sent.arrival_ms <= self.timeout_ms
-        self._late += int((np.isfinite(sent.arrival_ms) & ~on_time).sum())
-        self._wait(batch.ready(), sent.arrival_ms, on_time)
-        return batch.subset(on_time)
+        return sent.arrival_ms
 
     @property
     def now_ms(self) -> float:
