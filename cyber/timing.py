@@ -14,7 +14,8 @@ other (the sweep splitting's levels, :attr:`~market.messages.MessageBatch.stage`
 - ``async``: no global round; every agent runs on its own clock (:mod:`cyber.async_rounds`) and uses a
   message in the first of its steps that starts after it arrived -- possibly several iterations late. Behind
   the local barrier of ``max_staleness`` an agent waits, for its own neighbours only, until every value it
-  holds is at most that many iterations old (a missing one at most until it is more likely lost than late);
+  holds is at most that many iterations old (a missing one at most ``timeout_ms`` after its send, sooner
+  once it is more likely lost than late when nothing is retransmitted);
   with ``max_staleness=None`` nobody waits and every step lasts ``compute_ms``. Of several values arriving
   together on a channel the most recently sent is kept, and a value older than one already used is dropped.
   With ``retransmit``, asynchronous rounds are acknowledged and retransmitted only behind a barrier of 0,
