@@ -104,13 +104,27 @@ class NetworkSection(ScenarioTable):
     compute_ms: float = Field(Timing.compute_ms, ge=0)
     deadline_s: float = Field(Timing.deadline_ms / 1e3, gt=0, le=900.0)
     retransmit: bool = Timing.retransmit  # acknowledged exchanges, lost messages sent again
+    # async rounds: iterations a value may lag behind (a local barrier, cyber.async_rounds); "none": no barrier
+    max_staleness: int | Literal["none"] = Timing.max_staleness
+
+    @field_validator("max_staleness", mode="before")
+    @classmethod
+    def _staleness(cls, value: object) -> object:
+        if value != "none" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ValueError(f'expected an integer >= 0 or "none", got {value!r}')
+        return value
 
     def channel(self) -> ChannelSpec:
         return ChannelSpec(self.latency, mean_ms=self.mean_ms, std_ms=self.std_ms, jitter_ms=self.jitter_ms,
                            loss=self.loss, bandwidth_kbps=self.bandwidth_kbps)
 
     def timing(self) -> Timing:
-        return Timing(self.mode, self.timeout_ms, self.compute_ms, self.deadline_s * 1e3, self.retransmit)
+        return Timing(self.mode, self.timeout_ms, self.compute_ms, self.deadline_s * 1e3, self.retransmit,
+                      self.staleness_bound())
+
+    def staleness_bound(self) -> int | None:
+        """``max_staleness`` as the timing takes it: ``None`` for no barrier."""
+        return None if self.max_staleness == "none" else self.max_staleness
 
 
 class AttackSection(ScenarioTable):
@@ -303,7 +317,8 @@ class Scenario(ScenarioTable):
         timing mode)."""
         if self.privacy.mode != "none":  # relaxation 1 unless set (and then checked by private_settings)
             return private_settings(self.admm.settings(1.0))
-        return self.admm.settings(default_relaxation(self.attack_specs(), self.detector.name, self.network.mode),
+        return self.admm.settings(default_relaxation(self.attack_specs(), self.detector.name, self.network.mode,
+                                                     self.network.staleness_bound()),
                                   self.detector.name != "none")
 
 

@@ -29,7 +29,8 @@ RTT_SAMPLES = 20_000
 MIN_QUANTILE = 0.5
 
 
-def _one_way_ms(spec: ChannelSpec, rng: np.random.Generator, bits: int) -> np.ndarray:
+def one_way_ms(spec: ChannelSpec, rng: np.random.Generator, bits: int) -> np.ndarray:
+    """``RTT_SAMPLES`` one-way delays of a message of ``bits`` bits over a channel of ``spec``."""
     delay = spec.draw_latency_ms(rng, RTT_SAMPLES)
     return delay + bits / spec.bandwidth_kbps if spec.bandwidth_kbps is not None else delay
 
@@ -43,7 +44,7 @@ def retransmission_timeout_ms(out: ChannelSpec, back: ChannelSpec, n_fields: int
         return float("inf")
     level = max(MIN_QUANTILE, 1.0 - lost / (1.0 - lost))
     rng = np.random.default_rng(0)
-    rtt = _one_way_ms(out, rng, HEADER_BITS + FIELD_BITS * n_fields) + _one_way_ms(back, rng, HEADER_BITS)
+    rtt = one_way_ms(out, rng, HEADER_BITS + FIELD_BITS * n_fields) + one_way_ms(back, rng, HEADER_BITS)
     return float(np.quantile(rtt, level))
 
 

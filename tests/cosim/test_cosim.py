@@ -229,9 +229,11 @@ def test_async_rounds_clear_with_stale_data_under_relaxation(tmp_path):
     """Messages three rounds late: the market still reaches the optimum, in less simulated time than waiting.
 
     Not on every instance: async rounds are shorter but under-relaxed, so they need more of them (seed 1 at
-    noon: 1789 against 498, 3.6 s either way); seed 0 needs 950 synchronous ones (6.7 s against 3.5 s)."""
+    noon: 1789 against 498, 3.6 s either way); seed 0 needs 950 synchronous ones (6.7 s against 3.5 s). Without
+    the local barrier (``max_staleness = "none"``), whose default waits for the current values."""
     def run(mode: str) -> pd.Series:
-        path = scenario_file(tmp_path, f"[network]\nmean_ms = 2.5\nmode = \"{mode}\"", seed=0)
+        path = scenario_file(tmp_path, f"[network]\nmean_ms = 2.5\nmode = \"{mode}\"\nmax_staleness = \"none\"",
+                             seed=0)
         return run_world(load_scenario(path)).intervals.iloc[0]
 
     a, s = run("async"), run("sync")
