@@ -25,11 +25,15 @@ RIDGE, TINY = 1e-8, 1e-300
 
 @njit(cache=True)
 def _differenced(series: np.ndarray, d: int) -> np.ndarray:
-    """``d``-th differences along time of a (w, L) window."""
+    """``d``-th differences along time of a (w, L) window, (w, L - d)."""
     out = series.copy()
+    n = out.shape[1]
     for _ in range(d):
-        out = out[:, 1:] - out[:, :-1]
-    return out
+        n -= 1
+        for c in range(out.shape[0]):
+            for t in range(n):
+                out[c, t] = out[c, t + 1] - out[c, t]
+    return out[:, :n]
 
 
 @njit(cache=True)
@@ -42,22 +46,33 @@ def _hankel(x: np.ndarray, tau: int) -> np.ndarray:
     h = np.empty((w, t_count, tau))
     for c in range(w):
         for t in range(t_count):
-            h[c, t] = x[c, t:t + tau]
+            for j in range(tau):
+                h[c, t, j] = x[c, t + j]
     return h
 
 
 @njit(cache=True)
 def _leading(a: np.ndarray, rank: int, start: np.ndarray, warm: bool) -> np.ndarray:
-    """Leading left singular vectors of a wide matrix ``a`` (its column order does not matter): top
-    eigenvectors of its Gram matrix, or one orthogonal-iteration step from ``start``."""
-    at = np.ascontiguousarray(a.T)
-    if warm:
-        q, _ = np.linalg.qr(a @ (at @ start))
-        return np.ascontiguousarray(q)
-    _, vectors = np.linalg.eigh(a @ at)
+    """Leading left singular vectors of a wide matrix ``a`` (its column order does not matter): one
+    orthogonal-iteration step from ``start`` or the top eigenvectors of its Gram matrix."""
+    return _orthogonal_step(a, start) if warm else _top_vectors(a, rank)
+
+
+@njit(cache=True)
+def _orthogonal_step(a: np.ndarray, start: np.ndarray) -> np.ndarray:
+    q, _ = np.linalg.qr(a @ (np.ascontiguousarray(a.T) @ start))
+    return np.ascontiguousarray(q)
+
+
+@njit(cache=True)
+def _top_vectors(a: np.ndarray, rank: int) -> np.ndarray:
+    """The top ``rank`` eigenvectors of ``a a^T`` (called directly, not through :func:`_leading` with a
+    constant ``False``: numba would compile :func:`_leading` a second time for that constant)."""
+    _, vectors = np.linalg.eigh(a @ np.ascontiguousarray(a.T))
     out = np.empty((a.shape[0], rank))
     for r in range(rank):
-        out[:, r] = vectors[:, a.shape[0] - 1 - r]
+        for i in range(a.shape[0]):
+            out[i, r] = vectors[i, a.shape[0] - 1 - r]
     return out
 
 
@@ -76,14 +91,16 @@ def _fit_one(h: np.ndarray, r1: int, r2: int, sweeps: int, warm: bool, f1: np.nd
     w, t_count, tau = h.shape
     by_delay = h.reshape(w * t_count, tau)
     if not warm:
-        f1 = _leading(h.reshape(w, t_count * tau), r1, f1, False)
-        f2 = _leading(np.ascontiguousarray(by_delay.T), r2, f2, False)
+        f1 = _top_vectors(h.reshape(w, t_count * tau), r1)
+        f2 = _top_vectors(np.ascontiguousarray(by_delay.T), r2)
     for _ in range(sweeps):
         f1 = _leading((by_delay @ f2).reshape(w, t_count * r2), r1, f1, warm)
         f2 = _leading(np.ascontiguousarray(_channel_product(h, f1).T), r2, f2, warm)
     g = (_channel_product(h, f1) @ f2).reshape(r1, t_count, r2)
     for t in range(t_count):
-        cores[t] = g[:, t, :]
+        for i in range(r1):
+            for k in range(r2):
+                cores[t, i, k] = g[i, t, k]
     return f1, f2
 
 
@@ -99,14 +116,19 @@ def fit_batch(series: np.ndarray, widths: np.ndarray, d: int, tau: int, rank_cha
         diff = _differenced(series[b, :w], d)
         for c in range(w):
             scale[b, c] = max(np.sqrt(np.mean(diff[c] ** 2)), floor)
-            diff[c] /= scale[b, c]
+            for t in range(diff.shape[1]):  # a loop, not ``diff[c] /= ...``: the same division, compiled faster
+                diff[c, t] = diff[c, t] / scale[b, c]
         r1, r2 = min(rank_channels, w), min(rank_delay, tau)
         f1, f2 = _fit_one(_hankel(diff, tau), r1, r2, sweeps, warm, np.ascontiguousarray(u1[b, :w, :r1]),
                           np.ascontiguousarray(u2[b, :, :r2]), cores[b, :, :r1, :r2])
         u1[b] = 0.0  # a start fitted on other widths leaves nothing behind
         u2[b] = 0.0
-        u1[b, :w, :r1] = f1
-        u2[b, :, :r2] = f2
+        for c in range(w):
+            for i in range(r1):
+                u1[b, c, i] = f1[c, i]
+        for j in range(f2.shape[0]):
+            for k in range(r2):
+                u2[b, j, k] = f2[j, k]
 
 
 @njit(cache=True)
@@ -164,7 +186,8 @@ def ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
             alpha[j] = previous[j] - reflection * previous[k - 1 - j]
         alpha[k] = reflection
         error *= 1.0 - reflection * reflection
-        previous[:k + 1] = alpha[:k + 1]
+        for j in range(k + 1):
+            previous[j] = alpha[j]
     return alpha
 
 
