@@ -36,7 +36,7 @@ def _differenced(series: np.ndarray, d: int) -> np.ndarray:
     return out[:, :n]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hankel(x: np.ndarray, tau: int) -> np.ndarray:
     """Block Hankel tensor of scaled differences ``x`` (w, L - d), stored (w, T', tau): entry (c, t, j) is
     ``x[c, t + j]``, slice t the columns t..t+tau-1. Every product below is one matrix product over a
@@ -52,22 +52,16 @@ def _hankel(x: np.ndarray, tau: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _leading(a: np.ndarray, rank: int, start: np.ndarray, warm: bool) -> np.ndarray:
-    """Leading left singular vectors of a wide matrix ``a`` (its column order does not matter): one
-    orthogonal-iteration step from ``start`` or the top eigenvectors of its Gram matrix."""
-    return _orthogonal_step(a, start) if warm else _top_vectors(a, rank)
-
-
-@njit(cache=True)
 def _orthogonal_step(a: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Leading left singular vectors of a wide matrix ``a`` (its column order does not matter) by one
+    orthogonal-iteration step from ``start``."""
     q, _ = np.linalg.qr(a @ (np.ascontiguousarray(a.T) @ start))
     return np.ascontiguousarray(q)
 
 
 @njit(cache=True)
 def _top_vectors(a: np.ndarray, rank: int) -> np.ndarray:
-    """The top ``rank`` eigenvectors of ``a a^T`` (called directly, not through :func:`_leading` with a
-    constant ``False``: numba would compile :func:`_leading` a second time for that constant)."""
+    """Leading left singular vectors of ``a``: the top ``rank`` eigenvectors of ``a a^T``."""
     _, vectors = np.linalg.eigh(a @ np.ascontiguousarray(a.T))
     out = np.empty((a.shape[0], rank))
     for r in range(rank):
@@ -76,14 +70,14 @@ def _top_vectors(a: np.ndarray, rank: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _channel_product(h: np.ndarray, u1: np.ndarray) -> np.ndarray:
     """``X x_1 U1^T`` as (r1 * T', tau)."""
     w, t_count, tau = h.shape
     return (np.ascontiguousarray(u1.T) @ h.reshape(w, t_count * tau)).reshape(-1, tau)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fit_one(h: np.ndarray, r1: int, r2: int, sweeps: int, warm: bool, f1: np.ndarray, f2: np.ndarray,
              cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Factors (HOSVD + HOOI, or warm orthogonal-iteration sweeps from ``f1, f2``) and cores of one Hankel
@@ -94,8 +88,10 @@ def _fit_one(h: np.ndarray, r1: int, r2: int, sweeps: int, warm: bool, f1: np.nd
         f1 = _top_vectors(h.reshape(w, t_count * tau), r1)
         f2 = _top_vectors(np.ascontiguousarray(by_delay.T), r2)
     for _ in range(sweeps):
-        f1 = _leading((by_delay @ f2).reshape(w, t_count * r2), r1, f1, warm)
-        f2 = _leading(np.ascontiguousarray(_channel_product(h, f1).T), r2, f2, warm)
+        a = (by_delay @ f2).reshape(w, t_count * r2)
+        f1 = _orthogonal_step(a, f1) if warm else _top_vectors(a, r1)
+        a = np.ascontiguousarray(_channel_product(h, f1).T)
+        f2 = _orthogonal_step(a, f2) if warm else _top_vectors(a, r2)
     g = (_channel_product(h, f1) @ f2).reshape(r1, t_count, r2)
     for t in range(t_count):
         for i in range(r1):
