@@ -198,14 +198,17 @@ def fuse(agent: np.ndarray, flat: np.ndarray, forecast: np.ndarray, sigma: np.nd
             forecast[flat[i]] += var * ((target[a] - predicted[a]) / total[a])
 
 
-def warm_up() -> None:
-    """Load (or compile) every kernel for the argument types the detector passes, so that a timed run does not
-    pay for it: the first call in a process costs a few hundred milliseconds."""
+def warm_up(screening: bool = True) -> None:
+    """Load (or compile) the kernels for the argument types the detector passes, so that a timed run does not
+    pay for it (a few hundred milliseconds each from the cache, seconds to compile): the error rings', and
+    with ``screening`` the screening's and the fusion's (the paper's detector runs the rings only)."""
     flat, values = np.zeros(1, dtype=np.int64), np.zeros(1)
     signs = np.zeros(1, dtype=np.int8)
     ring = (np.zeros((1, 3)), np.zeros(1, dtype=np.int64), np.zeros(1))
     ring_scales(ring[0], flat, ring[2])
     ring_push(ring[0], ring[1], flat, values)
+    if not screening:
+        return
     screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, values, 0.25, np.zeros((3, 1)), 0, 0,
                  3.0, True, ring, ring, ring)
     fuse(flat, flat, values, values, values, values)
