@@ -51,7 +51,7 @@ def _hankel(x: np.ndarray, tau: int) -> np.ndarray:
     return h
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _orthogonal_step(a: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Leading left singular vectors of a wide matrix ``a`` (its column order does not matter) by one
     orthogonal-iteration step from ``start``."""
@@ -59,7 +59,7 @@ def _orthogonal_step(a: np.ndarray, start: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(q)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _top_vectors(a: np.ndarray, rank: int) -> np.ndarray:
     """Leading left singular vectors of ``a``: the top ``rank`` eigenvectors of ``a a^T``."""
     _, vectors = np.linalg.eigh(a @ np.ascontiguousarray(a.T))
