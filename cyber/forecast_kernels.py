@@ -158,7 +158,7 @@ def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale
                 cores[b, last, i, k] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
     """Yule-Walker AR(p) coefficients of one member's cores (T', r1, r2) (step 5; with the ridge), by the
     Levinson-Durbin recursion: the system is Toeplitz, so p steps replace a general solve."""
