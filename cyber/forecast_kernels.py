@@ -8,6 +8,11 @@ checks the results against tensorly's Tucker and against the slid cores written 
 
 Arrays per batch member ``b``: channel scales ``scale[b, :w]``, factors ``u1[b, :w, :r1]`` and
 ``u2[b, :, :r2]``, cores ``cores[b, t]`` (r1 x r2); entries beyond a member's width stay zero.
+
+The fit's helpers are inlined into the kernels (``inline="always"``) and copies are written as loops: a
+separately compiled helper is optimised and emitted again, with all the linear algebra it calls, in every
+kernel above it, and a slice assignment compiles numba's string formatting for its error message -- on a
+fresh install the forecasts compiled in twice the time (``benchmarks/first_run.py --kernels``).
 """
 
 from __future__ import annotations
