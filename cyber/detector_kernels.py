@@ -41,37 +41,33 @@ def ring_push(errors: np.ndarray, count: np.ndarray, flat: np.ndarray, error: np
         push_one(errors, count, flat[i], error[i])
 
 
-@njit(cache=True, inline="always")
-def _exchange(row: np.ndarray, a: int, b: int) -> None:
-    low, high = min(row[a], row[b]), max(row[a], row[b])
-    row[a], row[b] = low, high
-
-
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _median_of_9(row: np.ndarray) -> float:
     """Paeth's 19 compare-exchanges, after which the middle of nine values is their median: a quarter of an
-    insertion sort's time, for the detector's default memory of nine errors (written out: numba does not
-    unroll a loop over the pairs, and the loop costs more than the sort)."""
-    _exchange(row, 1, 2)
-    _exchange(row, 4, 5)
-    _exchange(row, 7, 8)
-    _exchange(row, 0, 1)
-    _exchange(row, 3, 4)
-    _exchange(row, 6, 7)
-    _exchange(row, 1, 2)
-    _exchange(row, 4, 5)
-    _exchange(row, 7, 8)
-    _exchange(row, 0, 3)
-    _exchange(row, 5, 8)
-    _exchange(row, 4, 7)
-    _exchange(row, 3, 6)
-    _exchange(row, 1, 4)
-    _exchange(row, 2, 5)
-    _exchange(row, 4, 7)
-    _exchange(row, 4, 2)
-    _exchange(row, 6, 4)
-    _exchange(row, 4, 2)
-    return row[4]
+    insertion sort's time, for the detector's default memory of nine errors. Written out on locals: numba
+    does not unroll a loop over the pairs (the loop costs more than the sort), and a helper inlined 19 times
+    cost a second of compile time."""
+    v0, v1, v2, v3, v4, v5, v6, v7, v8 = row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
+    v1, v2 = min(v1, v2), max(v1, v2)
+    v4, v5 = min(v4, v5), max(v4, v5)
+    v7, v8 = min(v7, v8), max(v7, v8)
+    v0, v1 = min(v0, v1), max(v0, v1)
+    v3, v4 = min(v3, v4), max(v3, v4)
+    v6, v7 = min(v6, v7), max(v6, v7)
+    v1, v2 = min(v1, v2), max(v1, v2)
+    v4, v5 = min(v4, v5), max(v4, v5)
+    v7, v8 = min(v7, v8), max(v7, v8)
+    v0, v3 = min(v0, v3), max(v0, v3)
+    v5, v8 = min(v5, v8), max(v5, v8)
+    v4, v7 = min(v4, v7), max(v4, v7)
+    v3, v6 = min(v3, v6), max(v3, v6)
+    v1, v4 = min(v1, v4), max(v1, v4)
+    v2, v5 = min(v2, v5), max(v2, v5)
+    v4, v7 = min(v4, v7), max(v4, v7)
+    v4, v2 = min(v4, v2), max(v4, v2)
+    v6, v4 = min(v6, v4), max(v6, v4)
+    v4, v2 = min(v4, v2), max(v4, v2)
+    return v4
 
 
 @njit(cache=True)
@@ -198,14 +194,17 @@ def fuse(agent: np.ndarray, flat: np.ndarray, forecast: np.ndarray, sigma: np.nd
             forecast[flat[i]] += var * ((target[a] - predicted[a]) / total[a])
 
 
-def warm_up() -> None:
-    """Load (or compile) every kernel for the argument types the detector passes, so that a timed run does not
-    pay for it: the first call in a process costs a few hundred milliseconds."""
+def warm_up(screening: bool = True) -> None:
+    """Load (or compile) the kernels for the argument types the detector passes, so that a timed run does not
+    pay for it (a few hundred milliseconds each from the cache, seconds to compile): the error rings', and
+    with ``screening`` the screening's and the fusion's (the paper's detector runs the rings only)."""
     flat, values = np.zeros(1, dtype=np.int64), np.zeros(1)
     signs = np.zeros(1, dtype=np.int8)
     ring = (np.zeros((1, 3)), np.zeros(1, dtype=np.int64), np.zeros(1))
     ring_scales(ring[0], flat, ring[2])
     ring_push(ring[0], ring[1], flat, values)
+    if not screening:
+        return
     screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, values, 0.25, np.zeros((3, 1)), 0, 0,
                  3.0, True, ring, ring, ring)
     fuse(flat, flat, values, values, values, values)

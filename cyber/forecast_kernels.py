@@ -8,6 +8,11 @@ checks the results against tensorly's Tucker and against the slid cores written 
 
 Arrays per batch member ``b``: channel scales ``scale[b, :w]``, factors ``u1[b, :w, :r1]`` and
 ``u2[b, :, :r2]``, cores ``cores[b, t]`` (r1 x r2); entries beyond a member's width stay zero.
+
+The fit's helpers are inlined into the kernels (``inline="always"``) and copies are written as loops: a
+separately compiled helper is optimised and emitted again, with all the linear algebra it calls, in every
+kernel above it, and a slice assignment compiles numba's string formatting for its error message -- on a
+fresh install the forecasts compiled in twice the time (``benchmarks/first_run.py --kernels``).
 """
 
 from __future__ import annotations
@@ -25,14 +30,18 @@ RIDGE, TINY = 1e-8, 1e-300
 
 @njit(cache=True)
 def _differenced(series: np.ndarray, d: int) -> np.ndarray:
-    """``d``-th differences along time of a (w, L) window."""
+    """``d``-th differences along time of a (w, L) window, (w, L - d)."""
     out = series.copy()
+    n = out.shape[1]
     for _ in range(d):
-        out = out[:, 1:] - out[:, :-1]
-    return out
+        n -= 1
+        for c in range(out.shape[0]):
+            for t in range(n):
+                out[c, t] = out[c, t + 1] - out[c, t]
+    return out[:, :n]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hankel(x: np.ndarray, tau: int) -> np.ndarray:
     """Block Hankel tensor of scaled differences ``x`` (w, L - d), stored (w, T', tau): entry (c, t, j) is
     ``x[c, t + j]``, slice t the columns t..t+tau-1. Every product below is one matrix product over a
@@ -42,33 +51,38 @@ def _hankel(x: np.ndarray, tau: int) -> np.ndarray:
     h = np.empty((w, t_count, tau))
     for c in range(w):
         for t in range(t_count):
-            h[c, t] = x[c, t:t + tau]
+            for j in range(tau):
+                h[c, t, j] = x[c, t + j]
     return h
 
 
-@njit(cache=True)
-def _leading(a: np.ndarray, rank: int, start: np.ndarray, warm: bool) -> np.ndarray:
-    """Leading left singular vectors of a wide matrix ``a`` (its column order does not matter): top
-    eigenvectors of its Gram matrix, or one orthogonal-iteration step from ``start``."""
-    at = np.ascontiguousarray(a.T)
-    if warm:
-        q, _ = np.linalg.qr(a @ (at @ start))
-        return np.ascontiguousarray(q)
-    _, vectors = np.linalg.eigh(a @ at)
+@njit(cache=True, inline="always")
+def _orthogonal_step(a: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Leading left singular vectors of a wide matrix ``a`` (its column order does not matter) by one
+    orthogonal-iteration step from ``start``."""
+    q, _ = np.linalg.qr(a @ (np.ascontiguousarray(a.T) @ start))
+    return np.ascontiguousarray(q)
+
+
+@njit(cache=True, inline="always")
+def _top_vectors(a: np.ndarray, rank: int) -> np.ndarray:
+    """Leading left singular vectors of ``a``: the top ``rank`` eigenvectors of ``a a^T``."""
+    _, vectors = np.linalg.eigh(a @ np.ascontiguousarray(a.T))
     out = np.empty((a.shape[0], rank))
     for r in range(rank):
-        out[:, r] = vectors[:, a.shape[0] - 1 - r]
+        for i in range(a.shape[0]):
+            out[i, r] = vectors[i, a.shape[0] - 1 - r]
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _channel_product(h: np.ndarray, u1: np.ndarray) -> np.ndarray:
     """``X x_1 U1^T`` as (r1 * T', tau)."""
     w, t_count, tau = h.shape
     return (np.ascontiguousarray(u1.T) @ h.reshape(w, t_count * tau)).reshape(-1, tau)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fit_one(h: np.ndarray, r1: int, r2: int, sweeps: int, warm: bool, f1: np.ndarray, f2: np.ndarray,
              cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Factors (HOSVD + HOOI, or warm orthogonal-iteration sweeps from ``f1, f2``) and cores of one Hankel
@@ -76,14 +90,18 @@ def _fit_one(h: np.ndarray, r1: int, r2: int, sweeps: int, warm: bool, f1: np.nd
     w, t_count, tau = h.shape
     by_delay = h.reshape(w * t_count, tau)
     if not warm:
-        f1 = _leading(h.reshape(w, t_count * tau), r1, f1, False)
-        f2 = _leading(np.ascontiguousarray(by_delay.T), r2, f2, False)
+        f1 = _top_vectors(h.reshape(w, t_count * tau), r1)
+        f2 = _top_vectors(np.ascontiguousarray(by_delay.T), r2)
     for _ in range(sweeps):
-        f1 = _leading((by_delay @ f2).reshape(w, t_count * r2), r1, f1, warm)
-        f2 = _leading(np.ascontiguousarray(_channel_product(h, f1).T), r2, f2, warm)
+        a = (by_delay @ f2).reshape(w, t_count * r2)
+        f1 = _orthogonal_step(a, f1) if warm else _top_vectors(a, r1)
+        a = np.ascontiguousarray(_channel_product(h, f1).T)
+        f2 = _orthogonal_step(a, f2) if warm else _top_vectors(a, r2)
     g = (_channel_product(h, f1) @ f2).reshape(r1, t_count, r2)
     for t in range(t_count):
-        cores[t] = g[:, t, :]
+        for i in range(r1):
+            for k in range(r2):
+                cores[t, i, k] = g[i, t, k]
     return f1, f2
 
 
@@ -99,14 +117,19 @@ def fit_batch(series: np.ndarray, widths: np.ndarray, d: int, tau: int, rank_cha
         diff = _differenced(series[b, :w], d)
         for c in range(w):
             scale[b, c] = max(np.sqrt(np.mean(diff[c] ** 2)), floor)
-            diff[c] /= scale[b, c]
+            for t in range(diff.shape[1]):  # a loop, not ``diff[c] /= ...``: the same division, compiled faster
+                diff[c, t] = diff[c, t] / scale[b, c]
         r1, r2 = min(rank_channels, w), min(rank_delay, tau)
         f1, f2 = _fit_one(_hankel(diff, tau), r1, r2, sweeps, warm, np.ascontiguousarray(u1[b, :w, :r1]),
                           np.ascontiguousarray(u2[b, :, :r2]), cores[b, :, :r1, :r2])
         u1[b] = 0.0  # a start fitted on other widths leaves nothing behind
         u2[b] = 0.0
-        u1[b, :w, :r1] = f1
-        u2[b, :, :r2] = f2
+        for c in range(w):
+            for i in range(r1):
+                u1[b, c, i] = f1[c, i]
+        for j in range(f2.shape[0]):
+            for k in range(r2):
+                u2[b, j, k] = f2[j, k]
 
 
 @njit(cache=True)
@@ -140,7 +163,7 @@ def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale
                 cores[b, last, i, k] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
     """Yule-Walker AR(p) coefficients of one member's cores (T', r1, r2) (step 5; with the ridge), by the
     Levinson-Durbin recursion: the system is Toeplitz, so p steps replace a general solve."""
@@ -164,7 +187,8 @@ def ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
             alpha[j] = previous[j] - reflection * previous[k - 1 - j]
         alpha[k] = reflection
         error *= 1.0 - reflection * reflection
-        previous[:k + 1] = alpha[:k + 1]
+        for j in range(k + 1):
+            previous[j] = alpha[j]
     return alpha
 
 

@@ -51,7 +51,7 @@ from scipy.stats import norm
 
 from cyber import detector_kernels as kernels
 from cyber.screening import BAND_ALPHA, BAND_FLOOR, BAND_MEMORY, SlotMap, Verdict
-from cyber.tensor_forecast import TuckerArimaFit, TuckerArimaModel, extend, fit, predict
+from cyber.tensor_forecast import TuckerArimaFit, TuckerArimaModel, extend, fit, predict, warm_up_fit
 from market.admm.driver import Splitting
 from market.admm.states import LOCAL, LOCAL_FIELDS
 from market.instance import MarketInstance
@@ -64,13 +64,16 @@ RETURN_SHARE = 0.25
 LIMIT_TOLERANCE = 1e-9  # p.u.^2: an honest voltage sits on its limit to round-off
 
 
-def warm_up() -> None:
-    """Load (or compile) the detector's screening and forecast kernels, so that a timed run does not pay for
-    it: the first call of each in a process costs a few hundred milliseconds."""
-    kernels.warm_up()
+def warm_up(screening: bool = True) -> None:
+    """Load (or compile) the detector's kernels, so that a timed run does not pay for it (the first call of
+    each in a process costs a few hundred milliseconds from the cache, seconds to compile): the error rings'
+    and the forecasts' fit, and with ``screening`` the screening's, the fusion's and the forecasts' slide and
+    prediction (:class:`cyber.physics_detector.PhysicsTensorDetector` runs the first two only)."""
+    kernels.warm_up(screening)
     model = TuckerArimaModel()
-    series = np.cumsum(np.ones((1, model.rank_channels, model.d + model.tau + model.p)), axis=-1)
-    predict(extend(fit(series, model, fit(series, model)), series, model), series, model)
+    state, series = warm_up_fit(model)
+    if screening:
+        predict(extend(state, series, model), series, model)
 
 
 class ErrorScale:

@@ -129,6 +129,14 @@ def predict(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
                                  step_bound(state.cores.shape[1], model))
 
 
+def warm_up_fit(model: TuckerArimaModel) -> tuple[TuckerArimaFit, np.ndarray]:
+    """Load (or compile) the fit's kernel for the argument types the detectors pass -- a fit and a refit
+    from it, one compiled signature -- so that a timed run does not pay for it. Returns the refit and the
+    small series it was fitted on (for warming up :func:`extend` and :func:`predict`)."""
+    series = np.cumsum(np.ones((1, model.rank_channels, model.d + model.tau + model.p)), axis=-1)
+    return fit(series, model, fit(series, model)), series
+
+
 def step_bound(slices: int, model: TuckerArimaModel) -> float:
     """:data:`STEP_BOUND` in scaled units, for a fit on ``slices`` Hankel slices (``L - d`` differences)."""
     return STEP_BOUND * float(np.sqrt(slices + model.tau - 1))

@@ -106,37 +106,44 @@ def _balance_root(owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray, a_e: np.n
     """Root of ``D(mu)`` for every agent that has trades (meaningful where ``D(0) > 0``), exactly: per agent,
     its trades by kink from the highest down; ``D`` at the kinks rises along that order, so the kinks where it
     is negative are the top ``k`` trades, the ones on at the root, which lies on the linear piece below them.
-    Compiled (numba): a loop over a few trades per agent, where numpy needed a global sort every iteration."""
+    Compiled (numba): a loop over a few trades per agent, where numpy needed a global sort every iteration.
+    Plain loops only (the trades grouped by a counting pass, each group kept in order by insertion): numba's
+    ``bincount``, ``argsort`` and fancy indexing took most of this kernel's compile time on first use."""
     mu = np.zeros(n)
-    count = np.bincount(owner, minlength=n)
     start = np.zeros(n + 1, dtype=np.int64)
-    start[1:] = np.cumsum(count)
-    fill = start[:-1].copy()
-    grouped = np.empty(owner.size, dtype=np.int64)
     for i in range(owner.size):
-        grouped[fill[owner[i]]] = i
-        fill[owner[i]] += 1
+        start[owner[i] + 1] += 1
     for j in range(n):
-        total = count[j]
+        start[j + 1] += start[j]
+    fill = start.copy()
+    order = np.empty(owner.size, dtype=np.int64)  # each agent's trades by falling b_t, ties in their order
+    for i in range(owner.size):
+        j = owner[i]
+        k = fill[j]
+        while k > start[j] and b_t[order[k - 1]] < b_t[i]:
+            order[k] = order[k - 1]
+            k -= 1
+        order[k] = i
+        fill[j] += 1
+    for j in range(n):
+        first, total = start[j], start[j + 1] - start[j]
         if total == 0:
             continue
-        mine = grouped[start[j]:start[j + 1]]
-        order = mine[np.argsort(-b_t[mine], kind="mergesort")]
         s_inv = s_rat = 0.0
         k = 0
         while k < total:  # D at the k-th kink with the k trades above it on
-            b = b_t[order[k]]
+            b = b_t[order[first + k]]
             if s_rat - s_inv * b - min(max((b_e[j] + b) / a_e[j], 0.0), e_cap[j]) >= 0.0:
                 break
-            s_inv += 1.0 / a_t[order[k]]
-            s_rat += b / a_t[order[k]]
+            s_inv += 1.0 / a_t[order[first + k]]
+            s_rat += b / a_t[order[first + k]]
             k += 1
-        top = b_t[order[0]]
+        top = b_t[order[first]]
         if k == 0:  # no kink below zero excess: every trade off
             mu[j] = max(top, 0.0)
             continue
-        upper = b_t[order[k - 1]]
-        lower = b_t[order[k]] if k < total else 0.0
+        upper = b_t[order[first + k - 1]]
+        lower = b_t[order[first + k]] if k < total else 0.0
         interior = (s_rat - b_e[j] / a_e[j]) / (s_inv + 1.0 / a_e[j])
         e_int = (b_e[j] + interior) / a_e[j]
         if 0.0 < e_int < e_cap[j]:

@@ -89,3 +89,24 @@ def test_without_a_writable_user_cache_the_kernels_cache_in_a_private_temporary_
     assert (hits, misses) == (0, 1)
     assert path.parent.stat().st_mode & 0o077 == 0
     assert probe(site, tmp_path, **unwritable)[1:] == (1, 0)
+
+
+#: loads the kernels a clearing with each detector needs, one after the other, and counts what is loaded
+LOADED = """
+from cyber import detector_kernels, forecast_kernels
+from cyber.resilient_admm import warm_up
+from market.admm import prox
+for detector in ("median", "tensor-paper", "tensor"):
+    warm_up(detector)
+    print(*(len(k.signatures) for k in (prox._balance_root, detector_kernels.ring_scales, forecast_kernels.fit_batch,
+                                        detector_kernels.screen_slots, forecast_kernels.predict_batch)))
+"""
+
+
+def test_a_clearing_loads_only_the_kernels_its_detector_runs():
+    """On a fresh install every kernel loaded is one compiled: a statistics detector needs only the market step;
+    the paper's detector the rings and the fit, the tensor detector also its screening and prediction -- each
+    kernel for one signature."""
+    done = subprocess.run([sys.executable, "-c", LOADED], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:3] == ["1 0 0 0 0", "1 1 1 0 0", "1 1 1 1 1"]
