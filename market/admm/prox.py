@@ -94,6 +94,10 @@ def prox_energy_balance(sign: np.ndarray, quad: np.ndarray, lin: np.ndarray, pri
     return sign * e, t, np.maximum(0.0, e - bought)
 
 
+#: Trades sorted by insertion before the merges (:func:`_sort_falling`)
+RUN = 8
+
+
 def warm_up() -> None:
     """Load (or compile) the compiled root, so that a timed run does not pay for it (a few hundred ms)."""
     one = np.ones(1)
@@ -107,8 +111,8 @@ def _balance_root(owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray, a_e: np.n
     its trades by kink from the highest down; ``D`` at the kinks rises along that order, so the kinks where it
     is negative are the top ``k`` trades, the ones on at the root, which lies on the linear piece below them.
     Compiled (numba): a loop over a few trades per agent, where numpy needed a global sort every iteration.
-    Plain loops only (the trades grouped by a counting pass, each group kept in order by insertion): numba's
-    ``bincount``, ``argsort`` and fancy indexing took most of this kernel's compile time on first use."""
+    Plain loops only (the trades grouped by a counting pass, each group sorted by :func:`_sort_falling`):
+    numba's ``bincount``, ``argsort`` and fancy indexing took most of this kernel's compile time on first use."""
     mu = np.zeros(n)
     start = np.zeros(n + 1, dtype=np.int64)
     for i in range(owner.size):
@@ -118,13 +122,11 @@ def _balance_root(owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray, a_e: np.n
     fill = start.copy()
     order = np.empty(owner.size, dtype=np.int64)  # each agent's trades by falling b_t, ties in their order
     for i in range(owner.size):
-        j = owner[i]
-        k = fill[j]
-        while k > start[j] and b_t[order[k - 1]] < b_t[i]:
-            order[k] = order[k - 1]
-            k -= 1
-        order[k] = i
-        fill[j] += 1
+        order[fill[owner[i]]] = i
+        fill[owner[i]] += 1
+    scratch = np.empty(owner.size, dtype=np.int64)
+    for j in range(n):
+        _sort_falling(order, start[j], start[j + 1], b_t, scratch)
     for j in range(n):
         first, total = start[j], start[j + 1] - start[j]
         if total == 0:
@@ -154,6 +156,35 @@ def _balance_root(owner: np.ndarray, a_t: np.ndarray, b_t: np.ndarray, a_e: np.n
             root = s_rat / s_inv
         mu[j] = max(min(max(root, lower), upper), 0.0)
     return mu
+
+
+@njit(cache=True)
+def _sort_falling(order: np.ndarray, lo: int, hi: int, key: np.ndarray, scratch: np.ndarray) -> None:
+    """Sort ``order[lo:hi]`` by falling ``key``, ties kept in their order, in plain loops: runs of ``RUN`` by
+    insertion, then merged bottom-up -- O(t log t) for an agent's ``t`` trades, which reach hundreds when every
+    pair may trade (insertion alone was 3-7x numpy's sort there)."""
+    for left in range(lo, hi, RUN):
+        for i in range(left + 1, min(left + RUN, hi)):
+            item, k = order[i], i
+            while k > left and key[order[k - 1]] < key[item]:
+                order[k] = order[k - 1]
+                k -= 1
+            order[k] = item
+    width = RUN
+    while width < hi - lo:
+        for left in range(lo, hi, 2 * width):
+            mid, end = min(left + width, hi), min(left + 2 * width, hi)
+            a, b = left, mid
+            for k in range(left, end):
+                if a < mid and (b >= end or key[order[b]] <= key[order[a]]):
+                    scratch[k] = order[a]
+                    a += 1
+                else:
+                    scratch[k] = order[b]
+                    b += 1
+        for k in range(lo, hi):
+            order[k] = scratch[k]
+        width *= 2
 
 
 #: Columns of the per-agent table of :func:`battery_balance`: the own quantity's cost ``quad e^2 + lin e``

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from market.admm.consensus import OWN, initial_states, local_update, new_inbox
 from market.admm.layout import Weights, build_layout
 from market.admm.pairs import pair_weights
-from market.admm.prox import project_scaled_branch_cone, project_soc, prox_energy_balance
+from market.admm.prox import _sort_falling, project_scaled_branch_cone, project_soc, prox_energy_balance
 from market.admm.sweep import SweepSplitting
 from market.admm.sweep_layout import VARIABLES, variable_weights
 from market.instance import build_instance
@@ -214,3 +214,16 @@ def test_prox_energy_balance(seed):
     assert np.allclose(ev, own @ t_got + t0_got, atol=1e-9)
     assert value(p_got, t_got, t0_got) <= problem.value + 1e-7
     assert np.allclose(p_got, p.value, atol=1e-4) and np.allclose(t_got, t.value, atol=1e-4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(st.sampled_from([-1.0, 0.0, 0.5, 2.0]) | floats, min_size=0, max_size=80),
+       lo=st.integers(0, 5))
+def test_the_root_orders_an_agents_trades_as_a_stable_sort_by_falling_kink(keys, lo):
+    """The market step's own sort (plain loops, compiled) against numpy's stable sort, ties included."""
+    key = np.asarray([0.0] * lo + keys)
+    order = np.arange(key.size, dtype=np.int64)
+    _sort_falling(order, lo, key.size, key, np.empty(key.size, dtype=np.int64))
+    expected = lo + np.argsort(-key[lo:], kind="stable")
+    assert np.array_equal(order[lo:], expected)
+    assert np.array_equal(order[:lo], np.arange(lo))
