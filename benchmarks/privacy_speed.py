@@ -21,9 +21,11 @@ cases whose full offline phase takes hours; the output says so).
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 
 import numpy as np
 
@@ -37,6 +39,22 @@ from physical.catalog import load_feeder
 
 def _call(job):
     return job()
+
+
+def _run_reporting(pool: ProcessPoolExecutor, jobs: list) -> list:
+    """The offline jobs on ``pool``, with a progress line (obfuscators done, rate) every 5 % of them, so that a
+    run stopped early still says how far it got."""
+    total, done, start = sum(job.args[1] for job in jobs), 0, time.perf_counter()
+    futures = {pool.submit(_call, job): job.args[1] for job in jobs}
+    out, step = [], max(len(jobs) // 20, 1)
+    for i, future in enumerate(as_completed(futures), 1):
+        out.append(future.result())
+        done += futures[future]
+        if i % step == 0 or i == len(jobs):
+            wall = time.perf_counter() - start
+            print(f"  offline progress: {done}/{total} obfuscators, {wall:.0f} s wall, {done / wall:.1f} per s, "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    return out
 
 
 def offline(case: str, state: str, bits: int, workers: int, iterations: int | None) -> None:
@@ -55,7 +73,7 @@ def offline(case: str, state: str, bits: int, workers: int, iterations: int | No
     keygen = time.perf_counter() - start
     start = time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
-        pairs.prepare(n_it, run=lambda jobs: list(pool.map(_call, jobs)))
+        pairs.prepare(n_it, run=partial(_run_reporting, pool))
     prepare = time.perf_counter() - start
     with open(state, "wb") as f:
         pickle.dump({"instance": instance, "settings": cfg, "pairs": pairs, "reference": reference.objective,
