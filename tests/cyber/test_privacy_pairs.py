@@ -11,7 +11,7 @@ import pytest
 from cyber.errors import CyberError
 from cyber.privacy.coefficient import THETA_MAX, CoefficientRange, check_relaxation
 from cyber.privacy.paillier import generate_keys
-from cyber.privacy.pairs import SecurePairs, decrypting_sides
+from cyber.privacy.pairs import SecurePairs, decrypting_sides, offline_jobs
 from cyber.privacy.setup import private_settings
 from market.admm.driver import AdmmSettings, solve_admm
 from market.instance import build_instance
@@ -115,3 +115,26 @@ def test_the_fewest_agents_decrypt_and_every_trade_has_one_of_them():
     sides = decrypting_sides(buyer, seller)
     assert all(d in (b, s) for d, b, s in zip(sides, buyer, seller, strict=True))
     assert len(set(sides)) == 3  # a maximum matching has 3 trades, so no 2 agents cover all 5
+
+
+def test_offline_jobs_cover_every_pools_need_in_bounded_pieces_largest_first():
+    needs = {(0, 0): 7, (1, 0): 3, (2, 2): 0, (3, 1): 10}
+    jobs = offline_jobs(needs, largest=4)
+    assert max(count for _, count in jobs) <= 4
+    assert [count for _, count in jobs] == sorted((count for _, count in jobs), reverse=True)
+    for key, need in needs.items():
+        assert sum(count for k, count in jobs if k == key) == need
+
+
+def test_the_offline_phase_prepares_exactly_what_the_clearing_uses():
+    # 1024-bit keys: the count is the point. Two iterations empty every pool (none left over, none refilled
+    # during the run: a refill takes a batch of 8 and would leave some behind)
+    instance = build_instance(feeder("case15da"), interval="2016-06-21T12:00", seed=0)
+    cfg = AdmmSettings(projection="sweep", relaxation=1.0, pair_balancing=False, max_iter=2)
+    secret = _pairs(instance, 0.5, 1.1, generate_keys(len(instance.agents), 1024))
+    secret.prepare(2)
+    prepared = sum(len(pool) for pool in secret._pools.values())
+    # a request and a response per trade and iteration left (the pad seeds' went out with the seeds)
+    assert prepared == 2 * 2 * len(instance.trades)
+    solve_admm(instance, cfg, pairs=secret)
+    assert all(len(pool) == 0 for pool in secret._pools.values())
