@@ -72,23 +72,22 @@ class TimedTransport:
         self._enter_round((batch.iteration, batch.phase, batch.stage))
         if self._arq is not None and (self.mode == "sync" or self._acked_async):
             arrival = self._acknowledged(batch)
-            if self.mode == "async":
-                return self._async.release(batch, ~np.isfinite(arrival), arrival)
-            on_time = arrival <= self.timeout_ms
-            self._late += int((np.isfinite(arrival) & ~on_time).sum())
-            self._wait(batch.ready(), arrival, on_time)
-            return batch.subset(on_time)
+        else:
+            arrival = self._transmitted(batch)
+        if self.mode == "async":
+            return self._async.release(batch, ~np.isfinite(arrival), arrival)
+        on_time = arrival <= self.timeout_ms
+        self._late += int((np.isfinite(arrival) & ~on_time).sum())
+        self._wait(batch.ready(), arrival, on_time)
+        return batch.subset(on_time)
+
+    def _transmitted(self, batch: MessageBatch) -> np.ndarray:
+        """One copy per message; per message, when it arrived after the send (``inf``: lost)."""
         outcome = self.network.transmit(batch)
         self.sent += len(batch)
         self.wire.count(batch, len(batch))
         self.lost += int(outcome.lost.sum())
-        ready = batch.ready()
-        if self.mode == "sync":
-            on_time = ~outcome.lost & (outcome.delay_ms <= self.timeout_ms)
-            self._late += int((~outcome.lost & ~on_time).sum())
-            self._wait(ready, outcome.delay_ms, on_time)
-            return batch.subset(on_time)
-        return self._async.release(batch, outcome.lost, outcome.delay_ms)
+        return np.where(outcome.lost, np.inf, outcome.delay_ms)
 
     def _wait(self, ready: np.ndarray, delay_ms: np.ndarray, on_time: np.ndarray) -> None:
         """A synchronous round lasts until its last message arrived, or its receiver stopped waiting for it."""
