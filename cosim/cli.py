@@ -155,9 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = sub.add_parser("reproduce", help="regenerate docs/reproduction.md (seed 001's tables, figures)")
     reproduce.add_argument("--out", type=Path, default=Path("docs"), help="folder of the report (default docs)")
     reproduce.add_argument("--detector", choices=("tensor", "tensor-paper"), default="tensor",
-                           help="the defence of Tables I-III: tensor (default, docs/reproduction.md, about a "
-                                "minute) or the paper's detector as written (docs/reproduction_tensor-paper.md, "
-                                "with the screening variant beside it; tens of minutes)")
+                           help="the defence of Tables I-III: tensor (default, docs/reproduction.md) or the paper's "
+                                "detector as written (docs/reproduction_tensor-paper.md, with the screening variant "
+                                "beside it); a few minutes each")
 
     sub.add_parser("cases", help="list the radial MATPOWER feeders that load and the SimBench grid codes")
     _add_online_parser(sub)

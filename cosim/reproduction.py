@@ -92,6 +92,8 @@ class Case:
 PHASES = (2, 3, 4, 5)
 
 
+#: the attacks of Tables I-III, every 5 iterations
+PERIODIC = ("static-fdi", "dynamic-noise")
 #: the consistent attack of the ablation: static FDI at *every* iteration from this one on
 CONSISTENT_START = 40
 
@@ -155,7 +157,7 @@ def _sweep_and_phases(instance: MarketInstance, reference: float, cases: Cases) 
     cases[case, "normal", "sweep"] = _run(instance, reference, "normal", "none", "sweep")  # key: not a detector
     if case != "case15da":
         return
-    for attack in ("static-fdi", "dynamic-noise"):
+    for attack in PERIODIC:
         for start in PHASES:
             cases[case, attack, f"tensor@{start}"] = _run(instance, reference, attack, "tensor", start=start)
     for start in (1, *PHASES):
@@ -163,8 +165,10 @@ def _sweep_and_phases(instance: MarketInstance, reference: float, cases: Cases) 
             instance, reference, "static-fdi", "tensor", start=start, relaxation=AdmmSettings.relaxation)
 
 
-def run_all(seed: int = 0) -> Cases:
-    return run_plan(PLAN, seed, _sweep_and_phases)
+def run_all(seed: int = 0, also: Plan | None = None) -> Cases:
+    """The report's runs, and in the same pass those of ``also`` (another report's plan) that it lacks."""
+    plan = {case: list(dict.fromkeys(PLAN.get(case, []) + (also or {}).get(case, []))) for case in PLAN | (also or {})}
+    return run_plan(plan, seed, _sweep_and_phases)
 
 
 def fmt(value, spec: str = ".2f") -> str:
@@ -258,8 +262,8 @@ def report(cases) -> str:
     rows = [("Normal case", "normal", "none"), ("With attacks", "{a}", "none"), ("With detection", "{a}", "tensor")]
     paper_vs = {d: c15["case15da", "static-fdi", d]["fpr_by_kind"].get("flow") for d in ("tensor", "tensor-paper")}
     rows_all = {k: v.row for k, v in cases.items()}
-    undefended = [r for (c, a, d), r in rows_all.items() if a != "normal" and d == "none"]
-    defended = [r for (c, a, d), r in rows_all.items() if a != "normal" and d == "tensor"]
+    undefended = [r for (c, a, d), r in rows_all.items() if a in PERIODIC and d == "none"]
+    defended = [r for (c, a, d), r in rows_all.items() if a in PERIODIC and d == "tensor"]
     ablation = [r for (c, a, d), r in rows_all.items() if d == "tensor-no-physics"]
     baselines = [r for (c, a, d), r in rows_all.items() if d in BASELINES]
     n_undef_conv = sum(r["converged"] for r in undefended)
@@ -268,11 +272,11 @@ def report(cases) -> str:
     volts = [r["tpr_by_kind"].get("voltage", np.nan) for r in defended]
     fpr_flows = [r["fpr_by_kind"].get("flow", np.nan) for r in defended]
     ratios = [r["iterations"] / rows_all[c, "normal", "none"]["iterations"]
-              for (c, a, d), r in rows_all.items() if a != "normal" and d == "tensor"]
+              for (c, a, d), r in rows_all.items() if a in PERIODIC and d == "tensor"]
     fpr_trades = [r["fpr_by_kind"].get("trade_to_seller", np.nan) for r in defended]
-    table = {a: [(label, attack.format(a=a), d) for label, attack, d in rows] for a in ("static-fdi", "dynamic-noise")}
+    table = {a: [(label, attack.format(a=a), d) for label, attack, d in rows] for a in PERIODIC}
     phased = {a: [rows_all["case15da", a, "tensor"]] + [rows_all["case15da", a, f"tensor@{k}"] for k in PHASES]
-              for a in ("static-fdi", "dynamic-noise")}
+              for a in PERIODIC}
     over = {"static-fdi": [rows_all["case15da", "static-fdi", f"tensor@{k} over"] for k in (1, *PHASES)]}
     return f"""# Reproduction of seed 001 (Byzantine-resilient distributed P2P trading)
 
@@ -333,7 +337,7 @@ replaced, a perturbation the ADMM must absorb, and the variant's hindsight rules
 of the history the forecast learns from. `benchmarks/physics_ablation.py` measures the paper's detector with
 and without its physics term over seeds, and its calibration. `cosim reproduce --detector tensor-paper`
 regenerates Tables I-III and the ablation with the paper's detector defending
-([reproduction_tensor-paper.md](reproduction_tensor-paper.md)); its 85-bus runs take tens of minutes.
+([reproduction_tensor-paper.md](reproduction_tensor-paper.md)).
 
 ## Figures
 
