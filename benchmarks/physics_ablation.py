@@ -3,6 +3,7 @@
     python benchmarks/physics_ablation.py ablation [--cases case15da,case85] [--seeds 0,1,2] [--max-iter 3000]
         [--attacks static-fdi/5,dynamic-noise/5,consistent/1@40]
     python benchmarks/physics_ablation.py calibration [--cases case15da,case33bw,case85] [--alphas 0.01,0.05,0.1]
+        [--seeds 0] [--interval 2016-06-21T12:00]
 
 ``ablation``: one Byzantine agent (the first prosumer with a parent and children) runs static FDI and dynamic
 noise every 5 iterations, and a consistent attack -- the same static deviation at *every* iteration from
@@ -55,7 +56,7 @@ def _attackable_fpr(run) -> float:
     return score(flagged, truth, sum(run.screened_by_kind.get(k, 0) for k in ATTACKABLE))["fpr"]
 
 
-def ablation(cases, seeds, max_iter, attacks) -> None:
+def ablation(cases, seeds, max_iter, attacks, interval) -> None:
     for case in cases:
         feeder = load_feeder(case)
         byzantine = middle_agent(feeder)
@@ -63,7 +64,7 @@ def ablation(cases, seeds, max_iter, attacks) -> None:
             params = ATTACKS[label]
             rows = {"tensor-paper": [], "tensor-paper-no-physics": []}
             for seed in seeds:
-                instance = build_instance(feeder, interval=INTERVAL, seed=seed)
+                instance = build_instance(feeder, interval=interval, seed=seed)
                 reference = solve_clearing(instance).objective
                 attack = AttackSpec(agents=(byzantine,), fields=("P", "Q"), seed=seed, **params)
                 for detector in rows:
@@ -87,22 +88,24 @@ def ablation(cases, seeds, max_iter, attacks) -> None:
                 print(f"  {case:9} {label:16} {detector:18} " + "  ".join(cells), flush=True)
 
 
-def calibration(cases, alphas, max_iter) -> None:
+def calibration(cases, alphas, max_iter, seeds, interval) -> None:
     for case in cases:
-        instance = build_instance(load_feeder(case), interval=INTERVAL, seed=0)
-        for alpha in alphas:
-            run = _run(instance, (), "tensor-paper", max_iter, {"alpha": alpha})
-            by_kind = " ".join(f"{k} {v:.4f} ({v / alpha:.2f}x)" for k, v in run.fpr_by_kind().items())
-            print(f"  {case:9} alpha {alpha:5.3f}  attackable {_attackable_fpr(run):.4f}  {by_kind}  "
-                  f"converged {run.admm.result.info['converged']} iterations {run.admm.result.info['iterations']}",
-                  flush=True)
+        for seed in seeds:
+            instance = build_instance(load_feeder(case), interval=interval, seed=seed)
+            for alpha in alphas:
+                run = _run(instance, (), "tensor-paper", max_iter, {"alpha": alpha})
+                by_kind = " ".join(f"{k} {v:.4f} ({v / alpha:.2f}x)" for k, v in run.fpr_by_kind().items())
+                print(f"  {case:9} {interval} seed {seed} alpha {alpha:5.3f}  attackable {_attackable_fpr(run):.4f}  "
+                      f"{by_kind}  converged {run.admm.result.info['converged']} iterations "
+                      f"{run.admm.result.info['iterations']}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", choices=("ablation", "calibration"))
     parser.add_argument("--cases")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", help="default 0,1,2 (ablation), 0 (calibration)")
+    parser.add_argument("--interval", default=INTERVAL)
     parser.add_argument("--alphas", default="0.01,0.05,0.1")
     parser.add_argument("--max-iter", type=int, default=3000)
     parser.add_argument("--attacks", default=",".join(ATTACKS), help=f"some of {', '.join(ATTACKS)}")
@@ -110,11 +113,12 @@ def main() -> None:
     warnings.simplefilter("ignore")
     warm_up()
     if args.study == "ablation":
-        ablation((args.cases or "case15da,case85").split(","), [int(s) for s in args.seeds.split(",")],
-                 args.max_iter, args.attacks.split(","))
+        ablation((args.cases or "case15da,case85").split(","), [int(s) for s in (args.seeds or "0,1,2").split(",")],
+                 args.max_iter, args.attacks.split(","), args.interval)
     else:
         calibration((args.cases or "case15da,case33bw,case85").split(","),
-                    [float(a) for a in args.alphas.split(",")], args.max_iter)
+                    [float(a) for a in args.alphas.split(",")], args.max_iter,
+                    [int(s) for s in (args.seeds or "0").split(",")], args.interval)
 
 
 if __name__ == "__main__":
