@@ -13,7 +13,10 @@ TPR on flows and on voltages, FPR on the attackable fields (flows and voltages),
 falsified values violate each equality of the receivers' ``Phi`` (E1 of the parent, E4 of the children: the
 attack keeps E3, the voltage drop, by construction).
 
-``calibration``: attack-free runs; per nominal alpha, the share of honest fields flagged per message kind.
+``calibration``: attack-free runs; per nominal alpha, the share of honest fields flagged per message kind, then
+the same among the decisions the multiplier could turn (error above the floor: what the rate trackers calibrate;
+``above floor`` is their share of the decisions), and the median over agents of the multipliers reached (powers,
+voltages; they start at the multiplier exact for Gaussian errors).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import warnings
 
 import numpy as np
 
+from cyber import resilient_admm
 from cyber.attacks import AttackSpec
 from cyber.resilient_admm import CyberSetup, default_relaxation, solve_resilient_admm, warm_up
 from cyber.screening import score
@@ -88,7 +92,20 @@ def ablation(cases, seeds, max_iter, attacks, interval) -> None:
                 print(f"  {case:9} {label:16} {detector:18} " + "  ".join(cells), flush=True)
 
 
+def _capture_detectors() -> list:
+    """Every detector the clearings build from now on, appended to the returned list (to read its state)."""
+    built, build = [], resilient_admm.build_detector
+
+    def capturing(*args, **kwargs):
+        built.append(build(*args, **kwargs))
+        return built[-1]
+
+    resilient_admm.build_detector = capturing
+    return built
+
+
 def calibration(cases, alphas, max_iter, seeds, interval) -> None:
+    built = _capture_detectors()
     for case in cases:
         for seed in seeds:
             instance = build_instance(load_feeder(case), interval=interval, seed=seed)
@@ -98,6 +115,12 @@ def calibration(cases, alphas, max_iter, seeds, interval) -> None:
                 print(f"  {case:9} {interval} seed {seed} alpha {alpha:5.3f}  attackable {_attackable_fpr(run):.4f}  "
                       f"{by_kind}  converged {run.admm.result.info['converged']} iterations "
                       f"{run.admm.result.info['iterations']}", flush=True)
+                counts = built[-1].above_floor
+                decided = {k: f"{f / d:.4f} ({f / d / alpha:.2f}x, above floor {d / run.screened_by_kind[k]:.2f})"
+                           for k, (f, d) in counts.items() if d}
+                c = np.median(built[-1].rate.c(slice(None)), axis=0)
+                print(f"      above the floor: {' '.join(f'{k} {v}' for k, v in decided.items())}  "
+                      f"multipliers (median) powers {c[0]:.2f} voltages {c[1]:.2f}", flush=True)
 
 
 def main() -> None:

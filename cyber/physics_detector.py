@@ -185,6 +185,9 @@ class PhysicsTensorDetector:
         #: per iteration: mean absolute error of the estimate on every screened field (the paper's Fig. 8a)
         self.prediction_error: dict[int, float] = {}
         self._error_sum, self._error_count = 0.0, 0
+        #: per received kind: [flagged, decided] over the decisions the multiplier could turn (scale known,
+        #: error above the floor; below the floor nothing is flagged whatever ``c``): the rate it calibrates
+        self.above_floor: dict[str, np.ndarray] = {}
 
     def screen(self, batch: MessageBatch) -> Verdict:
         if batch.kind == LOCAL:
@@ -201,7 +204,10 @@ class PhysicsTensorDetector:
                     self.rate.update(rows, own_flags, known & (np.abs(received - estimate) > self.floor))
                     self.shadow.ravel()[flat] = cleaned - received
             else:
-                values[name], flagged[name], _, estimate = self._decide(flat, received, rows)
+                values[name], flagged[name], known, estimate = self._decide(flat, received, rows)
+                decided = known & (np.abs(received - estimate) > self.floor)
+                self.above_floor.setdefault(batch.kind, np.zeros(2, dtype=np.int64))[:] += \
+                    (int(flagged[name][decided].sum()), int(decided.sum()))
                 self._error_sum += float(np.abs(received - estimate).sum())
                 self._error_count += len(received)
             self.current.ravel()[flat] = values[name]
