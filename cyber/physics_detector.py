@@ -11,9 +11,10 @@ received, cleaned (flagged values replaced). At every iteration:
    last trusted value (the forecast is then "relatively inaccurate" and the last trusted value stands in);
 3. *decision* (16a-b): flag ``|x - estimate| > c sigma + floor``, ``sigma`` the robust scale (1.4826 x median)
    of the slot's last ``memory`` errors, ``c`` the receiving agent's multiplier for that quantity (powers or
-   voltages), calibrated online (:class:`RateTracker`) so that the agent's *own* values of the quantity, scored
-   by the same rule, are flagged at rate ``alpha``. It starts at the multiplier exact for Gaussian errors
-   (:func:`threshold_multiplier`), which is not enough: the errors are heavy-tailed and come in phases (below);
+   voltages): the conformal ``1 - alpha`` quantile of the scores of its *own* values of the quantity (own
+   ``P, Q`` for flows and trades, own ``v`` for voltages), scored by the same rule as if received
+   (:class:`OwnScoreQuantile`). The multiplier exact for Gaussian errors (:func:`threshold_multiplier`) is the
+   start, not the answer: the errors are heavy-tailed and come in phases (below);
 4. *replacement* (17): :func:`cyber.screening.clean` -- far outliers replaced by the estimate, values just
    outside the band pulled onto its edge; every error goes into its source's scale, censored at the bound.
 
@@ -113,32 +114,43 @@ def threshold_multiplier(alpha: float, memory: int) -> float:
     return float(brentq(lambda c: rate(c) - alpha, 0.5, 50.0, xtol=1e-6))
 
 
-class RateTracker:
-    """Multipliers ``c`` whose false-alarm rate is ``alpha`` on the series they are fed, whatever its law.
+class OwnScoreQuantile:
+    """Multipliers ``c`` from the empirical quantile of scores: per member (agent and quantity), the last
+    ``history`` scores ``s = (|e| - floor) / sigma`` of decisions ``c`` could turn, and ``c`` their
+    ``ceil((1 - alpha) (n + 1))``-th smallest of ``n`` -- the split-conformal quantile: a new score exchangeable
+    with the stored ones exceeds it with probability at most ``alpha``, whatever their law (heavy tails
+    included), and the sliding history follows the market's phases. Until a member has the ``1 / alpha - 1``
+    scores this needs, the largest of its scores (exceeded with probability ``1 / (n + 1)``), at least
+    ``start``, stands in. The detector feeds each agent with its *own* values only -- the same
+    quantities it receives from its neighbours, under the same dynamics, but beyond any attacker's reach:
+    injections cannot drag the multiplier that judges them (fed the received values, a sender injecting more
+    often than ``alpha`` would become the quantile)."""
 
-    Online quantile tracking (adaptive conformal inference, Gibbs & Candes 2021) in ``log c``: up by
-    ``step (1 - alpha)`` per flagged value, down by ``step alpha`` per accepted one. For any sequence of scores
-    the share flagged among the ``N`` values fed differs from ``alpha`` by at most ``(range of log c + step) /
-    (step N)``, so heavy tails and phases of the market's iterates are absorbed without a model of them. The
-    detector feeds each agent's tracker with the agent's *own* values only -- the same quantities it receives
-    from its neighbours, under the same dynamics, but beyond any attacker's reach: injections cannot drag the
-    multiplier that judges them (fed the received values, a sender injecting more often than ``alpha`` would
-    raise it until nothing is flagged)."""
+    def __init__(self, shape: tuple[int, ...], alpha: float, start: float, history: int) -> None:
+        self.alpha, self.start = alpha, start
+        self.scores = np.full((*shape, history), np.nan)
+        self.count = np.zeros(shape, dtype=np.int64)
+        self.multiplier = np.full(shape, start)
 
-    def __init__(self, shape: tuple[int, ...], alpha: float, start: float, step: float) -> None:
-        self.log_c = np.full(shape, math.log(start))
-        self.alpha, self.step = alpha, step
+    def c(self, index: tuple[np.ndarray, int] | np.ndarray | slice) -> np.ndarray:
+        return self.multiplier[index]
 
-    def c(self, index: tuple[np.ndarray, int] | np.ndarray) -> np.ndarray:
-        return np.exp(self.log_c[index])
+    def update(self, index: tuple[np.ndarray, int] | np.ndarray, scores: np.ndarray) -> None:
+        """Store ``scores`` at members ``index`` (repeats in order), oldest first out."""
+        rows = index if isinstance(index, tuple) else (index,)
+        members = np.ravel_multi_index(tuple(np.broadcast_to(i, scores.shape) for i in rows), self.count.shape)
+        ring, count = self.scores.reshape(-1, self.scores.shape[-1]), self.count.reshape(-1)
+        for member, score in zip(members.tolist(), scores.tolist(), strict=True):
+            ring[member, count[member] % ring.shape[1]] = score
+            count[member] += 1
 
-    def update(self, index: tuple[np.ndarray, int] | np.ndarray, flags: np.ndarray, informative: np.ndarray
-               ) -> None:
-        """Feed the decisions at ``index`` (repeats accumulate); only ``informative`` ones -- those ``c``
-        could have turned (scale known, error above the floor) -- count."""
-        rows = tuple(np.broadcast_to(i, flags.shape)[informative] for i in
-                     (index if isinstance(index, tuple) else (index,)))
-        np.add.at(self.log_c, rows, self.step * (flags[informative] - self.alpha))
+    def refresh(self) -> None:
+        """Every member's multiplier from its stored scores."""
+        n = np.minimum(self.count, self.scores.shape[-1])
+        rank = np.ceil((1 - self.alpha) * (n + 1)).astype(np.int64)  # 1-based
+        ordered = np.sort(self.scores, axis=-1)  # NaN (unfilled) last
+        picked = np.take_along_axis(ordered, (np.minimum(rank, n) - 1)[..., None], axis=-1)[..., 0]
+        self.multiplier = np.where(rank <= n, picked, np.fmax(picked, self.start))
 
 
 class PhysicsTensorDetector:
@@ -146,20 +158,20 @@ class PhysicsTensorDetector:
 
     def __init__(self, instance: MarketInstance, split: Splitting, *, physics: bool = True, window: int = 30,
                  model: PhysicsTensorModel | None = None, alpha: float = 0.1, floor: float = 1e-5,
-                 refit_every: int = 10, memory: int = 9, min_history: int = 12, rate_step: float = 0.2) -> None:
+                 refit_every: int = 10, memory: int = 9, min_history: int = 12, history: int = 200) -> None:
         self.name = "tensor-paper" if physics else "tensor-paper-no-physics"
         base = model or PhysicsTensorModel()
         self.model = base if physics else PhysicsTensorModel(base.tucker, base.q, base.iterations, 0.0)
         tucker = self.model.tucker
         if not tucker.d + tucker.tau + self.model.lags + 2 <= min_history <= window:
             raise ValueError("tensor detector: min_history must cover d + tau + p + q + 2 and not exceed the window")
-        if not 0 < alpha < 1 or floor < 0 or refit_every < 1 or memory < 3 or rate_step <= 0:
+        if not 0 < alpha < 1 or floor < 0 or refit_every < 1 or memory < 3 or history < 1:
             raise ValueError("tensor detector: alpha in (0, 1), floor >= 0, refit_every >= 1, memory >= 3, "
-                             "rate_step > 0")
+                             "history >= 1")
         self.min_history, self.refit_every, self.floor = min_history, refit_every, floor
         #: per agent and quantity (column 0: powers -- flows, trades; 1: voltages), calibrated on the agent's
         #: own values of that quantity
-        self.rate = RateTracker((split.n, 2), alpha, threshold_multiplier(alpha, memory), rate_step)
+        self.rate = OwnScoreQuantile((split.n, 2), alpha, threshold_multiplier(alpha, memory), history)
         self.slots = SlotMap.of(split, LOCAL_FIELDS)
         n, m = self.slots.n_agents, self.slots.width
         buses = np.arange(1, n + 1)
@@ -200,12 +212,14 @@ class PhysicsTensorDetector:
             if batch.kind == LOCAL:
                 values[name], flagged[name] = received, np.zeros(len(received), dtype=bool)
                 if name in self.own:  # scored as if received: from where the replacement left the last one
-                    cleaned, own_flags, known, estimate = self._decide(flat, received, rows, self.shadow.ravel()[flat])
-                    self.rate.update(rows, own_flags, known & (np.abs(received - estimate) > self.floor))
+                    cleaned, _, sigma, estimate = self._decide(flat, received, rows, self.shadow.ravel()[flat])
+                    excess = np.abs(received - estimate) - self.floor
+                    turnable = np.isfinite(sigma) & (sigma > 0) & (excess > 0)  # flagged iff excess > c sigma
+                    self.rate.update((rows[0][turnable], rows[1]), excess[turnable] / sigma[turnable])
                     self.shadow.ravel()[flat] = cleaned - received
             else:
-                values[name], flagged[name], known, estimate = self._decide(flat, received, rows)
-                decided = known & (np.abs(received - estimate) > self.floor)
+                values[name], flagged[name], sigma, estimate = self._decide(flat, received, rows)
+                decided = np.isfinite(sigma) & (sigma > 0) & (np.abs(received - estimate) > self.floor)
                 self.above_floor.setdefault(batch.kind, np.zeros(2, dtype=np.int64))[:] += \
                     (int(flagged[name][decided].sum()), int(decided.sum()))
                 self._error_sum += float(np.abs(received - estimate).sum())
@@ -216,7 +230,7 @@ class PhysicsTensorDetector:
     def _decide(self, flat: np.ndarray, received: np.ndarray, rows: tuple[np.ndarray, int],
                 offset: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Steps 2-4 at raveled slots ``flat``, judged by the multipliers ``rate.c(rows)`` and from estimates
-        shifted by ``offset``: cleaned values, flags, whether the slot's scale was known and the estimates.
+        shifted by ``offset``: cleaned values, flags, the scales (infinite while unknown) and the estimates.
 
         Every error goes into its scale censored at the bound: honest errors above it are fewer than half and
         leave the median where it is; an injection cannot blow the scale up in one step (nor, as a replaced
@@ -235,7 +249,7 @@ class PhysicsTensorDetector:
         if self.has_forecast:
             self.error.push(flat, np.minimum(np.abs(received - f), c * sigma_f + self.floor))
         self.step.push(flat, np.minimum(np.abs(received - last), c * sigma_last + self.floor))
-        return cleaned, flags, known, estimate
+        return cleaned, flags, sigma, estimate
 
     def _start_iteration(self, local: MessageBatch) -> None:
         """Close the last iteration's observation into the window and forecast this one's (step 1)."""
@@ -247,6 +261,7 @@ class PhysicsTensorDetector:
             np.copyto(self.trusted, self.current)
         self.iteration = local.iteration
         self.step.refresh()
+        self.rate.refresh()
         self.has_forecast = False
         w = self.window
         if w.filled < self.min_history:
