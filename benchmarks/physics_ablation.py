@@ -14,7 +14,7 @@ falsified values violate each equality of the receivers' ``Phi`` (E1 of the pare
 attack keeps E3, the voltage drop, by construction).
 
 ``calibration``: attack-free runs; per nominal alpha, the share of honest fields flagged per message kind, then
-the same among the decisions the multiplier could turn (error above the floor: what the rate trackers calibrate;
+the same among the decisions the multiplier could turn (error above the floor: what the own-score quantiles calibrate;
 ``above floor`` is their share of the decisions), and the median over agents of the multipliers reached (powers,
 voltages; they start at the multiplier exact for Gaussian errors).
 """

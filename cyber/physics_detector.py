@@ -100,7 +100,7 @@ def physics_rows(slots: SlotMap, flow_kind: str, voltage_kind: str, r: np.ndarra
 
 @lru_cache(maxsize=32)
 def threshold_multiplier(alpha: float, memory: int) -> float:
-    """The rate trackers' start: ``c`` such that a Gaussian error ``e`` exceeds ``c sigma``, ``sigma`` 1.4826 x
+    """The own-score quantiles' start: ``c`` such that a Gaussian error ``e`` exceeds ``c sigma``, ``sigma`` 1.4826 x
     the median ``M`` of ``memory`` earlier absolute errors (odd ``memory``: the middle order statistic of
     half-normals), with probability ``alpha``: ``E[2 (1 - Phi(1.4826 c M))] = alpha`` over the density of ``M``.
     (The censoring of step 4 moves the median only when most of the nine errors exceed their bound: negligible.)"""
