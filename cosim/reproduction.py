@@ -322,7 +322,8 @@ Dynamic noise:
 
 `tensor-paper` is the paper's Algorithm 1 as written (`cyber/physics_detector.py`): physics-informed
 BHT-ARIMA forecasts (`||Phi_i U1 G||^2` inside the fit, coupled core update, Procrustes factor updates, ARIMA
-with its MA part), a threshold whose false-alarm rate is alpha for Gaussian errors, replacement (17).
+with its MA part), a threshold whose multiplier each agent sets to the conformal 1 - alpha quantile of the
+scores of its own values (scored as if received, beyond an attacker's reach), replacement (17).
 `tensor` (`cyber/tensor_detector.py`) forecasts with Tucker + AR, fuses the forecast with the same equalities
 afterwards, checks voltages against their limits and adds screening rules for intermittent spikes (trends,
 returns to the track, despiking); its threshold is the plug-in z_(1-alpha/2).
@@ -357,7 +358,8 @@ regenerates Tables I-III and the ablation with the paper's detector defending
   injections; the voltages the attacker shifts consistently (by 2 (r dP + x dQ), a few percent of delta, as
   much as the market's own moves in its first iterations) in {min(volts):.0%}-{max(volts):.0%}.
   False alarms: {min(fpr_flows):.1%}-{max(fpr_flows):.1%} of the honest flow messages (nominal alpha: 10%;
-  this threshold is not calibrated, the paper's detector's is: `benchmarks/physics_ablation.py calibration`)
+  this threshold is not calibrated; the paper's detector's is, on each agent's own values:
+  `benchmarks/physics_ablation.py calibration`)
   and {min(fpr_trades):.2%}-{max(fpr_trades):.2%} of the trade messages, which are the majority and which no
   correlated attack touches; the market tables' FPR counts flows and voltages only. Dynamic noise draws many
   deviations too small to tell from the market's own moves, hence its lower TPR.
