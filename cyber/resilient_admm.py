@@ -49,9 +49,8 @@ from market.messages import IdealTransport, MessageBatch, Transport
 #: ``tensor-paper``: the paper's detector as written (:mod:`cyber.physics_detector`), ``tensor-paper-no-physics``
 #: its ablation; ``tensor`` (default): the screening variant (:mod:`cyber.tensor_detector`: forecasts fused with
 #: the equalities afterwards, screening rules for intermittent spikes), ``tensor-no-physics`` its ablation. The
-#: variant stays the default: on case33bw attack-free and case85 under static FDI the paper's detector did not
-#: converge in 3000 iterations, and it costs 750-850 us per agent and iteration on case85 against 54-61
-#: (``benchmarks/physics_ablation.py``, ``docs/reproduction.md``).
+#: variant stays the default: it detects more at fewer false alarms on seed 001's tables and costs about a
+#: quarter as much (``docs/reproduction_tensor-paper.md``, ``benchmarks/physics_ablation.py``).
 DETECTORS = ("none", "tensor", "tensor-no-physics", "tensor-paper", "tensor-paper-no-physics", *STATISTICS)
 
 
