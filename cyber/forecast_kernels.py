@@ -134,19 +134,20 @@ def fit_batch(series: np.ndarray, widths: np.ndarray, d: int, tau: int, rank_cha
 
 @njit(cache=True)
 def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale: np.ndarray, u1: np.ndarray,
-                 u2: np.ndarray, cores: np.ndarray, bound: float) -> None:
+                 u2: np.ndarray, previous: np.ndarray, cores: np.ndarray, bound: float) -> None:
     """Slide every member's cores by one iteration under fixed scales and factors: ``recent`` holds the last
-    ``tau + d`` columns; the oldest core is dropped, the newest computed (in place). A scaled difference
-    beyond ``bound`` -- a channel that was flat at the fit and moves now -- counts as ``bound``. Scalar loops:
-    the products are a few dozen flops, less than what a matrix product call costs."""
+    ``tau + d`` columns; ``cores`` gets the ``previous`` cores but the oldest, and the newest computed. A
+    scaled difference beyond ``bound`` -- a channel that was flat at the fit and moves now -- counts as
+    ``bound``. Scalar loops: the products are a few dozen flops, less than what a matrix product call costs."""
     r1, r2 = cores.shape[2], cores.shape[3]
     last = cores.shape[1] - 1
     projected = np.empty((r1, tau))  # U1^T X of the newest slice
+    member, core = cores[0].size, r1 * r2
+    old, new = previous.reshape(-1), cores.reshape(-1)
     for b in range(recent.shape[0]):
-        for t in range(last):
-            for i in range(r1):
-                for k in range(r2):
-                    cores[b, t, i, k] = cores[b, t + 1, i, k]
+        start = b * member
+        for q in range(start, start + member - core):  # the cores but the oldest, one block per member
+            new[q] = old[q + core]
         projected[:] = 0.0
         w = widths[b]
         diff = _differenced(recent[b, :w], d)
@@ -169,13 +170,25 @@ def ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
     Levinson-Durbin recursion: the system is Toeplitz, so p steps replace a general solve."""
     t_count = cores.shape[0]
     flat = cores.reshape(t_count, -1)
+    width = flat.shape[1]
     gamma = np.zeros(p + 1)
-    for h in range(p + 1):
-        acc = 0.0
+    for h in range(0, p + 1, 4):
+        # four lags in one pass, each its own sum in the same order (over t, then the core's entries): one sum
+        # at a time waited for every addition to finish before the next
+        a0 = a1 = a2 = a3 = 0.0
         for t in range(h, t_count):
-            for k in range(flat.shape[1]):
-                acc += flat[t, k] * flat[t - h, k]
-        gamma[h] = acc / t_count
+            for k in range(width):
+                x = flat[t, k]
+                a0 += x * flat[t - h, k]
+                if t >= h + 1:
+                    a1 += x * flat[t - h - 1, k]
+                if t >= h + 2:
+                    a2 += x * flat[t - h - 2, k]
+                if t >= h + 3:
+                    a3 += x * flat[t - h - 3, k]
+        for lag, acc in enumerate((a0, a1, a2, a3)):
+            if h + lag <= p:
+                gamma[h + lag] = acc / t_count
     alpha, previous = np.zeros(p), np.zeros(p)
     error = gamma[0] + RIDGE * gamma[0] + TINY  # the ridge sits on the diagonal: on gamma(0) of the matrix only
     for k in range(p):

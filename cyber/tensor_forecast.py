@@ -112,10 +112,10 @@ def extend(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
     """Slide the fit by one iteration without refitting: the newest slice of ``series`` (whose last column is
     new) gets its core under the same scales and factors, its differences held within :data:`STEP_BOUND`;
     the oldest core is dropped."""
-    cores = state.cores.copy()
+    cores = np.empty_like(state.cores)
     recent = np.ascontiguousarray(series[..., -(model.tau + model.d):], dtype=float)
     kernels.extend_batch(recent, _widths(widths, *series.shape[:2]), model.d, model.tau, state.scale, state.u1,
-                         state.u2, cores, step_bound(cores.shape[1], model))
+                         state.u2, state.cores, cores, step_bound(cores.shape[1], model))
     return TuckerArimaFit(state.scale, state.u1, state.u2, cores)
 
 
