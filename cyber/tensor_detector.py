@@ -186,6 +186,7 @@ class TensorDetector:
         self.r, self.x = instance.feeder.r_pu[buses], instance.feeder.x_pu[buses]
         self.v_limits = (instance.vmin_pu**2, instance.vmax_pu**2)  # squared voltage, indexed by bus
         self._rows: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+        self._accepted: dict[int, np.ndarray] = {}
         #: per iteration: mean absolute error of the estimate on every screened field (the paper's Fig. 8a)
         self.prediction_error: dict[int, float] = {}
         self._error_sum, self._error_count = 0.0, 0
@@ -194,10 +195,18 @@ class TensorDetector:
         if batch.kind == LOCAL:
             self._start_iteration(batch)
         names = tuple(batch.fields)  # all fields of the batch in one pass: each slot is decided on its own
-        received = np.concatenate([batch.fields[name] for name in names])
+        values = tuple(batch.fields.values())
+        received = np.ascontiguousarray(values[0]) if len(values) == 1 else np.concatenate(values)
         cleaned, flags = self._decide(batch, names, received)
         return Verdict(dict(zip(names, cleaned, strict=True)), dict(zip(names, flags, strict=True)),
-                       np.zeros(len(batch), dtype=bool))
+                       self._none_rejected(len(batch)))
+
+    def _none_rejected(self, n: int) -> np.ndarray:
+        """The detector rejects no message, it replaces values: ``n`` False, one read-only array per size."""
+        if n not in self._accepted:
+            self._accepted[n] = np.zeros(n, dtype=bool)
+            self._accepted[n].flags.writeable = False
+        return self._accepted[n]
 
     def _slot_rows(self, kind: str, names: tuple[str, ...]) -> np.ndarray:
         """Raveled (agent, slot) positions of the fields ``names`` of every channel of ``kind``, one row per

@@ -23,7 +23,8 @@ small matrix products.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
+from functools import cache
+from math import comb, sqrt
 
 import numpy as np
 import tensorly as tl
@@ -123,10 +124,17 @@ def predict(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
             widths: np.ndarray | None = None) -> np.ndarray:
     """Next value of every channel (step 6): AR forecast of the core, back to data, held within
     :data:`STEP_BOUND`, integrated ``d`` times."""
-    binomial = np.array([comb(model.d, k) * (-1) ** k for k in range(model.d + 1)], dtype=float)
     return kernels.predict_batch(np.ascontiguousarray(series, dtype=float), _widths(widths, *series.shape[:2]),
-                                 model.d, model.p, binomial, state.scale, state.u1, state.u2, state.cores,
+                                 model.d, model.p, _binomial(model.d), state.scale, state.u1, state.u2, state.cores,
                                  step_bound(state.cores.shape[1], model))
+
+
+@cache
+def _binomial(d: int) -> np.ndarray:
+    """``C(d, k) (-1)^k`` for k = 0..d: the weights that integrate a d-th difference (read-only, made once)."""
+    weights = np.array([comb(d, k) * (-1) ** k for k in range(d + 1)], dtype=float)
+    weights.flags.writeable = False
+    return weights
 
 
 def warm_up_fit(model: TuckerArimaModel) -> tuple[TuckerArimaFit, np.ndarray]:
@@ -139,7 +147,7 @@ def warm_up_fit(model: TuckerArimaModel) -> tuple[TuckerArimaFit, np.ndarray]:
 
 def step_bound(slices: int, model: TuckerArimaModel) -> float:
     """:data:`STEP_BOUND` in scaled units, for a fit on ``slices`` Hankel slices (``L - d`` differences)."""
-    return STEP_BOUND * float(np.sqrt(slices + model.tau - 1))
+    return STEP_BOUND * sqrt(slices + model.tau - 1)
 
 
 def forecast_batch(series: np.ndarray, model: TuckerArimaModel, widths: np.ndarray | None = None) -> np.ndarray:
@@ -151,7 +159,7 @@ def _widths(widths: np.ndarray | None, b: int, m: int) -> np.ndarray:
     if widths is None:
         return np.full(b, m, dtype=np.int64)
     widths = np.asarray(widths)
-    if len(widths) != b or not ((widths >= 1) & (widths <= m)).all():
+    if len(widths) != b or widths.min() < 1 or widths.max() > m:
         raise ValueError(f"forecast widths must be {b} channel counts in 1..{m}")
     return np.asarray(widths, dtype=np.int64)
 
