@@ -92,12 +92,16 @@ def _fit_one(h: np.ndarray, r1: int, r2: int, sweeps: int, warm: bool, f1: np.nd
     if not warm:
         f1 = _top_vectors(h.reshape(w, t_count * tau), r1)
         f2 = _top_vectors(np.ascontiguousarray(by_delay.T), r2)
+    projected = np.empty((0, tau))  # X x_1 U1^T for the final U1: the last sweep's, else computed below
     for _ in range(sweeps):
         a = (by_delay @ f2).reshape(w, t_count * r2)
         f1 = _orthogonal_step(a, f1) if warm else _top_vectors(a, r1)
-        a = np.ascontiguousarray(_channel_product(h, f1).T)
-        f2 = _orthogonal_step(a, f2) if warm else _top_vectors(a, r2)
-    g = (_channel_product(h, f1) @ f2).reshape(r1, t_count, r2)
+        projected = _channel_product(h, f1)
+        f2 = _orthogonal_step(np.ascontiguousarray(projected.T), f2) if warm else _top_vectors(
+            np.ascontiguousarray(projected.T), r2)
+    if sweeps == 0:
+        projected = _channel_product(h, f1)
+    g = (projected @ f2).reshape(r1, t_count, r2)
     for t in range(t_count):
         for i in range(r1):
             for k in range(r2):
@@ -115,9 +119,13 @@ def fit_batch(series: np.ndarray, widths: np.ndarray, d: int, tau: int, rank_cha
     for b in range(series.shape[0]):
         w = widths[b]
         diff = _differenced(series[b, :w], d)
+        n = diff.shape[1]
         for c in range(w):
-            scale[b, c] = max(np.sqrt(np.mean(diff[c] ** 2)), floor)
-            for t in range(diff.shape[1]):  # a loop, not ``diff[c] /= ...``: the same division, compiled faster
+            square_sum = 0.0  # np.mean(diff[c] ** 2) summed as numba sums it, without an array per channel
+            for t in range(n):
+                square_sum += diff[c, t] * diff[c, t]
+            scale[b, c] = max(np.sqrt(square_sum / n), floor)
+            for t in range(n):  # a loop, not ``diff[c] /= ...``: the same division, compiled faster
                 diff[c, t] = diff[c, t] / scale[b, c]
         r1, r2 = min(rank_channels, w), min(rank_delay, tau)
         f1, f2 = _fit_one(_hankel(diff, tau), r1, r2, sweeps, warm, np.ascontiguousarray(u1[b, :w, :r1]),
