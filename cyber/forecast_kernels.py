@@ -28,17 +28,29 @@ ensure_kernel_cache(__file__)  # before the kernels: numba picks their cache fol
 RIDGE, TINY = 1e-8, 1e-300
 
 
-@njit(cache=True)
-def _differenced(series: np.ndarray, d: int) -> np.ndarray:
-    """``d``-th differences along time of a (w, L) window, (w, L - d)."""
-    out = series.copy()
-    n = out.shape[1]
+@njit(cache=True, inline="always")
+def _difference_into(series: np.ndarray, d: int, out: np.ndarray) -> int:
+    """``d``-th differences along time of a (w, L) window into the first ``L - d`` columns of ``out`` (w or
+    more rows, L or more columns); returns ``L - d``."""
+    w, n = series.shape
+    for c in range(w):
+        for t in range(n):
+            out[c, t] = series[c, t]
     for _ in range(d):
         n -= 1
-        for c in range(out.shape[0]):
+        for c in range(w):
             for t in range(n):
                 out[c, t] = out[c, t + 1] - out[c, t]
-    return out[:, :n]
+    return n
+
+
+@njit(cache=True)
+def _differenced(series: np.ndarray, d: int) -> np.ndarray:
+    """``d``-th differences along time of a (w, L) window, (w, L - d), C-contiguous: every loop over it indexes
+    a plain array."""
+    out = np.empty(series.shape)
+    n = _difference_into(series, d, out)
+    return np.ascontiguousarray(out[:, :n])
 
 
 @njit(cache=True, inline="always")
@@ -150,6 +162,7 @@ def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale
     r1, r2 = cores.shape[2], cores.shape[3]
     last = cores.shape[1] - 1
     projected = np.empty((r1, tau))  # U1^T X of the newest slice
+    diff = np.empty(recent.shape[1:])  # a member's differences, in a buffer rather than a new array each
     member, core = cores[0].size, r1 * r2
     old, new = previous.reshape(-1), cores.reshape(-1)
     for b in range(recent.shape[0]):
@@ -158,7 +171,7 @@ def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale
             new[q] = old[q + core]
         projected[:] = 0.0
         w = widths[b]
-        diff = _differenced(recent[b, :w], d)
+        _difference_into(recent[b, :w], d, diff)
         for c in range(w):
             for j in range(tau):
                 x = min(max(diff[c, j] / scale[b, c], -bound), bound)
