@@ -45,6 +45,12 @@ def _difference_into(series: np.ndarray, d: int, out: np.ndarray) -> int:
 
 
 @njit(cache=True)
+def within(values: np.ndarray, low: int, high: int) -> bool:
+    """Every value in ``low..high``: one compiled pass instead of two numpy reductions per forecast call."""
+    return values.size == 0 or (values.min() >= low and values.max() <= high)
+
+
+@njit(cache=True)
 def _differenced(series: np.ndarray, d: int) -> np.ndarray:
     """``d``-th differences along time of a (w, L) window, (w, L - d), C-contiguous: every loop over it indexes
     a plain array."""

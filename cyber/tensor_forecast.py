@@ -142,7 +142,8 @@ def warm_up_fit(model: TuckerArimaModel) -> tuple[TuckerArimaFit, np.ndarray]:
     from it, one compiled signature -- so that a timed run does not pay for it. Returns the refit and the
     small series it was fitted on (for warming up :func:`extend` and :func:`predict`)."""
     series = np.cumsum(np.ones((1, model.rank_channels, model.d + model.tau + model.p)), axis=-1)
-    return fit(series, model, fit(series, model)), series
+    widths = np.full(1, model.rank_channels)
+    return fit(series, model, fit(series, model, widths=widths), widths), series
 
 
 def step_bound(slices: int, model: TuckerArimaModel) -> float:
@@ -158,10 +159,10 @@ def forecast_batch(series: np.ndarray, model: TuckerArimaModel, widths: np.ndarr
 def _widths(widths: np.ndarray | None, b: int, m: int) -> np.ndarray:
     if widths is None:
         return np.full(b, m, dtype=np.int64)
-    widths = np.asarray(widths)
-    if len(widths) != b or widths.min() < 1 or widths.max() > m:
+    widths = np.asarray(widths, dtype=np.int64)
+    if len(widths) != b or not kernels.within(widths, 1, m):
         raise ValueError(f"forecast widths must be {b} channel counts in 1..{m}")
-    return np.asarray(widths, dtype=np.int64)
+    return widths
 
 
 def integrate(series: np.ndarray, d: int) -> np.ndarray:
