@@ -77,11 +77,11 @@ def ring_scales(errors: np.ndarray, used: np.ndarray, sigma: np.ndarray) -> None
     row = np.empty(k)
     for i in range(used.size):
         s = used[i]
+        if k == 9:  # the network reads the ring's row itself: no copy
+            sigma[s] = MAD_TO_SIGMA * _median_of_9(errors[s])
+            continue
         for j in range(k):
             row[j] = errors[s, j]
-        if k == 9:
-            sigma[s] = MAD_TO_SIGMA * _median_of_9(row)
-            continue
         for j in range(1, k):  # insertion sort
             value = row[j]
             m = j
