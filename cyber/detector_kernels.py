@@ -213,19 +213,20 @@ def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, sc
         cleaned, flagged, total = received.copy(), np.zeros(flat.size, dtype=np.bool_), 0.0
     if limited:
         width = current.size // own_slot.size
-        for i in range(flat.size):
-            bus = sender[i % n]
-            x = received[i]
-            if x < low[bus] - tolerance or x > high[bus] + tolerance:
-                # an impossible voltage says nothing about the real one: the receiver keeps its own copy
-                agent = flat[i] // width
-                cleaned[i] = current[agent * width + own_slot[agent]]
-                flagged[i] = True
-            # np.clip's order: the low bound first, a NaN kept
-            if cleaned[i] < low[bus]:
-                cleaned[i] = low[bus]
-            if cleaned[i] > high[bus]:
-                cleaned[i] = high[bus]
+        for f in range(n_fields):
+            for j in range(n):
+                i, bus = f * n + j, sender[j]
+                x = received[i]
+                if x < low[bus] - tolerance or x > high[bus] + tolerance:
+                    # an impossible voltage says nothing about the real one: the receiver keeps its own copy
+                    agent = flat[i] // width
+                    cleaned[i] = current[agent * width + own_slot[agent]]
+                    flagged[i] = True
+                # np.clip's order: the low bound first, a NaN kept
+                if cleaned[i] < low[bus]:
+                    cleaned[i] = low[bus]
+                if cleaned[i] > high[bus]:
+                    cleaned[i] = high[bus]
     for i in range(flat.size):
         current[flat[i]] = cleaned[i]
     return cleaned.reshape(n_fields, n), flagged.reshape(n_fields, n), total
