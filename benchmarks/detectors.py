@@ -1,8 +1,9 @@
 """Detectors against Byzantine agents, and what they cost, measured in the same run.
 
     python benchmarks/detectors.py [--cases case15da,case85] [--seeds 0] [--max-iter 3000]
+    python benchmarks/detectors.py --cost [--cases case85] [--cost-iterations 1000] [--repeats 5]
 
-Two tables:
+Two tables (or, with ``--cost``, only the tensor detector's cost):
 
 1. *overhead*: the same instance run for a fixed number of iterations (no attack, tolerances unreachable)
    without a detector and with each detector; wall-time ratio and detector time per agent and iteration;
@@ -10,6 +11,10 @@ Two tables:
    dynamic noise on P and Q; per detector: converged, iterations, optimality gap against the attack-free
    centralized optimum, TPR (overall, per message kind, and on the injections an oracle with the honest history
    flags: :mod:`cyber.detectability`) and FPR on the corrupted message fields, detector time.
+
+``--cost``: the default ``tensor`` detector's ``detector_us_per_agent_iteration`` (what ``summary.json``
+reports) under the first attack (static FDI at the middle agent) over a fixed number of iterations, the run
+repeated; min, median and max over the repeats. The kernels are loaded before the first run.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+
+import numpy as np
 
 from cyber.attacks import AttackSpec
 from cyber.resilient_admm import DETECTORS, CyberSetup, default_relaxation, solve_resilient_admm, warm_up
@@ -63,6 +70,25 @@ def defence(instance, reference: float, max_iter: int) -> None:
                   f"FPR {c['fpr']:6.4f}  detector {run.detector_wall_s:6.2f} s")
 
 
+def cost(instance, iterations: int, repeats: int) -> None:
+    kind, params = ATTACKS[0]
+    attack = AttackSpec(kind, agents=(middle_agent(instance.feeder),), fields=("P", "Q"), seed=instance.seed,
+                        **params)
+    settings = AdmmSettings(projection="local", max_iter=iterations, tol_primal=1e-30, tol_dual=1e-30,
+                            relaxation=default_relaxation((attack,), "tensor"))
+    warm_up("tensor")
+    figures, per_field = [], []
+    for _ in range(repeats):
+        run = solve_resilient_admm(instance, settings, CyberSetup(attacks=(attack,), detector="tensor"))
+        per_agent, field = run.detector_cost_us(len(instance.agents))
+        figures.append(per_agent)
+        per_field.append(field)
+    low, middle, high = (float(f) for f in np.percentile(figures, [0, 50, 100]))
+    print(f"  tensor, {kind} at agent {attack.agents[0]}, {iterations} iterations, {repeats} runs: "
+          f"detector_us_per_agent_iteration min {low:.2f} median {middle:.2f} max {high:.2f} "
+          f"({' '.join(f'{f:.2f}' for f in figures)}); detector_us_per_field median {np.median(per_field):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", default="case15da,case85")
@@ -70,12 +96,19 @@ def main() -> None:
     parser.add_argument("--interval", default="2016-06-21T12:00")
     parser.add_argument("--max-iter", type=int, default=3000)
     parser.add_argument("--overhead-iterations", type=int, default=500)
+    parser.add_argument("--cost", action="store_true", help="only the tensor detector's cost under static FDI")
+    parser.add_argument("--cost-iterations", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     for case in args.cases.split(","):
         feeder = load_feeder(case)
         for seed in (int(s) for s in args.seeds.split(",")):
             instance = build_instance(feeder, interval=args.interval, seed=seed)
+            if args.cost:
+                print(f"{case} seed {seed}: tensor detector cost")
+                cost(instance, args.cost_iterations, args.repeats)
+                continue
             print(f"{case} seed {seed}: overhead over {args.overhead_iterations} attack-free iterations")
             overhead(instance, args.overhead_iterations)
             print(f"{case} seed {seed}: one Byzantine agent, at most {args.max_iter} iterations")

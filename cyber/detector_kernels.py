@@ -21,18 +21,28 @@ from physical.cache_folders import ensure_kernel_cache
 ensure_kernel_cache(__file__)  # before the kernels: numba picks their cache folder as they are defined
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _position(count: int, k: int) -> int:
+    """``count % k``, the ring position of a write; for the default memory of nine with the divisor known to
+    the compiler, which then multiplies instead of dividing (a division per push was half the screening's
+    time)."""
+    if k == 9:
+        return count % 9
+    return count % k
+
+
+@njit(cache=True, inline="always")
 def push_one(errors: np.ndarray, count: np.ndarray, s: int, error: float) -> None:
     """Write ``error`` into slot ``s``'s ring."""
-    errors[s, count[s] % errors.shape[1]] = error
+    errors[s, _position(count[s], errors.shape[1])] = error
     count[s] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def retract_one(errors: np.ndarray, count: np.ndarray, sigma: np.ndarray, s: int) -> None:
     """Take back the last error of slot ``s``: it becomes the slot's current median."""
     count[s] -= 1
-    errors[s, count[s] % errors.shape[1]] = sigma[s] / MAD_TO_SIGMA
+    errors[s, _position(count[s], errors.shape[1])] = sigma[s] / MAD_TO_SIGMA
 
 
 @njit(cache=True)
@@ -77,11 +87,11 @@ def ring_scales(errors: np.ndarray, used: np.ndarray, sigma: np.ndarray) -> None
     row = np.empty(k)
     for i in range(used.size):
         s = used[i]
+        if k == 9:  # the network reads the ring's row itself: no copy
+            sigma[s] = MAD_TO_SIGMA * _median_of_9(errors[s])
+            continue
         for j in range(k):
             row[j] = errors[s, j]
-        if k == 9:
-            sigma[s] = MAD_TO_SIGMA * _median_of_9(row)
-            continue
         for j in range(1, k):  # insertion sort
             value = row[j]
             m = j
@@ -121,6 +131,7 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
     absolute deviation from the estimate."""
     n = flat.size
     length = history.shape[0]
+    oldest_row, before_row, newest_row = (head - 3) % length, (head - 2) % length, (head - 1) % length
     cleaned, flagged = np.empty(n), np.zeros(n, dtype=np.bool_)
     total = 0.0
     for i in range(n):
@@ -131,14 +142,14 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
         estimate = f if use_forecast else last
         deviation = x - estimate
         sign = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
-        before, newest = history[(head - 2) % length, s], history[(head - 1) % length, s]
+        before, newest = history[before_row, s], history[newest_row, s]
         # a value back on the track the last one left was honest and the last one a missed spike -- the
         # estimate and the rings would blame the return; unless the last value matched its estimate and this
         # one does not: this one is then the injection, landed near the value before the last (but not where
         # the track turned before the last value: the iterates ringing, whose every turn looks like a spike)
         back = filled >= 2 and is_spike(before, newest, x, ratio, floor)
         if back and last_deviation[s] < return_share * abs(deviation):
-            back = filled < 3 or (before - history[(head - 3) % length, s]) * (newest - before) < 0
+            back = filled < 3 or (before - history[oldest_row, s]) * (newest - before) < 0
         # a deviation the same way as last iteration's flagged one is the iterates moving on, not an injection
         # (Byzantine values come and go, an ADMM trend persists)
         if (flag_sign[s] != 0 and sign == flag_sign[s]) or back:
@@ -175,6 +186,106 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
 
 
 @njit(cache=True)
+def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, screen: bool, trusted: np.ndarray,
+                 forecast: np.ndarray, temporal: np.ndarray, has_forecast: bool, z: float, floor: float,
+                 flag_sign: np.ndarray, last_deviation: np.ndarray, return_share: float, history: np.ndarray,
+                 head: int, filled: int, ratio: float, count_returns: bool, step: tuple, error: tuple,
+                 temporal_error: tuple, limited: bool, low: np.ndarray, high: np.ndarray, sender: np.ndarray,
+                 tolerance: float, own_slot: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """One batch of received fields, from its channels to the values delivered, in one call: the raveled
+    slots of every field and channel (``rows[field, channel]``), with ``screen`` steps 3-6 of
+    :func:`screen_slots`, then with ``limited`` step 7: a value outside its sender's limits (``low`` and
+    ``high`` indexed by the ``sender`` bus of every message, beyond ``tolerance``) flagged and replaced by the
+    receiver's own copy (``current`` at ``own_slot[agent]``, read before this batch is written), every value clipped to
+    them; the cleaned values are written into ``current`` (raveled). ``received`` holds the fields one after
+    the other (field-major, as ``rows``); returns the cleaned values and flags as (fields, messages) and the
+    summed absolute deviation from the estimate (0 without ``screen``)."""
+    n_fields, n = rows.shape[0], channel.size
+    flat = np.empty(n_fields * n, dtype=np.int64)
+    for f in range(n_fields):
+        for j in range(n):
+            flat[f * n + j] = rows[f, channel[j]]
+    if screen:
+        cleaned, flagged, total = screen_slots(flat, received, trusted, forecast, temporal, has_forecast, z, floor,
+                                               flag_sign, last_deviation, return_share, history, head, filled,
+                                               ratio, count_returns, step, error, temporal_error)
+    else:
+        cleaned, flagged, total = received.copy(), np.zeros(flat.size, dtype=np.bool_), 0.0
+    if limited:
+        width = current.size // own_slot.size
+        for f in range(n_fields):
+            for j in range(n):
+                i, bus = f * n + j, sender[j]
+                x = received[i]
+                if x < low[bus] - tolerance or x > high[bus] + tolerance:
+                    # an impossible voltage says nothing about the real one: the receiver keeps its own copy
+                    agent = flat[i] // width
+                    cleaned[i] = current[agent * width + own_slot[agent]]
+                    flagged[i] = True
+                # np.clip's order: the low bound first, a NaN kept
+                if cleaned[i] < low[bus]:
+                    cleaned[i] = low[bus]
+                if cleaned[i] > high[bus]:
+                    cleaned[i] = high[bus]
+    for i in range(flat.size):
+        current[flat[i]] = cleaned[i]
+    return cleaned.reshape(n_fields, n), flagged.reshape(n_fields, n), total
+
+
+@njit(cache=True)
+def last_columns(data: np.ndarray, head: int, k: int) -> np.ndarray:
+    """The ``k`` newest of a ring ``data`` (time, n, m) whose newest entry sits before ``head``, in time order
+    as a C-contiguous (n, m, k): the forecasts' layout."""
+    length, n, m = data.shape
+    rows = np.empty(k, dtype=np.int64)
+    for t in range(k):
+        rows[t] = (head - k + t) % length
+    out = np.empty((n, m, k))
+    for a in range(n):
+        for c in range(m):
+            for t in range(k):
+                out[a, c, t] = data[rows[t], a, c]
+    return out
+
+
+@njit(cache=True)
+def despike_middle(before: np.ndarray, middle: np.ndarray, after: np.ndarray, ratio: float, floor: float) -> None:
+    """Raveled observations: ``middle`` replaced in place by the midpoint of ``before`` and ``after`` wherever
+    it is a spike (:func:`is_spike`) between them."""
+    for i in range(middle.size):
+        a, c = before[i], after[i]
+        if is_spike(a, middle[i], c, ratio, floor):
+            middle[i] = 0.5 * (a + c)
+
+
+@njit(cache=True)
+def push_residuals(agent: np.ndarray, flat: np.ndarray, rows: np.ndarray, values: np.ndarray, target: np.ndarray,
+                   errors: np.ndarray, count: np.ndarray) -> None:
+    """How far an equality held: ``|target - sum of values at flat per agent|`` (``np.bincount``'s order)
+    pushed into the rings of the agents ``rows``."""
+    total = np.zeros(target.size)
+    for i in range(flat.size):
+        total[agent[i]] += values[flat[i]]
+    for r in rows:
+        push_one(errors, count, r, abs(target[r] - total[r]))
+
+
+@njit(cache=True)
+def equality_targets(channel: np.ndarray, p: np.ndarray, q: np.ndarray, big_p: np.ndarray, big_q: np.ndarray,
+                     loss: np.ndarray, w: np.ndarray, r: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The right-hand sides of every agent's equalities from its own values of this iteration (a local report,
+    one message per agent at ``channel``): its children's active flows ``p + P - r l``, reactive ``q + Q - x l``
+    and its parent's voltage ``w``, as rows (3, agents)."""
+    out = np.empty((3, r.size))
+    for j in range(channel.size):
+        a = channel[j]
+        out[0, a] = (p[j] + big_p[j]) - r[a] * loss[j]
+        out[1, a] = (q[j] + big_q[j]) - x[a] * loss[j]
+        out[2, a] = w[j]
+    return out
+
+
+@njit(cache=True)
 def fuse(agent: np.ndarray, flat: np.ndarray, forecast: np.ndarray, sigma: np.ndarray, physics_sigma: np.ndarray,
          target: np.ndarray) -> None:
     """Posterior mean of every agent's slots ``flat`` (raveled) given that their sum is ``target[agent] +
@@ -196,15 +307,21 @@ def fuse(agent: np.ndarray, flat: np.ndarray, forecast: np.ndarray, sigma: np.nd
 
 def warm_up(screening: bool = True) -> None:
     """Load (or compile) the kernels for the argument types the detector passes, so that a timed run does not
-    pay for it (a few hundred milliseconds each from the cache, seconds to compile): the error rings', and
-    with ``screening`` the screening's and the fusion's (the paper's detector runs the rings only)."""
+    pay for it (a few hundred milliseconds each from the cache, seconds to compile): the error rings' and the
+    window's, and with ``screening`` the screening's, the de-spiking's and the physics' (the paper's detector
+    runs the rings and the window only)."""
     flat, values = np.zeros(1, dtype=np.int64), np.zeros(1)
     signs = np.zeros(1, dtype=np.int8)
     ring = (np.zeros((1, 3)), np.zeros(1, dtype=np.int64), np.zeros(1))
     ring_scales(ring[0], flat, ring[2])
     ring_push(ring[0], ring[1], flat, values)
+    last_columns(np.zeros((3, 1, 1)), 0, 2)
     if not screening:
         return
-    screen_slots(flat, values, values, values, values, True, 1.0, 0.0, signs, values, 0.25, np.zeros((3, 1)), 0, 0,
-                 3.0, True, ring, ring, ring)
+    screen_batch(np.zeros((1, 1), dtype=np.int64), flat, values, True, values, values, values, True, 1.0, 0.0, signs,
+                 values, 0.25, np.zeros((3, 1)), 0, 0, 3.0, True, ring, ring, ring, True, values, values, flat, 1e-9,
+                 flat, values.copy())
+    despike_middle(values, values.copy(), values, 3.0, 0.0)
+    push_residuals(flat, flat, flat, values, values, ring[0], ring[1])
+    equality_targets(flat, values, values, values, values, values, values, values, values)
     fuse(flat, flat, values, values, values, values)

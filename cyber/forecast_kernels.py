@@ -28,17 +28,35 @@ ensure_kernel_cache(__file__)  # before the kernels: numba picks their cache fol
 RIDGE, TINY = 1e-8, 1e-300
 
 
-@njit(cache=True)
-def _differenced(series: np.ndarray, d: int) -> np.ndarray:
-    """``d``-th differences along time of a (w, L) window, (w, L - d)."""
-    out = series.copy()
-    n = out.shape[1]
+@njit(cache=True, inline="always")
+def _difference_into(series: np.ndarray, d: int, out: np.ndarray) -> int:
+    """``d``-th differences along time of a (w, L) window into the first ``L - d`` columns of ``out`` (w or
+    more rows, L or more columns); returns ``L - d``."""
+    w, n = series.shape
+    for c in range(w):
+        for t in range(n):
+            out[c, t] = series[c, t]
     for _ in range(d):
         n -= 1
-        for c in range(out.shape[0]):
+        for c in range(w):
             for t in range(n):
                 out[c, t] = out[c, t + 1] - out[c, t]
-    return out[:, :n]
+    return n
+
+
+@njit(cache=True)
+def within(values: np.ndarray, low: int, high: int) -> bool:
+    """Every value in ``low..high``: one compiled pass instead of two numpy reductions per forecast call."""
+    return values.size == 0 or (values.min() >= low and values.max() <= high)
+
+
+@njit(cache=True)
+def _differenced(series: np.ndarray, d: int) -> np.ndarray:
+    """``d``-th differences along time of a (w, L) window, (w, L - d), C-contiguous: every loop over it indexes
+    a plain array."""
+    out = np.empty(series.shape)
+    n = _difference_into(series, d, out)
+    return np.ascontiguousarray(out[:, :n])
 
 
 @njit(cache=True, inline="always")
@@ -92,12 +110,16 @@ def _fit_one(h: np.ndarray, r1: int, r2: int, sweeps: int, warm: bool, f1: np.nd
     if not warm:
         f1 = _top_vectors(h.reshape(w, t_count * tau), r1)
         f2 = _top_vectors(np.ascontiguousarray(by_delay.T), r2)
+    projected = np.empty((0, tau))  # X x_1 U1^T for the final U1: the last sweep's, else computed below
     for _ in range(sweeps):
         a = (by_delay @ f2).reshape(w, t_count * r2)
         f1 = _orthogonal_step(a, f1) if warm else _top_vectors(a, r1)
-        a = np.ascontiguousarray(_channel_product(h, f1).T)
-        f2 = _orthogonal_step(a, f2) if warm else _top_vectors(a, r2)
-    g = (_channel_product(h, f1) @ f2).reshape(r1, t_count, r2)
+        projected = _channel_product(h, f1)
+        f2 = _orthogonal_step(np.ascontiguousarray(projected.T), f2) if warm else _top_vectors(
+            np.ascontiguousarray(projected.T), r2)
+    if sweeps == 0:
+        projected = _channel_product(h, f1)
+    g = (projected @ f2).reshape(r1, t_count, r2)
     for t in range(t_count):
         for i in range(r1):
             for k in range(r2):
@@ -115,9 +137,13 @@ def fit_batch(series: np.ndarray, widths: np.ndarray, d: int, tau: int, rank_cha
     for b in range(series.shape[0]):
         w = widths[b]
         diff = _differenced(series[b, :w], d)
+        n = diff.shape[1]
         for c in range(w):
-            scale[b, c] = max(np.sqrt(np.mean(diff[c] ** 2)), floor)
-            for t in range(diff.shape[1]):  # a loop, not ``diff[c] /= ...``: the same division, compiled faster
+            square_sum = 0.0  # np.mean(diff[c] ** 2) summed as numba sums it, without an array per channel
+            for t in range(n):
+                square_sum += diff[c, t] * diff[c, t]
+            scale[b, c] = max(np.sqrt(square_sum / n), floor)
+            for t in range(n):  # a loop, not ``diff[c] /= ...``: the same division, compiled faster
                 diff[c, t] = diff[c, t] / scale[b, c]
         r1, r2 = min(rank_channels, w), min(rank_delay, tau)
         f1, f2 = _fit_one(_hankel(diff, tau), r1, r2, sweeps, warm, np.ascontiguousarray(u1[b, :w, :r1]),
@@ -134,22 +160,24 @@ def fit_batch(series: np.ndarray, widths: np.ndarray, d: int, tau: int, rank_cha
 
 @njit(cache=True)
 def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale: np.ndarray, u1: np.ndarray,
-                 u2: np.ndarray, cores: np.ndarray, bound: float) -> None:
+                 u2: np.ndarray, previous: np.ndarray, cores: np.ndarray, bound: float) -> None:
     """Slide every member's cores by one iteration under fixed scales and factors: ``recent`` holds the last
-    ``tau + d`` columns; the oldest core is dropped, the newest computed (in place). A scaled difference
-    beyond ``bound`` -- a channel that was flat at the fit and moves now -- counts as ``bound``. Scalar loops:
-    the products are a few dozen flops, less than what a matrix product call costs."""
+    ``tau + d`` columns; ``cores`` gets the ``previous`` cores but the oldest, and the newest computed. A
+    scaled difference beyond ``bound`` -- a channel that was flat at the fit and moves now -- counts as
+    ``bound``. Scalar loops: the products are a few dozen flops, less than what a matrix product call costs."""
     r1, r2 = cores.shape[2], cores.shape[3]
     last = cores.shape[1] - 1
     projected = np.empty((r1, tau))  # U1^T X of the newest slice
+    diff = np.empty(recent.shape[1:])  # a member's differences, in a buffer rather than a new array each
+    member, core = cores[0].size, r1 * r2
+    old, new = previous.reshape(-1), cores.reshape(-1)
     for b in range(recent.shape[0]):
-        for t in range(last):
-            for i in range(r1):
-                for k in range(r2):
-                    cores[b, t, i, k] = cores[b, t + 1, i, k]
+        start = b * member
+        for q in range(start, start + member - core):  # the cores but the oldest, one block per member
+            new[q] = old[q + core]
         projected[:] = 0.0
         w = widths[b]
-        diff = _differenced(recent[b, :w], d)
+        _difference_into(recent[b, :w], d, diff)
         for c in range(w):
             for j in range(tau):
                 x = min(max(diff[c, j] / scale[b, c], -bound), bound)
@@ -169,13 +197,25 @@ def ar_coefficients(cores: np.ndarray, p: int) -> np.ndarray:
     Levinson-Durbin recursion: the system is Toeplitz, so p steps replace a general solve."""
     t_count = cores.shape[0]
     flat = cores.reshape(t_count, -1)
+    width = flat.shape[1]
     gamma = np.zeros(p + 1)
-    for h in range(p + 1):
-        acc = 0.0
+    for h in range(0, p + 1, 4):
+        # four lags in one pass, each its own sum in the same order (over t, then the core's entries): one sum
+        # at a time waited for every addition to finish before the next
+        a0 = a1 = a2 = a3 = 0.0
         for t in range(h, t_count):
-            for k in range(flat.shape[1]):
-                acc += flat[t, k] * flat[t - h, k]
-        gamma[h] = acc / t_count
+            for k in range(width):
+                x = flat[t, k]
+                a0 += x * flat[t - h, k]
+                if t >= h + 1:
+                    a1 += x * flat[t - h - 1, k]
+                if t >= h + 2:
+                    a2 += x * flat[t - h - 2, k]
+                if t >= h + 3:
+                    a3 += x * flat[t - h - 3, k]
+        for lag, acc in enumerate((a0, a1, a2, a3)):
+            if h + lag <= p:
+                gamma[h + lag] = acc / t_count
     alpha, previous = np.zeros(p), np.zeros(p)
     error = gamma[0] + RIDGE * gamma[0] + TINY  # the ridge sits on the diagonal: on gamma(0) of the matrix only
     for k in range(p):

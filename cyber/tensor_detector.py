@@ -119,8 +119,7 @@ class Window:
 
     def last(self, k: int) -> np.ndarray:
         """The last ``k`` observations in time order as a C-contiguous (n, m, k): the forecast's layout."""
-        taken = np.take(self.data, (self.head - k + np.arange(k)) % self.length, axis=0)
-        return np.ascontiguousarray(np.moveaxis(taken, 0, -1))
+        return kernels.last_columns(self.data, self.head, k)
 
     def despike(self, ratio: float, floor: float) -> None:
         """Replace the second-newest observation where it is an isolated spike
@@ -128,9 +127,8 @@ class Window:
         not teach the forecast its pattern."""
         if self.filled < 3:
             return
-        before, middle, after = ((self.head - k) % self.length for k in (3, 2, 1))
-        a, b, c = self.data[before], self.data[middle], self.data[after]
-        self.data[middle] = np.where(kernels.is_spike(a, b, c, ratio, floor), 0.5 * (a + c), b)
+        before, middle, after = (self.data[(self.head - k) % self.length].reshape(-1) for k in (3, 2, 1))
+        kernels.despike_middle(before, middle, after, ratio, floor)
 
 
 class TensorDetector:
@@ -164,6 +162,9 @@ class TensorDetector:
         # the state the screening kernel reads and writes, raveled once (every array above is updated in place)
         self._raveled = tuple(a.reshape(-1) for a in (self.trusted, self.forecast, self.temporal, self.flag_sign,
                                                       self.last_deviation))
+        self._raveled_current = self.current.reshape(-1)
+        self._history = self.window.data.reshape(window, -1)  # (time, slot): what the screening reads
+        self._own_voltage = self.slots.position[LOCAL, "w"]  # an agent's slot of its own copy of its parent's v
         self._equalities: dict[str, np.ndarray] = {}  # this iteration's right-hand sides, by physics scale
         # the received slots each equality ties: children's flows to the balance, the parent's voltage to w
         kinds = {"P": self.flow_kind, "Q": self.flow_kind, "v": self.voltage_kind}
@@ -185,6 +186,7 @@ class TensorDetector:
         self.r, self.x = instance.feeder.r_pu[buses], instance.feeder.x_pu[buses]
         self.v_limits = (instance.vmin_pu**2, instance.vmax_pu**2)  # squared voltage, indexed by bus
         self._rows: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+        self._accepted: dict[int, np.ndarray] = {}
         #: per iteration: mean absolute error of the estimate on every screened field (the paper's Fig. 8a)
         self.prediction_error: dict[int, float] = {}
         self._error_sum, self._error_count = 0.0, 0
@@ -193,12 +195,18 @@ class TensorDetector:
         if batch.kind == LOCAL:
             self._start_iteration(batch)
         names = tuple(batch.fields)  # all fields of the batch in one pass: each slot is decided on its own
-        rows = self._slot_rows(batch.kind, names)[:, batch.channel]
-        received = np.concatenate([batch.fields[name] for name in names])
-        cleaned, flags = self._decide(rows.ravel(), received, batch.kind != LOCAL, self._limits(batch))
-        n = len(batch)
-        return Verdict({name: cleaned[i * n:(i + 1) * n] for i, name in enumerate(names)},
-                       {name: flags[i * n:(i + 1) * n] for i, name in enumerate(names)}, np.zeros(n, dtype=bool))
+        values = tuple(batch.fields.values())
+        received = np.ascontiguousarray(values[0]) if len(values) == 1 else np.concatenate(values)
+        cleaned, flags = self._decide(batch, names, received)
+        return Verdict(dict(zip(names, cleaned, strict=True)), dict(zip(names, flags, strict=True)),
+                       self._none_rejected(len(batch)))
+
+    def _none_rejected(self, n: int) -> np.ndarray:
+        """The detector rejects no message, it replaces values: ``n`` False, one read-only array per size."""
+        if n not in self._accepted:
+            self._accepted[n] = np.zeros(n, dtype=bool)
+            self._accepted[n].flags.writeable = False
+        return self._accepted[n]
 
     def _slot_rows(self, kind: str, names: tuple[str, ...]) -> np.ndarray:
         """Raveled (agent, slot) positions of the fields ``names`` of every channel of ``kind``, one row per
@@ -208,12 +216,26 @@ class TensorDetector:
             self._rows[key] = np.stack([self.slots.flat(kind, name) for name in names])
         return self._rows[key]
 
-    def _limits(self, batch: MessageBatch) -> tuple[np.ndarray, np.ndarray] | None:
-        """The range a sender's own update keeps its voltage in (the bus's limits, which every neighbour
-        knows): a voltage message outside it is false whatever its history."""
-        if not self.physics or batch.kind != self.voltage_kind:
-            return None
-        return self.v_limits[0][batch.sender], self.v_limits[1][batch.sender]  # voltage messages carry v only
+    def _decide(self, batch: MessageBatch, names: tuple[str, ...], received: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Decision and replacement of the batch's fields ``names`` (their values ``received`` one after the
+        other), one compiled call (:func:`cyber.detector_kernels.screen_batch`): the local report is only
+        recorded; received fields are screened against the estimate from the history (steps 3-6), voltages
+        then against the sender's limits -- the bus's limits, which every neighbour knows: a voltage outside
+        them is false whatever its history (step 7). Returns cleaned values and flags as (fields, messages)."""
+        screen = batch.kind != LOCAL
+        trusted, forecast, temporal, flag_sign, last_deviation = self._raveled
+        w = self.window
+        cleaned, flagged, total = kernels.screen_batch(
+            self._slot_rows(batch.kind, names), batch.channel, received, screen, trusted, forecast, temporal,
+            self.has_forecast, self.z, self.floor, flag_sign, last_deviation, RETURN_SHARE, self._history, w.head,
+            w.filled, DESPIKE_RATIO, not self.zigzag, self.step.rings(), self.error.rings(),
+            self.temporal_error.rings(), self.physics and batch.kind == self.voltage_kind, *self.v_limits,
+            batch.sender, LIMIT_TOLERANCE, self._own_voltage, self._raveled_current)
+        if screen:
+            self._error_sum += total
+            self._error_count += len(received)
+        return cleaned, flagged
 
     def _start_iteration(self, local: MessageBatch) -> None:
         """Close the last iteration's observation into the window and forecast this one's."""
@@ -244,42 +266,15 @@ class TensorDetector:
         for scale in (self.error, self.temporal_error, *self.physics_error.values()):
             scale.refresh()
         if self.physics:
-            own = {name: np.empty(self.slots.n_agents) for name in local.fields}
-            for name, values in local.fields.items():
-                own[name][local.channel] = values
-            self._apply_physics(own)
+            self._apply_physics(local)
 
-    def _decide(self, flat: np.ndarray, received: np.ndarray, screen: bool,
-                limits: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Decision and replacement at raveled slots ``flat``: against the estimate from the history (steps
-        3-6), then, for voltages, against the sender's limits (step 7)."""
-        if screen:
-            trusted, forecast, temporal, flag_sign, last_deviation = self._raveled
-            w = self.window
-            cleaned, flagged, total = kernels.screen_slots(
-                flat, received, trusted, forecast, temporal, self.has_forecast,
-                self.z, self.floor, flag_sign, last_deviation, RETURN_SHARE, w.data.reshape(w.length, -1),
-                w.head, w.filled, DESPIKE_RATIO,
-                not self.zigzag, self.step.rings(), self.error.rings(), self.temporal_error.rings())
-            self._error_sum += total
-            self._error_count += len(received)
-        else:
-            cleaned, flagged = received, np.zeros(len(received), dtype=bool)
-        if limits is not None:
-            # an impossible voltage says nothing about the real one: the receiver keeps its own copy of it
-            impossible = (received < limits[0] - LIMIT_TOLERANCE) | (received > limits[1] + LIMIT_TOLERANCE)
-            agent = flat // self.slots.width
-            own_copy = self.current[agent, self.slots.position[LOCAL, "w"][agent]]
-            cleaned = np.clip(np.where(impossible, own_copy, cleaned), *limits)
-            flagged |= impossible
-        self.current.ravel()[flat] = cleaned
-        return cleaned, flagged
-
-    def _apply_physics(self, own: dict[str, np.ndarray]) -> None:
-        """Fuse the temporal forecast of received flows and voltages with this iteration's equalities."""
-        balance = {"P": own["p"] + own["P"] - self.r * own["l"], "Q": own["q"] + own["Q"] - self.x * own["l"],
-                   "v": own["w"]}
-        for name, target in balance.items():
+    def _apply_physics(self, local: MessageBatch) -> None:
+        """Fuse the temporal forecast of received flows and voltages with this iteration's equalities, whose
+        right-hand sides are the agents' own values (``local``)."""
+        own = local.fields
+        targets = kernels.equality_targets(local.channel, own["p"], own["q"], own["P"], own["Q"], own["l"], own["w"],
+                                           self.r, self.x)
+        for name, target in zip(("P", "Q", "v"), targets, strict=True):
             self._fuse(name, target)
 
     def _fuse(self, name: str, target: np.ndarray) -> None:
@@ -292,9 +287,7 @@ class TensorDetector:
 
     def _learn_physics_error(self) -> None:
         """How far the last iteration's equalities held on the cleaned values: the physics term's reliability."""
-        n = self.slots.n_agents
         for name, target in self._equalities.items():
-            agent, pos = self._physics_slots[name]
-            rows = self._physics_rows[name]
-            residual = np.abs(target - np.bincount(agent, self.current[agent, pos], minlength=n))
-            self.physics_error[name].push(rows, residual[rows])
+            agent, _ = self._physics_slots[name]
+            kernels.push_residuals(agent, self._physics_flat[name], self._physics_rows[name], self._raveled_current,
+                                   target, *self.physics_error[name].rings()[:2])

@@ -23,7 +23,8 @@ small matrix products.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
+from functools import cache
+from math import comb, sqrt
 
 import numpy as np
 import tensorly as tl
@@ -112,10 +113,10 @@ def extend(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
     """Slide the fit by one iteration without refitting: the newest slice of ``series`` (whose last column is
     new) gets its core under the same scales and factors, its differences held within :data:`STEP_BOUND`;
     the oldest core is dropped."""
-    cores = state.cores.copy()
+    cores = np.empty_like(state.cores)
     recent = np.ascontiguousarray(series[..., -(model.tau + model.d):], dtype=float)
     kernels.extend_batch(recent, _widths(widths, *series.shape[:2]), model.d, model.tau, state.scale, state.u1,
-                         state.u2, cores, step_bound(cores.shape[1], model))
+                         state.u2, state.cores, cores, step_bound(cores.shape[1], model))
     return TuckerArimaFit(state.scale, state.u1, state.u2, cores)
 
 
@@ -123,10 +124,17 @@ def predict(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
             widths: np.ndarray | None = None) -> np.ndarray:
     """Next value of every channel (step 6): AR forecast of the core, back to data, held within
     :data:`STEP_BOUND`, integrated ``d`` times."""
-    binomial = np.array([comb(model.d, k) * (-1) ** k for k in range(model.d + 1)], dtype=float)
     return kernels.predict_batch(np.ascontiguousarray(series, dtype=float), _widths(widths, *series.shape[:2]),
-                                 model.d, model.p, binomial, state.scale, state.u1, state.u2, state.cores,
+                                 model.d, model.p, _binomial(model.d), state.scale, state.u1, state.u2, state.cores,
                                  step_bound(state.cores.shape[1], model))
+
+
+@cache
+def _binomial(d: int) -> np.ndarray:
+    """``C(d, k) (-1)^k`` for k = 0..d: the weights that integrate a d-th difference (read-only, made once)."""
+    weights = np.array([comb(d, k) * (-1) ** k for k in range(d + 1)], dtype=float)
+    weights.flags.writeable = False
+    return weights
 
 
 def warm_up_fit(model: TuckerArimaModel) -> tuple[TuckerArimaFit, np.ndarray]:
@@ -134,12 +142,13 @@ def warm_up_fit(model: TuckerArimaModel) -> tuple[TuckerArimaFit, np.ndarray]:
     from it, one compiled signature -- so that a timed run does not pay for it. Returns the refit and the
     small series it was fitted on (for warming up :func:`extend` and :func:`predict`)."""
     series = np.cumsum(np.ones((1, model.rank_channels, model.d + model.tau + model.p)), axis=-1)
-    return fit(series, model, fit(series, model)), series
+    widths = np.full(1, model.rank_channels)
+    return fit(series, model, fit(series, model, widths=widths), widths), series
 
 
 def step_bound(slices: int, model: TuckerArimaModel) -> float:
     """:data:`STEP_BOUND` in scaled units, for a fit on ``slices`` Hankel slices (``L - d`` differences)."""
-    return STEP_BOUND * float(np.sqrt(slices + model.tau - 1))
+    return STEP_BOUND * sqrt(slices + model.tau - 1)
 
 
 def forecast_batch(series: np.ndarray, model: TuckerArimaModel, widths: np.ndarray | None = None) -> np.ndarray:
@@ -150,10 +159,10 @@ def forecast_batch(series: np.ndarray, model: TuckerArimaModel, widths: np.ndarr
 def _widths(widths: np.ndarray | None, b: int, m: int) -> np.ndarray:
     if widths is None:
         return np.full(b, m, dtype=np.int64)
-    widths = np.asarray(widths)
-    if len(widths) != b or not ((widths >= 1) & (widths <= m)).all():
+    widths = np.asarray(widths, dtype=np.int64)
+    if len(widths) != b or not kernels.within(widths, 1, m):
         raise ValueError(f"forecast widths must be {b} channel counts in 1..{m}")
-    return np.asarray(widths, dtype=np.int64)
+    return widths
 
 
 def integrate(series: np.ndarray, d: int) -> np.ndarray:

@@ -159,3 +159,101 @@ def test_an_injection_landing_where_the_track_was_is_flagged_not_taken_for_a_ret
     assert not _screen_one([0.00, 0.01, 0.08], 0.03, forecast=0.04, last_deviation=0.06)
     # the track turned before the last value: the iterates ring, and a turn back is no evidence
     assert not _screen_one([0.02, 0.00, 0.02], 0.00, forecast=0.03, last_deviation=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.booleans(), st.booleans())
+def test_screen_batch_is_screen_slots_then_the_limits_numpy_applied(seed, screen, limited):
+    """One call per batch: the slots of every field and channel gathered, screened, voltages outside their
+    sender's limits replaced by the receiver's own copy and every value clipped to them (the numpy the
+    detector ran before), the cleaned values written into the observation."""
+    rng = np.random.default_rng(seed)
+    n_agents, width, n_fields, n_channels = 8, 5, int(rng.integers(1, 3)), 12
+    slots = n_agents * width
+    rows = np.stack([rng.choice(np.arange(width, slots), n_channels, replace=False) for _ in range(n_fields)])
+    channel = rng.choice(n_channels, int(rng.integers(1, n_channels + 1)), replace=False)
+    n = channel.size
+    received = rng.normal(1.0, 0.05, n_fields * n)
+    sender = rng.integers(1, n_agents + 1, n)
+    low, high = rng.uniform(0.9, 0.97, n_agents + 1), rng.uniform(1.03, 1.1, n_agents + 1)
+    own_slot = np.zeros(n_agents, dtype=np.int64)  # every agent's own copy in its first slot
+    state = [rng.normal(1.0, 1e-3, slots) for _ in range(3)]  # trusted, forecast, temporal
+    flag_sign, last_deviation = rng.integers(-1, 2, slots).astype(np.int8), rng.exponential(1e-3, slots)
+    history, head = rng.normal(1.0, 1e-3, (LENGTH, slots)), int(rng.integers(0, LENGTH))
+    rings = [(rng.random((slots, K)), rng.integers(0, 20, slots), rng.exponential(1e-3, slots)) for _ in range(3)]
+    current = rng.normal(1.0, 1e-2, slots)
+    mutable = [flag_sign, last_deviation, *(a for ring in rings for a in ring), current]
+    ref = [a.copy() for a in mutable]
+
+    def run(state_arrays, batch_kernel: bool):
+        sign, deviation, *ring_arrays, observed = state_arrays
+        rings_ = [tuple(ring_arrays[3 * i: 3 * i + 3]) for i in range(3)]
+        flat = rows[:, channel].ravel()
+        if batch_kernel:
+            cleaned, flagged, total = kernels.screen_batch(
+                rows, channel, received, screen, *state, True, 1.64, 1e-5, sign, deviation, 0.25, history, head, 3,
+                3.0, True, *rings_, limited, low, high, sender, 1e-9, own_slot, observed)
+            return cleaned.ravel(), flagged.ravel(), total
+        if screen:
+            cleaned, flagged, total = kernels.screen_slots(flat, received, *state, True, 1.64, 1e-5, sign, deviation,
+                                                           0.25, history, head, 3, 3.0, True, *rings_)
+        else:
+            cleaned, flagged, total = received, np.zeros(received.size, dtype=bool), 0.0
+        if limited:
+            lo, hi = np.tile(low[sender], n_fields), np.tile(high[sender], n_fields)
+            impossible = (received < lo - 1e-9) | (received > hi + 1e-9)
+            agent = flat // width
+            cleaned = np.clip(np.where(impossible, observed[agent * width + own_slot[agent]], cleaned), lo, hi)
+            flagged = flagged | impossible
+        observed[flat] = cleaned
+        return cleaned, flagged, total
+
+    ours = run(mutable, True)
+    expected = run(ref, False)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, expected, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(mutable, ref, strict=True))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, LENGTH))
+def test_window_kernels_are_the_numpy_they_replace(seed, k):
+    """The newest ``k`` columns of the window in time order (np.take along the ring, time moved last) and the
+    de-spiking of its middle observation (np.where on the spike test)."""
+    rng = np.random.default_rng(seed)
+    data, head = rng.normal(size=(LENGTH, 4, 3)), int(rng.integers(0, LENGTH))
+    expected = np.moveaxis(np.take(data, (head - k + np.arange(k)) % LENGTH, axis=0), 0, -1)
+    got = kernels.last_columns(data, head, k)
+    assert got.flags.c_contiguous and np.array_equal(got, expected)
+    a, c = rng.normal(size=12), rng.normal(size=12)
+    b = np.where(rng.random(12) < 0.5, rng.normal(size=12) * 10, 0.5 * (a + c))  # spikes and values on the line
+    ours = b.copy()
+    kernels.despike_middle(a, ours, c, 3.0, 1e-6)
+    assert np.array_equal(ours, np.where(kernels.is_spike(a, b, c, 3.0, 1e-6), 0.5 * (a + c), b))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6))
+def test_equalities_are_the_numpy_they_replace(seed):
+    """Right-hand sides from the agents' own values (scattered by channel, ``p + P - r l``) and the residuals
+    pushed into the physics rings (``|target - bincount|``)."""
+    rng = np.random.default_rng(seed)
+    n, width = 7, 4
+    channel = rng.permutation(n)
+    own = {name: rng.normal(size=n) for name in ("p", "q", "P", "Q", "l", "w")}
+    r, x = rng.random(n), rng.random(n)
+    targets = kernels.equality_targets(channel, own["p"], own["q"], own["P"], own["Q"], own["l"], own["w"], r, x)
+    scattered = {name: np.empty(n) for name in own}
+    for name, values in own.items():
+        scattered[name][channel] = values
+    s = scattered
+    assert np.array_equal(targets, [s["p"] + s["P"] - r * s["l"], s["q"] + s["Q"] - x * s["l"], s["w"]])
+    agent = np.sort(rng.integers(0, n, 12))
+    flat = agent * width + rng.integers(0, width, 12)
+    values, target = rng.normal(size=n * width), rng.normal(size=n)
+    rows = np.unique(agent)
+    ring, count = rng.random((n, K)), rng.integers(0, 20, n)
+    ref, ref_count = ring.copy(), count.copy()
+    kernels.push_residuals(agent, flat, rows, values, target, ring, count)
+    residual = np.abs(target - np.bincount(agent, values[flat], minlength=n))
+    kernels.ring_push(ref, ref_count, rows, residual[rows])
+    assert np.array_equal(ring, ref) and np.array_equal(count, ref_count)

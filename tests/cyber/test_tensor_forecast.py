@@ -150,3 +150,12 @@ def test_levinson_recursion_solves_the_yule_walker_system(seed, p):
     rng = np.random.default_rng(seed)
     cores = np.cumsum(rng.standard_normal((26, 4, 2)), axis=0) * 10.0 ** rng.uniform(-6, 2)
     assert np.allclose(ar_coefficients(cores, p), yule_walker(cores[None], p)[0], rtol=1e-8, atol=1e-10)
+
+
+def test_widths_outside_the_channels_are_refused():
+    """The compiled loops trust the widths (no bounds checks): a width of 0 or beyond the channels is an error."""
+    series, model = random_walks(0, b=2, m=3), TuckerArimaModel()
+    assert np.array_equal(forecast_batch(series, model, np.array([3, 3])), forecast_batch(series, model))
+    for bad in ([0, 3], [3, 4], [3]):
+        with pytest.raises(ValueError, match="widths must be 2 channel counts in 1..3"):
+            forecast_batch(series, model, np.array(bad))

@@ -99,7 +99,7 @@ from market.admm import prox
 for detector in ("median", "tensor-paper", "tensor"):
     warm_up(detector)
     print(*(len(k.signatures) for k in (prox._balance_root, detector_kernels.ring_scales, forecast_kernels.fit_batch,
-                                        detector_kernels.screen_slots, forecast_kernels.predict_batch)))
+                                        detector_kernels.screen_batch, forecast_kernels.predict_batch)))
 """
 
 
