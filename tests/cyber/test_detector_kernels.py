@@ -58,57 +58,78 @@ def _retract(ring: np.ndarray, count: np.ndarray, sigma: np.ndarray, flat: np.nd
     ring[flat, count[flat] % K] = sigma[flat] / kernels.MAD_TO_SIGMA
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.integers(0, 10**6), st.booleans(), st.integers(0, 3), st.booleans())
-def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, count_returns):
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10**6), st.booleans(), st.integers(0, LENGTH), st.booleans(), st.sampled_from([1, 3, 5]))
+def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, count_returns, drift_steps):
     rng, _, flat = _state(seed)
     received, trusted, forecast, temporal = (rng.normal(1.0, 1e-3, n) for n in (flat.size, SLOTS, SLOTS, SLOTS))
     flag_sign = rng.integers(-1, 2, SLOTS).astype(np.int8)
     last_deviation = rng.exponential(1e-3, SLOTS)
+    last_deviation[rng.random(SLOTS) < 0.3] *= 1e-2  # some last deviations far below this one's: a new event
     history, head = rng.normal(1.0, 1e-3, (LENGTH, SLOTS)), int(rng.integers(0, LENGTH))
     z, floor, ratio, share = 1.64, 1e-5, 3.0, 0.25
-    rings = [(rng.random((SLOTS, K)), rng.integers(0, 20, SLOTS), rng.exponential(1e-3, SLOTS)) for _ in range(3)]
+    rings = [(rng.random((SLOTS, K)), rng.integers(0, 20, SLOTS), rng.exponential(1e-3, SLOTS)) for _ in range(5)]
     copies = [tuple(a.copy() for a in ring) for ring in rings]
     ours_sign, ours_deviation = flag_sign.copy(), last_deviation.copy()
 
-    cleaned, flagged, total = kernels.screen_slots(flat, received, trusted, forecast, temporal, has_forecast, z,
-                                                   floor, ours_sign, ours_deviation, share, history, head, filled,
-                                                   ratio, count_returns, *copies)
+    cleaned, flagged, total, kept = kernels.screen_slots(
+        flat, received, trusted, forecast, temporal, has_forecast, z, floor, ours_sign, ours_deviation, share,
+        history, head, filled, ratio, count_returns, *copies, drift_steps)
 
-    step, error, temporal_error = rings
-    step_sigma, forecast_sigma = step[2], error[2]
+    step, error, temporal_error, drift, line = rings
     last = trusted[flat]
-    f, sf = (forecast[flat], forecast_sigma[flat]) if has_forecast else (last, np.full(flat.size, np.inf))
-    use = ~(sf > step_sigma[flat])
-    estimate = np.where(use, f, last)
+    f, sf = (forecast[flat], error[2][flat]) if has_forecast else (last, np.full(flat.size, np.inf))
+    use = ~(sf > step[2][flat])
+    estimate, sigma = np.where(use, f, last), np.where(use, sf, step[2][flat])
+    steps = np.diff(history[(head - drift_steps - 1 + np.arange(drift_steps + 1)) % LENGTH][:, flat], axis=0)
+    drifted = last + np.median(steps, axis=0)  # an odd count: the middle step, as the kernel's sort gives
+    drifts = filled > drift_steps
+    line_estimate = 2.0 * last - history[(head - 2) % LENGTH, flat]
+    for ok, ring, candidate in ((drifts, drift, drifted), (filled >= 2, line, line_estimate)):
+        better = ok & (ring[2][flat] < sigma)
+        estimate, sigma = np.where(better, candidate, estimate), np.where(better, ring[2][flat], sigma)
     sign = np.sign(received - estimate).astype(np.int8)
-    trend = (flag_sign[flat] != 0) & (sign == flag_sign[flat])
+    moving_on = (flag_sign[flat] != 0) & (sign == flag_sign[flat]) & ~(
+        last_deviation[flat] < share * np.abs(received - estimate))
     a, b = history[(head - 2) % LENGTH, flat], history[(head - 1) % LENGTH, flat]
     spike = np.abs(b - 0.5 * (a + received)) > ratio * 0.5 * np.abs(received - a) + floor
     honest_last = last_deviation[flat] < share * np.abs(received - estimate)  # the last value was predicted
     turned = (a - history[(head - 3) % LENGTH, flat]) * (b - a) < 0
     back = spike & (~honest_last | turned | (filled < 3)) if filled >= 2 else np.zeros(flat.size, dtype=bool)
-    bound = np.where(trend | back, np.inf, z * np.where(use, sf, step_sigma[flat]) + floor)
+    bound = np.where(moving_on | back, np.inf, z * sigma + floor)
     ref_cleaned, ref_flagged = clean(received, estimate, bound)
     assert np.array_equal(cleaned, ref_cleaned) and np.array_equal(flagged, ref_flagged)
+    assert np.array_equal(kept, np.where(flagged, estimate, received))  # the window keeps a flagged one's estimate
     assert np.isclose(total, np.abs(received - estimate).sum(), rtol=1e-12)
     assert np.array_equal(ours_sign[flat], np.where(flagged, sign, 0))
     assert np.array_equal(ours_deviation[flat], np.abs(received - estimate))
     assert np.array_equal(np.delete(ours_deviation, flat), np.delete(last_deviation, flat))
 
-    kept = ~back
-    scales = [(step, trusted[flat])] + ([(error, forecast[flat]), (temporal_error, temporal[flat])]
-                                        if has_forecast else [])
-    for (ring, count, sigma), source in scales:
-        _retract(ring, count, sigma, flat[back])
-        ring[flat[kept], count[flat[kept]] % K] = np.abs(received[kept] - source[kept])
-        count[flat[kept]] += 1
+    kept_errors = ~back
+    scales = [(step, trusted[flat], True, True), (error, forecast[flat], has_forecast, has_forecast),
+              (temporal_error, temporal[flat], has_forecast, has_forecast),
+              (drift, drifted, drifts, filled > drift_steps + 1), (line, line_estimate, filled >= 2, filled >= 3)]
+    for (ring, count, sigma_), source, pushed, retracted in scales:
+        if retracted:
+            _retract(ring, count, sigma_, flat[back])
+        if pushed:
+            ring[flat[kept_errors], count[flat[kept_errors]] % K] = np.abs(received[kept_errors] - source[kept_errors])
+            count[flat[kept_errors]] += 1
     ring, count, _ = step  # a spike taken back: the de-spiked track's two half steps count instead
     for _ in range(2 if count_returns else 0):
         ring[flat[back], count[flat[back]] % K] = 0.5 * np.abs(received[back] - a[back])
         count[flat[back]] += 1
     for ours, ref in zip(copies, rings, strict=True):
         assert all(np.array_equal(a, b) for a, b in zip(ours, ref, strict=True))
+
+
+def test_median_step_is_numpys_median_of_the_last_steps():
+    rng = np.random.default_rng(0)
+    history = rng.normal(size=(LENGTH, 3))
+    for head in range(LENGTH):
+        for k in (1, 3, 5):
+            expected = np.median(np.diff(history[(head - k - 1 + np.arange(k + 1)) % LENGTH, 1]))
+            assert kernels.median_step(history, head, 1, np.empty(k)) == expected
 
 
 @settings(max_examples=30, deadline=None)
@@ -137,17 +158,28 @@ def test_fuse_is_the_weighted_least_squares_posterior_mean(seed):
     assert np.array_equal(forecast == before, expected == before)  # the same slots moved, and only those
 
 
-def _screen_one(track: list[float], x: float, forecast: float, last_deviation: float) -> bool:
-    """Screen ``x`` on one slot whose window holds ``track`` (oldest first), its forecast well proven (error
-    scale 1e-4) and its steps of 0.01: whether it is flagged."""
+def _ring(scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A full error ring whose every error is ``scale`` (infinite: a predictor without a record)."""
+    return np.full((1, K), scale), np.full(1, K), np.full(1, scale * kernels.MAD_TO_SIGMA)
+
+
+def _screen(track: list[float], x: float, forecast: float, last_deviation: float, *, forecast_error: float = 1e-4,
+            trend_error: float = np.inf, flag_sign: int = 0) -> tuple[bool, float]:
+    """Screen ``x`` on one slot whose window holds ``track`` (oldest first), its forecast's errors
+    ``forecast_error``, its steps 0.01 and its drift's and line's errors ``trend_error``: whether it is flagged,
+    and what the window keeps."""
     history = np.array(track)[:, None]
-    ring = (np.full((1, K), 1e-4), np.full(1, K), np.full(1, 1e-4 * kernels.MAD_TO_SIGMA))
-    step = (np.full((1, K), 0.01), np.full(1, K), np.full(1, 0.01 * kernels.MAD_TO_SIGMA))
-    _, flagged, _ = kernels.screen_slots(
+    _, flagged, _, kept = kernels.screen_slots(
         np.zeros(1, dtype=np.int64), np.array([x]), np.array([track[-1]]), np.array([forecast]),
-        np.array([forecast]), True, 1.64, 1e-5, np.zeros(1, dtype=np.int8), np.array([last_deviation]), 0.25,
-        history, 0, len(track), 3.0, True, step, ring, tuple(a.copy() for a in ring))
-    return bool(flagged[0])
+        np.array([forecast]), True, 1.64, 1e-5, np.array([flag_sign], dtype=np.int8), np.array([last_deviation]),
+        0.25, history, 0, len(track), 3.0, True, _ring(0.01), _ring(forecast_error), _ring(forecast_error),
+        _ring(trend_error), _ring(trend_error), 3)
+    return bool(flagged[0]), float(kept[0])
+
+
+def _screen_one(track: list[float], x: float, forecast: float, last_deviation: float) -> bool:
+    """Screen ``x`` with a well proven forecast (error scale 1e-4) and no record of the drift or the line."""
+    return _screen(track, x, forecast, last_deviation)[0]
 
 
 def test_an_injection_landing_where_the_track_was_is_flagged_not_taken_for_a_return():
@@ -159,3 +191,25 @@ def test_an_injection_landing_where_the_track_was_is_flagged_not_taken_for_a_ret
     assert not _screen_one([0.00, 0.01, 0.08], 0.03, forecast=0.04, last_deviation=0.06)
     # the track turned before the last value: the iterates ring, and a turn back is no evidence
     assert not _screen_one([0.02, 0.00, 0.02], 0.00, forecast=0.03, last_deviation=1e-4)
+
+
+def test_on_a_ramp_the_line_and_the_drift_narrow_the_band_the_lagging_predictors_leave_wide():
+    """A transient: the track steps by 0.01 per iteration, the forecast lags it by one step and its errors were
+    that large. An injection of 0.005 against the lag lands on the forecast and inside the last value's band;
+    once the line and the drift have a record of small errors on the ramp, they flag it, and the window keeps
+    their estimate, not the value received."""
+    ramp = [0.00, 0.01, 0.02, 0.03, 0.04]
+    lagging = {"forecast": 0.045, "last_deviation": 1e-3, "forecast_error": 0.01}
+    assert not _screen(ramp, 0.045, **lagging)[0]
+    flagged, kept = _screen(ramp, 0.045, **lagging, trend_error=1e-4)
+    assert flagged and kept == 0.05
+    assert _screen(ramp, 0.0502, **lagging, trend_error=1e-4) == (False, 0.0502)  # the ramp itself passes
+
+
+def test_a_deviation_far_larger_than_the_last_flagged_one_is_no_longer_the_iterates_moving_on():
+    """The last value was flagged 1e-3 above its estimate: the same way again by about as much is the iterates
+    moving on, by more than four times as much (1 / the return share) an injection after a false alarm."""
+    flat = [0.0, 0.0, 0.0]
+    assert not _screen(flat, 2e-3, forecast=0.0, last_deviation=1e-3, flag_sign=1)[0]
+    assert _screen(flat, 5e-3, forecast=0.0, last_deviation=1e-3, flag_sign=1)[0]
+    assert _screen(flat, 5e-3, forecast=0.0, last_deviation=1e-3, flag_sign=-1)[0]  # the other way: screened
