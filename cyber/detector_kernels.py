@@ -125,7 +125,8 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
                  ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Steps 3-6 per slot, in one pass: the estimate (of the forecast, the last trusted value, its drift --
     the last value plus the median of its last ``drift_steps`` steps, :func:`median_step` -- and its line --
-    ``2 x last - the one before`` --, the one whose record is best), the bound (infinite for a trend that
+    ``2 x last - the one before`` --, the one whose record is best; ``drift_steps`` 0: neither trend), the
+    bound (infinite for a trend that
     persists -- a deviation the same way as the last flagged one, and at most ``1 / return_share`` times as
     large -- or for a return to the track, see :func:`is_spike`, unless the last value deviated from its
     estimate less than ``return_share`` of this one's deviation -- the last one was then honest and this one
@@ -146,7 +147,8 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
     cleaned, kept, flagged = np.empty(n), np.empty(n), np.zeros(n, dtype=np.bool_)
     total = 0.0
     steps = np.empty(drift_steps)
-    drifts = filled > drift_steps  # the window holds the steps of a drift, and of a line from two values on
+    # the window holds the steps of a drift, and of a line from two values on (no trends: ``drift_steps`` 0)
+    drifts, lines = drift_steps > 0 and filled > drift_steps, drift_steps > 0 and filled >= 2
     for i in range(n):
         s, x = flat[i], received[i]
         last, sigma_last = trusted[s], step[2][s]
@@ -156,7 +158,7 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
         if drifts and drift_error[2][s] < sigma:
             estimate, sigma = drifted, drift_error[2][s]
         line = 2.0 * last - history[(head - 2) % length, s]
-        if filled >= 2 and line_error[2][s] < sigma:
+        if lines and line_error[2][s] < sigma:
             estimate, sigma = line, line_error[2][s]
         deviation = x - estimate
         sign = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
@@ -196,14 +198,14 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
             if has_forecast:
                 retract_one(error[0], error[1], error[2], s)
                 retract_one(temporal_error[0], temporal_error[1], temporal_error[2], s)
-            if filled > drift_steps + 1:  # the spike's drift and line errors were pushed one iteration ago
+            if drifts and filled > drift_steps + 1:  # the spike's drift and line errors, pushed one iteration ago
                 retract_one(drift_error[0], drift_error[1], drift_error[2], s)
-            if filled >= 3:
+            if lines and filled >= 3:
                 retract_one(line_error[0], line_error[1], line_error[2], s)
         else:
             if drifts:
                 push_one(drift_error[0], drift_error[1], s, abs(x - drifted))
-            if filled >= 2:
+            if lines:
                 push_one(line_error[0], line_error[1], s, abs(x - line))
             if has_forecast:
                 push_one(error[0], error[1], s, abs(x - forecast[s]))

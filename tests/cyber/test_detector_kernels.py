@@ -59,7 +59,7 @@ def _retract(ring: np.ndarray, count: np.ndarray, sigma: np.ndarray, flat: np.nd
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 10**6), st.booleans(), st.integers(0, LENGTH), st.booleans(), st.sampled_from([1, 3, 5]))
+@given(st.integers(0, 10**6), st.booleans(), st.integers(0, LENGTH), st.booleans(), st.sampled_from([0, 1, 3, 5]))
 def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, count_returns, drift_steps):
     rng, _, flat = _state(seed)
     received, trusted, forecast, temporal = (rng.normal(1.0, 1e-3, n) for n in (flat.size, SLOTS, SLOTS, SLOTS))
@@ -82,10 +82,10 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, co
     use = ~(sf > step[2][flat])
     estimate, sigma = np.where(use, f, last), np.where(use, sf, step[2][flat])
     steps = np.diff(history[(head - drift_steps - 1 + np.arange(drift_steps + 1)) % LENGTH][:, flat], axis=0)
-    drifted = last + np.median(steps, axis=0)  # an odd count: the middle step, as the kernel's sort gives
-    drifts = filled > drift_steps
+    drifted = last + np.median(steps, axis=0) if drift_steps else last  # odd: the middle step, as the kernel's
+    drifts, lines = drift_steps > 0 and filled > drift_steps, drift_steps > 0 and filled >= 2  # 0: no trends
     line_estimate = 2.0 * last - history[(head - 2) % LENGTH, flat]
-    for ok, ring, candidate in ((drifts, drift, drifted), (filled >= 2, line, line_estimate)):
+    for ok, ring, candidate in ((drifts, drift, drifted), (lines, line, line_estimate)):
         better = ok & (ring[2][flat] < sigma)
         estimate, sigma = np.where(better, candidate, estimate), np.where(better, ring[2][flat], sigma)
     sign = np.sign(received - estimate).astype(np.int8)
@@ -108,7 +108,8 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, co
     kept_errors = ~back
     scales = [(step, trusted[flat], True, True), (error, forecast[flat], has_forecast, has_forecast),
               (temporal_error, temporal[flat], has_forecast, has_forecast),
-              (drift, drifted, drifts, filled > drift_steps + 1), (line, line_estimate, filled >= 2, filled >= 3)]
+              (drift, drifted, drifts, drifts and filled > drift_steps + 1),
+              (line, line_estimate, lines, lines and filled >= 3)]
     for (ring, count, sigma_), source, pushed, retracted in scales:
         if retracted:
             _retract(ring, count, sigma_, flat[back])
