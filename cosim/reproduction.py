@@ -325,8 +325,10 @@ BHT-ARIMA forecasts (`||Phi_i U1 G||^2` inside the fit, coupled core update, Pro
 with its MA part), a threshold whose multiplier each agent sets to the conformal 1 - alpha quantile of the
 scores of its own values (scored as if received, beyond an attacker's reach), replacement (17).
 `tensor` (`cyber/tensor_detector.py`) forecasts with Tucker + AR, fuses the forecast with the same equalities
-afterwards, checks voltages against their limits and adds screening rules for intermittent spikes (trends,
-returns to the track, despiking); its threshold is the plug-in z_(1-alpha/2).
+afterwards, screens each field against whichever of that forecast, the last value, its drift (the median recent
+step) and its linear extrapolation has the best recent record, checks voltages against their limits and adds
+screening rules for intermittent spikes (trends, returns to the track, despiking); its threshold is the
+plug-in z_(1-alpha/2).
 
 {detector_table(cases, "case15da", "static-fdi", ["tensor-paper", "tensor"])}
 

@@ -102,6 +102,22 @@ def ring_scales(errors: np.ndarray, used: np.ndarray, sigma: np.ndarray) -> None
         sigma[s] = MAD_TO_SIGMA * row[k // 2]
 
 
+@njit(cache=True)
+def median_step(history: np.ndarray, head: int, s: int, steps: np.ndarray) -> float:
+    """The median of slot ``s``'s last ``steps.size`` steps in the window (``history``, time first, newest
+    before ``head``), sorted into ``steps``: a trend that the two steps of one missed spike, out and back, do
+    not bend (with five steps or more)."""
+    length, k = history.shape[0], steps.size
+    for j in range(k):
+        value = history[(head - k + j) % length, s] - history[(head - k - 1 + j) % length, s]
+        m = j
+        while m > 0 and steps[m - 1] > value:  # insertion sort: a handful of steps
+            steps[m] = steps[m - 1]
+            m -= 1
+        steps[m] = value
+    return steps[k // 2]
+
+
 @vectorize(["boolean(float64, float64, float64, float64, float64)"], cache=True)
 def is_spike(a: float, b: float, c: float, ratio: float, floor: float) -> bool:
     """``b`` lies farther from the midpoint of its neighbours ``a`` and ``c`` than ``ratio`` half-steps
@@ -114,32 +130,47 @@ def is_spike(a: float, b: float, c: float, ratio: float, floor: float) -> bool:
 def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, forecast: np.ndarray,
                  temporal: np.ndarray, has_forecast: bool, z: float, floor: float, flag_sign: np.ndarray,
                  last_deviation: np.ndarray, return_share: float, history: np.ndarray, head: int, filled: int,
-                 ratio: float, count_returns: bool, step: tuple, error: tuple,
-                 temporal_error: tuple) -> tuple[np.ndarray, np.ndarray, float]:
-    """Steps 3-6 per slot, in one pass: the estimate (forecast where its record beats the last trusted value,
-    else that value), the bound (infinite for a trend that persists or for a return to the track, see
-    :func:`is_spike`, unless the last value deviated from its estimate less than ``return_share`` of this
-    one's deviation -- the last one was then honest and this one is the injection -- with the track not
-    turning before it), decision and replacement (:func:`cyber.screening.clean`), then the bookkeeping --
-    each flagged deviation's sign (the next iteration's trend test) and every deviation (``last_deviation``,
-    its return test), the last error of a slot found to have
-    been a spike taken out of its rings, this iteration's errors of the others pushed (of the last trusted
-    value, and once there is a forecast, of the fused and of the temporal forecast; with ``count_returns``, a
-    spike's last-value error is replaced by the de-spiked track's two half steps). ``step``, ``error`` and
-    ``temporal_error`` are (ring, count, sigma) of those scales; ``history`` is the window (time, slot), a
-    ring whose newest observation sits before ``head``. Returns the cleaned values, the flags and the summed
-    absolute deviation from the estimate."""
+                 ratio: float, count_returns: bool, step: tuple, error: tuple, temporal_error: tuple,
+                 drift_error: tuple, line_error: tuple, drift_steps: int
+                 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Steps 3-6 per slot, in one pass: the estimate (of the forecast, the last trusted value, its drift --
+    the last value plus the median of its last ``drift_steps`` steps, :func:`median_step` -- and its line --
+    ``2 x last - the one before`` --, the one whose record is best; ``drift_steps`` 0: neither trend), the
+    bound (infinite for a trend that
+    persists -- a deviation the same way as the last flagged one, and at most ``1 / return_share`` times as
+    large -- or for a return to the track, see :func:`is_spike`, unless the last value deviated from its
+    estimate less than ``return_share`` of this one's deviation -- the last one was then honest and this one
+    is the injection -- with the track not turning before it), decision and replacement
+    (:func:`cyber.screening.clean`), then the bookkeeping -- each flagged deviation's sign (the next
+    iteration's trend test) and every deviation (``last_deviation``, its return test), the last error of a slot
+    found to have been a spike taken out of its rings, this iteration's errors of the others pushed (of the last trusted
+    value, of its drift and line, and once there is a forecast, of the fused and of the temporal forecast;
+    with ``count_returns``, a spike's last-value error is replaced by the de-spiked track's two half steps).
+    ``step``, ``error``, ``temporal_error``, ``drift_error`` and ``line_error`` are (ring, count, sigma) of
+    those scales; ``history`` is the window (time, slot), a ring whose newest observation sits before
+    ``head``. Returns the cleaned values, the flags, the summed absolute deviation from the estimate and the
+    values the window keeps: the received value, or for a flagged one the estimate (the cleaned value of a
+    value just outside the band sits on the band's edge, which is no better a guess of the honest value, and
+    the drift and the line extrapolate what the window keeps)."""
     n = flat.size
     length = history.shape[0]
     oldest_row, before_row, newest_row = (head - 3) % length, (head - 2) % length, (head - 1) % length
-    cleaned, flagged = np.empty(n), np.zeros(n, dtype=np.bool_)
+    cleaned, kept, flagged = np.empty(n), np.empty(n), np.zeros(n, dtype=np.bool_)
     total = 0.0
+    steps = np.empty(drift_steps)
+    # the window holds the steps of a drift, and of a line from two values on (no trends: ``drift_steps`` 0)
+    drifts, lines = drift_steps > 0 and filled > drift_steps, drift_steps > 0 and filled >= 2
     for i in range(n):
         s, x = flat[i], received[i]
         last, sigma_last = trusted[s], step[2][s]
         f, sigma_f = (forecast[s], error[2][s]) if has_forecast else (last, np.inf)
-        use_forecast = not sigma_f > sigma_last
-        estimate = f if use_forecast else last
+        estimate, sigma = (f, sigma_f) if not sigma_f > sigma_last else (last, sigma_last)
+        drifted = last + median_step(history, head, s, steps) if drifts else last
+        if drifts and drift_error[2][s] < sigma:
+            estimate, sigma = drifted, drift_error[2][s]
+        line = 2.0 * last - history[before_row, s]
+        if lines and line_error[2][s] < sigma:
+            estimate, sigma = line, line_error[2][s]
         deviation = x - estimate
         sign = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
         before, newest = history[before_row, s], history[newest_row, s]
@@ -151,11 +182,11 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
         if back and last_deviation[s] < return_share * abs(deviation):
             back = filled < 3 or (before - history[oldest_row, s]) * (newest - before) < 0
         # a deviation the same way as last iteration's flagged one is the iterates moving on, not an injection
-        # (Byzantine values come and go, an ADMM trend persists)
-        if (flag_sign[s] != 0 and sign == flag_sign[s]) or back:
-            bound = np.inf
-        else:
-            bound = z * (sigma_f if use_forecast else sigma_last) + floor
+        # (Byzantine values come and go, an ADMM trend persists) -- unless it is far larger than that one (the
+        # return test's share): a move carries the last deviation on, an injection after it starts its own
+        moving_on = (flag_sign[s] != 0 and sign == flag_sign[s]
+                     and not last_deviation[s] < return_share * abs(deviation))
+        bound = np.inf if moving_on or back else z * sigma + floor
         flagged[i] = abs(deviation) > bound
         if abs(deviation) > 2 * bound:
             cleaned[i] = estimate
@@ -163,6 +194,7 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
             cleaned[i] = estimate + min(max(deviation, -bound), bound)
         else:
             cleaned[i] = x
+        kept[i] = estimate if flagged[i] else x
         total += abs(deviation)
         flag_sign[s] = sign if flagged[i] else 0
         last_deviation[s] = abs(deviation)
@@ -177,12 +209,30 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
             if has_forecast:
                 retract_one(error[0], error[1], error[2], s)
                 retract_one(temporal_error[0], temporal_error[1], temporal_error[2], s)
+            if drifts and filled > drift_steps + 1:  # the spike's drift and line errors, pushed one iteration ago
+                retract_one(drift_error[0], drift_error[1], drift_error[2], s)
+            if lines and filled >= 3:
+                retract_one(line_error[0], line_error[1], line_error[2], s)
         else:
+            if drifts:
+                push_one(drift_error[0], drift_error[1], s, abs(x - drifted))
+            if lines:
+                push_one(line_error[0], line_error[1], s, abs(x - line))
             if has_forecast:
                 push_one(error[0], error[1], s, abs(x - forecast[s]))
                 push_one(temporal_error[0], temporal_error[1], s, abs(x - temporal[s]))
             push_one(step[0], step[1], s, abs(x - last))
-    return cleaned, flagged, total
+    return cleaned, flagged, total, kept
+
+
+@njit(cache=True, inline="always")
+def _clip(x: float, low: float, high: float) -> float:
+    """``np.clip``'s order: the low bound first, a NaN kept."""
+    if x < low:
+        x = low
+    if x > high:
+        x = high
+    return x
 
 
 @njit(cache=True)
@@ -190,14 +240,16 @@ def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, sc
                  forecast: np.ndarray, temporal: np.ndarray, has_forecast: bool, z: float, floor: float,
                  flag_sign: np.ndarray, last_deviation: np.ndarray, return_share: float, history: np.ndarray,
                  head: int, filled: int, ratio: float, count_returns: bool, step: tuple, error: tuple,
-                 temporal_error: tuple, limited: bool, low: np.ndarray, high: np.ndarray, sender: np.ndarray,
-                 tolerance: float, own_slot: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+                 temporal_error: tuple, drift_error: tuple, line_error: tuple, drift_steps: int, limited: bool,
+                 low: np.ndarray, high: np.ndarray, sender: np.ndarray, tolerance: float, own_slot: np.ndarray,
+                 current: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """One batch of received fields, from its channels to the values delivered, in one call: the raveled
     slots of every field and channel (``rows[field, channel]``), with ``screen`` steps 3-6 of
     :func:`screen_slots`, then with ``limited`` step 7: a value outside its sender's limits (``low`` and
     ``high`` indexed by the ``sender`` bus of every message, beyond ``tolerance``) flagged and replaced by the
     receiver's own copy (``current`` at ``own_slot[agent]``, read before this batch is written), every value clipped to
-    them; the cleaned values are written into ``current`` (raveled). ``received`` holds the fields one after
+    them; what the window keeps (:func:`screen_slots`: for a flagged value its estimate; limited and clipped
+    alike) is written into ``current`` (raveled). ``received`` holds the fields one after
     the other (field-major, as ``rows``); returns the cleaned values and flags as (fields, messages) and the
     summed absolute deviation from the estimate (0 without ``screen``)."""
     n_fields, n = rows.shape[0], channel.size
@@ -206,11 +258,12 @@ def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, sc
         for j in range(n):
             flat[f * n + j] = rows[f, channel[j]]
     if screen:
-        cleaned, flagged, total = screen_slots(flat, received, trusted, forecast, temporal, has_forecast, z, floor,
-                                               flag_sign, last_deviation, return_share, history, head, filled,
-                                               ratio, count_returns, step, error, temporal_error)
+        cleaned, flagged, total, kept = screen_slots(
+            flat, received, trusted, forecast, temporal, has_forecast, z, floor, flag_sign, last_deviation,
+            return_share, history, head, filled, ratio, count_returns, step, error, temporal_error, drift_error,
+            line_error, drift_steps)
     else:
-        cleaned, flagged, total = received.copy(), np.zeros(flat.size, dtype=np.bool_), 0.0
+        cleaned, flagged, total, kept = received.copy(), np.zeros(flat.size, dtype=np.bool_), 0.0, received.copy()
     if limited:
         width = current.size // own_slot.size
         for f in range(n_fields):
@@ -220,15 +273,11 @@ def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, sc
                 if x < low[bus] - tolerance or x > high[bus] + tolerance:
                     # an impossible voltage says nothing about the real one: the receiver keeps its own copy
                     agent = flat[i] // width
-                    cleaned[i] = current[agent * width + own_slot[agent]]
+                    cleaned[i] = kept[i] = current[agent * width + own_slot[agent]]
                     flagged[i] = True
-                # np.clip's order: the low bound first, a NaN kept
-                if cleaned[i] < low[bus]:
-                    cleaned[i] = low[bus]
-                if cleaned[i] > high[bus]:
-                    cleaned[i] = high[bus]
+                cleaned[i], kept[i] = _clip(cleaned[i], low[bus], high[bus]), _clip(kept[i], low[bus], high[bus])
     for i in range(flat.size):
-        current[flat[i]] = cleaned[i]
+        current[flat[i]] = kept[i]
     return cleaned.reshape(n_fields, n), flagged.reshape(n_fields, n), total
 
 
@@ -319,8 +368,8 @@ def warm_up(screening: bool = True) -> None:
     if not screening:
         return
     screen_batch(np.zeros((1, 1), dtype=np.int64), flat, values, True, values, values, values, True, 1.0, 0.0, signs,
-                 values, 0.25, np.zeros((3, 1)), 0, 0, 3.0, True, ring, ring, ring, True, values, values, flat, 1e-9,
-                 flat, values.copy())
+                 values, 0.25, np.zeros((3, 1)), 0, 0, 3.0, True, ring, ring, ring, ring, ring, 1, True, values,
+                 values, flat, 1e-9, flat, values.copy())
     despike_middle(values, values.copy(), values, 3.0, 0.0)
     push_residuals(flat, flat, flat, values, values, ring[0], ring[1])
     equality_targets(flat, values, values, values, values, values, values, values, values)

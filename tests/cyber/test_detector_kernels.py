@@ -58,57 +58,79 @@ def _retract(ring: np.ndarray, count: np.ndarray, sigma: np.ndarray, flat: np.nd
     ring[flat, count[flat] % K] = sigma[flat] / kernels.MAD_TO_SIGMA
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.integers(0, 10**6), st.booleans(), st.integers(0, 3), st.booleans())
-def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, count_returns):
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10**6), st.booleans(), st.integers(0, LENGTH), st.booleans(), st.sampled_from([0, 1, 3, 5]))
+def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, count_returns, drift_steps):
     rng, _, flat = _state(seed)
     received, trusted, forecast, temporal = (rng.normal(1.0, 1e-3, n) for n in (flat.size, SLOTS, SLOTS, SLOTS))
     flag_sign = rng.integers(-1, 2, SLOTS).astype(np.int8)
     last_deviation = rng.exponential(1e-3, SLOTS)
+    last_deviation[rng.random(SLOTS) < 0.3] *= 1e-2  # some last deviations far below this one's: a new event
     history, head = rng.normal(1.0, 1e-3, (LENGTH, SLOTS)), int(rng.integers(0, LENGTH))
     z, floor, ratio, share = 1.64, 1e-5, 3.0, 0.25
-    rings = [(rng.random((SLOTS, K)), rng.integers(0, 20, SLOTS), rng.exponential(1e-3, SLOTS)) for _ in range(3)]
+    rings = [(rng.random((SLOTS, K)), rng.integers(0, 20, SLOTS), rng.exponential(1e-3, SLOTS)) for _ in range(5)]
     copies = [tuple(a.copy() for a in ring) for ring in rings]
     ours_sign, ours_deviation = flag_sign.copy(), last_deviation.copy()
 
-    cleaned, flagged, total = kernels.screen_slots(flat, received, trusted, forecast, temporal, has_forecast, z,
-                                                   floor, ours_sign, ours_deviation, share, history, head, filled,
-                                                   ratio, count_returns, *copies)
+    cleaned, flagged, total, kept = kernels.screen_slots(
+        flat, received, trusted, forecast, temporal, has_forecast, z, floor, ours_sign, ours_deviation, share,
+        history, head, filled, ratio, count_returns, *copies, drift_steps)
 
-    step, error, temporal_error = rings
-    step_sigma, forecast_sigma = step[2], error[2]
+    step, error, temporal_error, drift, line = rings
     last = trusted[flat]
-    f, sf = (forecast[flat], forecast_sigma[flat]) if has_forecast else (last, np.full(flat.size, np.inf))
-    use = ~(sf > step_sigma[flat])
-    estimate = np.where(use, f, last)
+    f, sf = (forecast[flat], error[2][flat]) if has_forecast else (last, np.full(flat.size, np.inf))
+    use = ~(sf > step[2][flat])
+    estimate, sigma = np.where(use, f, last), np.where(use, sf, step[2][flat])
+    steps = np.diff(history[(head - drift_steps - 1 + np.arange(drift_steps + 1)) % LENGTH][:, flat], axis=0)
+    drifted = last + np.median(steps, axis=0) if drift_steps else last  # odd: the middle step, as the kernel's
+    drifts, lines = drift_steps > 0 and filled > drift_steps, drift_steps > 0 and filled >= 2  # 0: no trends
+    line_estimate = 2.0 * last - history[(head - 2) % LENGTH, flat]
+    for ok, ring, candidate in ((drifts, drift, drifted), (lines, line, line_estimate)):
+        better = ok & (ring[2][flat] < sigma)
+        estimate, sigma = np.where(better, candidate, estimate), np.where(better, ring[2][flat], sigma)
     sign = np.sign(received - estimate).astype(np.int8)
-    trend = (flag_sign[flat] != 0) & (sign == flag_sign[flat])
+    moving_on = (flag_sign[flat] != 0) & (sign == flag_sign[flat]) & ~(
+        last_deviation[flat] < share * np.abs(received - estimate))
     a, b = history[(head - 2) % LENGTH, flat], history[(head - 1) % LENGTH, flat]
     spike = np.abs(b - 0.5 * (a + received)) > ratio * 0.5 * np.abs(received - a) + floor
     honest_last = last_deviation[flat] < share * np.abs(received - estimate)  # the last value was predicted
     turned = (a - history[(head - 3) % LENGTH, flat]) * (b - a) < 0
     back = spike & (~honest_last | turned | (filled < 3)) if filled >= 2 else np.zeros(flat.size, dtype=bool)
-    bound = np.where(trend | back, np.inf, z * np.where(use, sf, step_sigma[flat]) + floor)
+    bound = np.where(moving_on | back, np.inf, z * sigma + floor)
     ref_cleaned, ref_flagged = clean(received, estimate, bound)
     assert np.array_equal(cleaned, ref_cleaned) and np.array_equal(flagged, ref_flagged)
+    assert np.array_equal(kept, np.where(flagged, estimate, received))  # the window keeps a flagged one's estimate
     assert np.isclose(total, np.abs(received - estimate).sum(), rtol=1e-12)
     assert np.array_equal(ours_sign[flat], np.where(flagged, sign, 0))
     assert np.array_equal(ours_deviation[flat], np.abs(received - estimate))
     assert np.array_equal(np.delete(ours_deviation, flat), np.delete(last_deviation, flat))
 
-    kept = ~back
-    scales = [(step, trusted[flat])] + ([(error, forecast[flat]), (temporal_error, temporal[flat])]
-                                        if has_forecast else [])
-    for (ring, count, sigma), source in scales:
-        _retract(ring, count, sigma, flat[back])
-        ring[flat[kept], count[flat[kept]] % K] = np.abs(received[kept] - source[kept])
-        count[flat[kept]] += 1
+    kept_errors = ~back
+    scales = [(step, trusted[flat], True, True), (error, forecast[flat], has_forecast, has_forecast),
+              (temporal_error, temporal[flat], has_forecast, has_forecast),
+              (drift, drifted, drifts, drifts and filled > drift_steps + 1),
+              (line, line_estimate, lines, lines and filled >= 3)]
+    for (ring, count, sigma_), source, pushed, retracted in scales:
+        if retracted:
+            _retract(ring, count, sigma_, flat[back])
+        if pushed:
+            ring[flat[kept_errors], count[flat[kept_errors]] % K] = np.abs(received[kept_errors] - source[kept_errors])
+            count[flat[kept_errors]] += 1
     ring, count, _ = step  # a spike taken back: the de-spiked track's two half steps count instead
     for _ in range(2 if count_returns else 0):
         ring[flat[back], count[flat[back]] % K] = 0.5 * np.abs(received[back] - a[back])
         count[flat[back]] += 1
     for ours, ref in zip(copies, rings, strict=True):
         assert all(np.array_equal(a, b) for a, b in zip(ours, ref, strict=True))
+
+
+def test_median_step_is_numpys_median_of_the_last_steps():
+    rng = np.random.default_rng(0)
+    history = rng.normal(size=(LENGTH, 3))
+    for head in range(LENGTH):
+        for k in (1, 3, 5):
+            expected = np.median(np.diff(history[(head - k - 1 + np.arange(k + 1)) % LENGTH, 1]))
+            assert kernels.median_step(history, head, 1, np.empty(k)) == expected
 
 
 @settings(max_examples=30, deadline=None)
@@ -137,17 +159,28 @@ def test_fuse_is_the_weighted_least_squares_posterior_mean(seed):
     assert np.array_equal(forecast == before, expected == before)  # the same slots moved, and only those
 
 
-def _screen_one(track: list[float], x: float, forecast: float, last_deviation: float) -> bool:
-    """Screen ``x`` on one slot whose window holds ``track`` (oldest first), its forecast well proven (error
-    scale 1e-4) and its steps of 0.01: whether it is flagged."""
+def _ring(scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A full error ring whose every error is ``scale`` (infinite: a predictor without a record)."""
+    return np.full((1, K), scale), np.full(1, K), np.full(1, scale * kernels.MAD_TO_SIGMA)
+
+
+def _screen(track: list[float], x: float, forecast: float, last_deviation: float, *, forecast_error: float = 1e-4,
+            trend_error: float = np.inf, flag_sign: int = 0) -> tuple[bool, float]:
+    """Screen ``x`` on one slot whose window holds ``track`` (oldest first), its forecast's errors
+    ``forecast_error``, its steps 0.01 and its drift's and line's errors ``trend_error``: whether it is flagged,
+    and what the window keeps."""
     history = np.array(track)[:, None]
-    ring = (np.full((1, K), 1e-4), np.full(1, K), np.full(1, 1e-4 * kernels.MAD_TO_SIGMA))
-    step = (np.full((1, K), 0.01), np.full(1, K), np.full(1, 0.01 * kernels.MAD_TO_SIGMA))
-    _, flagged, _ = kernels.screen_slots(
+    _, flagged, _, kept = kernels.screen_slots(
         np.zeros(1, dtype=np.int64), np.array([x]), np.array([track[-1]]), np.array([forecast]),
-        np.array([forecast]), True, 1.64, 1e-5, np.zeros(1, dtype=np.int8), np.array([last_deviation]), 0.25,
-        history, 0, len(track), 3.0, True, step, ring, tuple(a.copy() for a in ring))
-    return bool(flagged[0])
+        np.array([forecast]), True, 1.64, 1e-5, np.array([flag_sign], dtype=np.int8), np.array([last_deviation]),
+        0.25, history, 0, len(track), 3.0, True, _ring(0.01), _ring(forecast_error), _ring(forecast_error),
+        _ring(trend_error), _ring(trend_error), 3)
+    return bool(flagged[0]), float(kept[0])
+
+
+def _screen_one(track: list[float], x: float, forecast: float, last_deviation: float) -> bool:
+    """Screen ``x`` with a well proven forecast (error scale 1e-4) and no record of the drift or the line."""
+    return _screen(track, x, forecast, last_deviation)[0]
 
 
 def test_an_injection_landing_where_the_track_was_is_flagged_not_taken_for_a_return():
@@ -162,11 +195,11 @@ def test_an_injection_landing_where_the_track_was_is_flagged_not_taken_for_a_ret
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 10**6), st.booleans(), st.booleans())
-def test_screen_batch_is_screen_slots_then_the_limits_numpy_applied(seed, screen, limited):
+@given(st.integers(0, 10**6), st.booleans(), st.booleans(), st.sampled_from([0, 5]))
+def test_screen_batch_is_screen_slots_then_the_limits_numpy_applied(seed, screen, limited, drift_steps):
     """One call per batch: the slots of every field and channel gathered, screened, voltages outside their
     sender's limits replaced by the receiver's own copy and every value clipped to them (the numpy the
-    detector ran before), the cleaned values written into the observation."""
+    detector ran before), what the window keeps written into the observation."""
     rng = np.random.default_rng(seed)
     n_agents, width, n_fields, n_channels = 8, 5, int(rng.integers(1, 3)), 12
     slots = n_agents * width
@@ -180,32 +213,35 @@ def test_screen_batch_is_screen_slots_then_the_limits_numpy_applied(seed, screen
     state = [rng.normal(1.0, 1e-3, slots) for _ in range(3)]  # trusted, forecast, temporal
     flag_sign, last_deviation = rng.integers(-1, 2, slots).astype(np.int8), rng.exponential(1e-3, slots)
     history, head = rng.normal(1.0, 1e-3, (LENGTH, slots)), int(rng.integers(0, LENGTH))
-    rings = [(rng.random((slots, K)), rng.integers(0, 20, slots), rng.exponential(1e-3, slots)) for _ in range(3)]
+    rings = [(rng.random((slots, K)), rng.integers(0, 20, slots), rng.exponential(1e-3, slots)) for _ in range(5)]
     current = rng.normal(1.0, 1e-2, slots)
     mutable = [flag_sign, last_deviation, *(a for ring in rings for a in ring), current]
     ref = [a.copy() for a in mutable]
 
     def run(state_arrays, batch_kernel: bool):
         sign, deviation, *ring_arrays, observed = state_arrays
-        rings_ = [tuple(ring_arrays[3 * i: 3 * i + 3]) for i in range(3)]
+        rings_ = [tuple(ring_arrays[3 * i: 3 * i + 3]) for i in range(5)]
         flat = rows[:, channel].ravel()
         if batch_kernel:
             cleaned, flagged, total = kernels.screen_batch(
-                rows, channel, received, screen, *state, True, 1.64, 1e-5, sign, deviation, 0.25, history, head, 3,
-                3.0, True, *rings_, limited, low, high, sender, 1e-9, own_slot, observed)
+                rows, channel, received, screen, *state, True, 1.64, 1e-5, sign, deviation, 0.25, history, head, LENGTH,
+                3.0, True, *rings_, drift_steps, limited, low, high, sender, 1e-9, own_slot, observed)
             return cleaned.ravel(), flagged.ravel(), total
         if screen:
-            cleaned, flagged, total = kernels.screen_slots(flat, received, *state, True, 1.64, 1e-5, sign, deviation,
-                                                           0.25, history, head, 3, 3.0, True, *rings_)
+            cleaned, flagged, total, kept = kernels.screen_slots(
+                flat, received, *state, True, 1.64, 1e-5, sign, deviation, 0.25, history, head, LENGTH, 3.0, True,
+                *rings_, drift_steps)
         else:
-            cleaned, flagged, total = received, np.zeros(received.size, dtype=bool), 0.0
+            cleaned, flagged, total, kept = received, np.zeros(received.size, dtype=bool), 0.0, received
         if limited:
             lo, hi = np.tile(low[sender], n_fields), np.tile(high[sender], n_fields)
             impossible = (received < lo - 1e-9) | (received > hi + 1e-9)
             agent = flat // width
-            cleaned = np.clip(np.where(impossible, observed[agent * width + own_slot[agent]], cleaned), lo, hi)
+            own = observed[agent * width + own_slot[agent]]
+            cleaned = np.clip(np.where(impossible, own, cleaned), lo, hi)
+            kept = np.clip(np.where(impossible, own, kept), lo, hi)
             flagged = flagged | impossible
-        observed[flat] = cleaned
+        observed[flat] = kept
         return cleaned, flagged, total
 
     ours = run(mutable, True)
@@ -257,3 +293,25 @@ def test_equalities_are_the_numpy_they_replace(seed):
     residual = np.abs(target - np.bincount(agent, values[flat], minlength=n))
     kernels.ring_push(ref, ref_count, rows, residual[rows])
     assert np.array_equal(ring, ref) and np.array_equal(count, ref_count)
+
+
+def test_on_a_ramp_the_line_and_the_drift_narrow_the_band_the_lagging_predictors_leave_wide():
+    """A transient: the track steps by 0.01 per iteration, the forecast lags it by one step and its errors were
+    that large. An injection of 0.005 against the lag lands on the forecast and inside the last value's band;
+    once the line and the drift have a record of small errors on the ramp, they flag it, and the window keeps
+    their estimate, not the value received."""
+    ramp = [0.00, 0.01, 0.02, 0.03, 0.04]
+    lagging = {"forecast": 0.045, "last_deviation": 1e-3, "forecast_error": 0.01}
+    assert not _screen(ramp, 0.045, **lagging)[0]
+    flagged, kept = _screen(ramp, 0.045, **lagging, trend_error=1e-4)
+    assert flagged and kept == 0.05
+    assert _screen(ramp, 0.0502, **lagging, trend_error=1e-4) == (False, 0.0502)  # the ramp itself passes
+
+
+def test_a_deviation_far_larger_than_the_last_flagged_one_is_no_longer_the_iterates_moving_on():
+    """The last value was flagged 1e-3 above its estimate: the same way again by about as much is the iterates
+    moving on, by more than four times as much (1 / the return share) an injection after a false alarm."""
+    flat = [0.0, 0.0, 0.0]
+    assert not _screen(flat, 2e-3, forecast=0.0, last_deviation=1e-3, flag_sign=1)[0]
+    assert _screen(flat, 5e-3, forecast=0.0, last_deviation=1e-3, flag_sign=1)[0]
+    assert _screen(flat, 5e-3, forecast=0.0, last_deviation=1e-3, flag_sign=-1)[0]  # the other way: screened
