@@ -6,8 +6,10 @@ thousands of iterations -- the calls, not the arithmetic, cost the time. These k
 arithmetic in one pass per batch, in the same order, so the decisions are the same to the bit
 (``tests/cyber/test_detector_kernels.py`` checks them against the numpy expressions they replace).
 
-Error rings are ``(slots, k)`` arrays with a per-slot write count (see
-:class:`cyber.tensor_detector.ErrorScale`); ``flat`` holds raveled slot positions, each at most once.
+Error rings are ``(slots, predictors, k)`` arrays with a write count per slot and predictor (see
+:class:`cyber.tensor_detector.ErrorScale`): a slot's rings of every predictor lie side by side, so that the
+screening of one slot reads and writes one stretch of memory; ``flat`` holds raveled slot positions, each at
+most once.
 """
 
 from __future__ import annotations
@@ -31,24 +33,29 @@ def _position(count: int, k: int) -> int:
     return count % k
 
 
-@njit(cache=True, inline="always")
-def push_one(errors: np.ndarray, count: np.ndarray, s: int, error: float) -> None:
-    """Write ``error`` into slot ``s``'s ring."""
-    errors[s, _position(count[s], errors.shape[1])] = error
-    count[s] += 1
+#: The tensor detector's predictors, in the order of their rings (:class:`cyber.tensor_detector.ErrorScale`):
+#: repeating the last trusted value, the (fused) forecast, the temporal forecast, the drift and the line
+STEP, FORECAST, TEMPORAL, DRIFT, LINE = range(5)
 
 
 @njit(cache=True, inline="always")
-def retract_one(errors: np.ndarray, count: np.ndarray, sigma: np.ndarray, s: int) -> None:
-    """Take back the last error of slot ``s``: it becomes the slot's current median."""
-    count[s] -= 1
-    errors[s, _position(count[s], errors.shape[1])] = sigma[s] / MAD_TO_SIGMA
+def push_one(errors: np.ndarray, count: np.ndarray, s: int, p: int, error: float) -> None:
+    """Write ``error`` into slot ``s``'s ring of predictor ``p``."""
+    errors[s, p, _position(count[s, p], errors.shape[2])] = error
+    count[s, p] += 1
+
+
+@njit(cache=True, inline="always")
+def retract_one(errors: np.ndarray, count: np.ndarray, sigma: np.ndarray, s: int, p: int) -> None:
+    """Take back the last error of slot ``s``'s ring of predictor ``p``: it becomes the ring's current median."""
+    count[s, p] -= 1
+    errors[s, p, _position(count[s, p], errors.shape[2])] = sigma[s, p] / MAD_TO_SIGMA
 
 
 @njit(cache=True)
-def ring_push(errors: np.ndarray, count: np.ndarray, flat: np.ndarray, error: np.ndarray) -> None:
+def ring_push(errors: np.ndarray, count: np.ndarray, flat: np.ndarray, p: int, error: np.ndarray) -> None:
     for i in range(flat.size):
-        push_one(errors, count, flat[i], error[i])
+        push_one(errors, count, flat[i], p, error[i])
 
 
 @njit(cache=True)
@@ -81,35 +88,38 @@ def _median_of_9(row: np.ndarray) -> float:
 
 
 @njit(cache=True)
-def ring_scales(errors: np.ndarray, used: np.ndarray, sigma: np.ndarray) -> None:
-    """``sigma[s] = 1.4826 x median`` (the ``k // 2``-th smallest) of the ring of every slot in ``used``."""
-    k = errors.shape[1]
+def ring_scales(errors: np.ndarray, used: np.ndarray, predictors: np.ndarray, sigma: np.ndarray) -> None:
+    """``sigma[s, p] = 1.4826 x median`` (the ``k // 2``-th smallest) of the ring of every slot ``s`` in
+    ``used`` and predictor ``p`` in ``predictors``."""
+    k = errors.shape[2]
     row = np.empty(k)
     for i in range(used.size):
         s = used[i]
-        if k == 9:  # the network reads the ring's row itself: no copy
-            sigma[s] = MAD_TO_SIGMA * _median_of_9(errors[s])
-            continue
-        for j in range(k):
-            row[j] = errors[s, j]
-        for j in range(1, k):  # insertion sort
-            value = row[j]
-            m = j
-            while m > 0 and row[m - 1] > value:
-                row[m] = row[m - 1]
-                m -= 1
-            row[m] = value
-        sigma[s] = MAD_TO_SIGMA * row[k // 2]
+        for p in predictors:
+            if k == 9:  # the network reads the ring's row itself: no copy
+                sigma[s, p] = MAD_TO_SIGMA * _median_of_9(errors[s, p])
+                continue
+            for j in range(k):
+                row[j] = errors[s, p, j]
+            for j in range(1, k):  # insertion sort
+                value = row[j]
+                m = j
+                while m > 0 and row[m - 1] > value:
+                    row[m] = row[m - 1]
+                    m -= 1
+                row[m] = value
+            sigma[s, p] = MAD_TO_SIGMA * row[k // 2]
 
 
 @njit(cache=True)
-def median_step(history: np.ndarray, head: int, s: int, steps: np.ndarray) -> float:
-    """The median of slot ``s``'s last ``steps.size`` steps in the window (``history``, time first, newest
-    before ``head``), sorted into ``steps``: a trend that the two steps of one missed spike, out and back, do
-    not bend (with five steps or more)."""
-    length, k = history.shape[0], steps.size
+def median_step(history: np.ndarray, s: int, times: np.ndarray, steps: np.ndarray) -> float:
+    """The median of slot ``s``'s last ``steps.size`` steps in the window (``history``, slot first), between
+    the ``steps.size + 1`` observations at ``times`` (oldest first; found once per batch: an integer division
+    per read was most of the screening's time), sorted into ``steps``: a trend that the two steps of one missed
+    spike, out and back, do not bend (with five steps or more)."""
+    k = steps.size
     for j in range(k):
-        value = history[(head - k + j) % length, s] - history[(head - k - 1 + j) % length, s]
+        value = history[s, times[j + 1]] - history[s, times[j]]
         m = j
         while m > 0 and steps[m - 1] > value:  # insertion sort: a handful of steps
             steps[m] = steps[m - 1]
@@ -130,57 +140,57 @@ def is_spike(a: float, b: float, c: float, ratio: float, floor: float) -> bool:
 def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, forecast: np.ndarray,
                  temporal: np.ndarray, has_forecast: bool, z: float, floor: float, flag_sign: np.ndarray,
                  last_deviation: np.ndarray, return_share: float, history: np.ndarray, head: int, filled: int,
-                 ratio: float, count_returns: bool, step: tuple, error: tuple, temporal_error: tuple,
-                 drift_error: tuple, line_error: tuple, drift_steps: int
-                 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+                 ratio: float, count_returns: bool, rings: np.ndarray, count: np.ndarray, sigmas: np.ndarray,
+                 drift_steps: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Steps 3-6 per slot, in one pass: the estimate (of the forecast, the last trusted value, its drift --
     the last value plus the median of its last ``drift_steps`` steps, :func:`median_step` -- and its line --
     ``2 x last - the one before`` --, the one whose record is best; ``drift_steps`` 0: neither trend), the
-    bound (infinite for a trend that
-    persists -- a deviation the same way as the last flagged one, and at most ``1 / return_share`` times as
-    large -- or for a return to the track, see :func:`is_spike`, unless the last value deviated from its
-    estimate less than ``return_share`` of this one's deviation -- the last one was then honest and this one
-    is the injection -- with the track not turning before it), decision and replacement
-    (:func:`cyber.screening.clean`), then the bookkeeping -- each flagged deviation's sign (the next
-    iteration's trend test) and every deviation (``last_deviation``, its return test), the last error of a slot
-    found to have been a spike taken out of its rings, this iteration's errors of the others pushed (of the last trusted
-    value, of its drift and line, and once there is a forecast, of the fused and of the temporal forecast;
-    with ``count_returns``, a spike's last-value error is replaced by the de-spiked track's two half steps).
-    ``step``, ``error``, ``temporal_error``, ``drift_error`` and ``line_error`` are (ring, count, sigma) of
-    those scales; ``history`` is the window (time, slot), a ring whose newest observation sits before
-    ``head``. Returns the cleaned values, the flags, the summed absolute deviation from the estimate and the
-    values the window keeps: the received value, or for a flagged one the estimate (the cleaned value of a
-    value just outside the band sits on the band's edge, which is no better a guess of the honest value, and
-    the drift and the line extrapolate what the window keeps)."""
+    bound (infinite for a trend that persists -- a deviation the same way as the last flagged one, and at most
+    ``1 / return_share`` times as large -- or for a return to the track, see :func:`is_spike`, unless the last
+    value deviated from its estimate less than ``return_share`` of this one's deviation -- the last one was
+    then honest and this one is the injection -- with the track not turning before it), decision and
+    replacement (:func:`cyber.screening.clean`), then the bookkeeping -- each flagged deviation's sign (the
+    next iteration's trend test) and every deviation (``last_deviation``, its return test), the last error of a
+    slot found to have been a spike taken out of its rings, this iteration's errors of the others pushed (of
+    the last trusted value, of its drift and line, and once there is a forecast, of the fused and of the
+    temporal forecast; with ``count_returns``, a spike's last-value error is replaced by the de-spiked track's
+    two half steps). ``rings``, ``count`` and ``sigmas`` are the predictors' error rings, write counts and
+    scales, indexed (slot, predictor) as :data:`STEP` .. :data:`LINE`; ``history`` is the window (slot, time),
+    a ring whose newest observation sits before ``head``. Returns the cleaned values, the flags, the summed
+    absolute deviation from the estimate and the values the window keeps: the received value, or for a flagged
+    one the estimate (the cleaned value of a value just outside the band sits on the band's edge, which is no
+    better a guess of the honest value, and the drift and the line extrapolate what the window keeps)."""
     n = flat.size
-    length = history.shape[0]
-    oldest_row, before_row, newest_row = (head - 3) % length, (head - 2) % length, (head - 1) % length
+    length = history.shape[1]
+    oldest, previous, newest_time = (head - 3) % length, (head - 2) % length, (head - 1) % length
     cleaned, kept, flagged = np.empty(n), np.empty(n), np.zeros(n, dtype=np.bool_)
     total = 0.0
-    steps = np.empty(drift_steps)
+    steps, times = np.empty(drift_steps), np.empty(drift_steps + 1, dtype=np.int64)
+    for j in range(drift_steps + 1):  # the window's newest drift_steps + 1 observations, oldest first
+        times[j] = (head - drift_steps - 1 + j) % length
     # the window holds the steps of a drift, and of a line from two values on (no trends: ``drift_steps`` 0)
     drifts, lines = drift_steps > 0 and filled > drift_steps, drift_steps > 0 and filled >= 2
     for i in range(n):
         s, x = flat[i], received[i]
-        last, sigma_last = trusted[s], step[2][s]
-        f, sigma_f = (forecast[s], error[2][s]) if has_forecast else (last, np.inf)
+        last, sigma_last = trusted[s], sigmas[s, STEP]
+        f, sigma_f = (forecast[s], sigmas[s, FORECAST]) if has_forecast else (last, np.inf)
         estimate, sigma = (f, sigma_f) if not sigma_f > sigma_last else (last, sigma_last)
-        drifted = last + median_step(history, head, s, steps) if drifts else last
-        if drifts and drift_error[2][s] < sigma:
-            estimate, sigma = drifted, drift_error[2][s]
-        line = 2.0 * last - history[before_row, s]
-        if lines and line_error[2][s] < sigma:
-            estimate, sigma = line, line_error[2][s]
+        drifted = last + median_step(history, s, times, steps) if drifts else last
+        if drifts and sigmas[s, DRIFT] < sigma:
+            estimate, sigma = drifted, sigmas[s, DRIFT]
+        line = 2.0 * last - history[s, previous]
+        if lines and sigmas[s, LINE] < sigma:
+            estimate, sigma = line, sigmas[s, LINE]
         deviation = x - estimate
         sign = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
-        before, newest = history[before_row, s], history[newest_row, s]
+        before, newest = history[s, previous], history[s, newest_time]
         # a value back on the track the last one left was honest and the last one a missed spike -- the
         # estimate and the rings would blame the return; unless the last value matched its estimate and this
         # one does not: this one is then the injection, landed near the value before the last (but not where
         # the track turned before the last value: the iterates ringing, whose every turn looks like a spike)
         back = filled >= 2 and is_spike(before, newest, x, ratio, floor)
         if back and last_deviation[s] < return_share * abs(deviation):
-            back = filled < 3 or (before - history[oldest_row, s]) * (newest - before) < 0
+            back = filled < 3 or (before - history[s, oldest]) * (newest - before) < 0
         # a deviation the same way as last iteration's flagged one is the iterates moving on, not an injection
         # (Byzantine values come and go, an ADMM trend persists) -- unless it is far larger than that one (the
         # return test's share): a move carries the last deviation on, an injection after it starts its own
@@ -199,29 +209,29 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
         flag_sign[s] = sign if flagged[i] else 0
         last_deviation[s] = abs(deviation)
         if back:
-            retract_one(step[0], step[1], step[2], s)
+            retract_one(rings, count, sigmas, s, STEP)
             if count_returns:
                 # the de-spiked track steps half the jump, twice: else an attack every other iteration would
                 # leave the slot without a scale for ever
                 half = 0.5 * abs(x - before)
-                push_one(step[0], step[1], s, half)
-                push_one(step[0], step[1], s, half)
+                push_one(rings, count, s, STEP, half)
+                push_one(rings, count, s, STEP, half)
             if has_forecast:
-                retract_one(error[0], error[1], error[2], s)
-                retract_one(temporal_error[0], temporal_error[1], temporal_error[2], s)
+                retract_one(rings, count, sigmas, s, FORECAST)
+                retract_one(rings, count, sigmas, s, TEMPORAL)
             if drifts and filled > drift_steps + 1:  # the spike's drift and line errors, pushed one iteration ago
-                retract_one(drift_error[0], drift_error[1], drift_error[2], s)
+                retract_one(rings, count, sigmas, s, DRIFT)
             if lines and filled >= 3:
-                retract_one(line_error[0], line_error[1], line_error[2], s)
+                retract_one(rings, count, sigmas, s, LINE)
         else:
             if drifts:
-                push_one(drift_error[0], drift_error[1], s, abs(x - drifted))
+                push_one(rings, count, s, DRIFT, abs(x - drifted))
             if lines:
-                push_one(line_error[0], line_error[1], s, abs(x - line))
+                push_one(rings, count, s, LINE, abs(x - line))
             if has_forecast:
-                push_one(error[0], error[1], s, abs(x - forecast[s]))
-                push_one(temporal_error[0], temporal_error[1], s, abs(x - temporal[s]))
-            push_one(step[0], step[1], s, abs(x - last))
+                push_one(rings, count, s, FORECAST, abs(x - forecast[s]))
+                push_one(rings, count, s, TEMPORAL, abs(x - temporal[s]))
+            push_one(rings, count, s, STEP, abs(x - last))
     return cleaned, flagged, total, kept
 
 
@@ -239,8 +249,8 @@ def _clip(x: float, low: float, high: float) -> float:
 def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, screen: bool, trusted: np.ndarray,
                  forecast: np.ndarray, temporal: np.ndarray, has_forecast: bool, z: float, floor: float,
                  flag_sign: np.ndarray, last_deviation: np.ndarray, return_share: float, history: np.ndarray,
-                 head: int, filled: int, ratio: float, count_returns: bool, step: tuple, error: tuple,
-                 temporal_error: tuple, drift_error: tuple, line_error: tuple, drift_steps: int, limited: bool,
+                 head: int, filled: int, ratio: float, count_returns: bool, rings: np.ndarray, count: np.ndarray,
+                 sigmas: np.ndarray, drift_steps: int, limited: bool,
                  low: np.ndarray, high: np.ndarray, sender: np.ndarray, tolerance: float, own_slot: np.ndarray,
                  current: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """One batch of received fields, from its channels to the values delivered, in one call: the raveled
@@ -260,8 +270,7 @@ def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, sc
     if screen:
         cleaned, flagged, total, kept = screen_slots(
             flat, received, trusted, forecast, temporal, has_forecast, z, floor, flag_sign, last_deviation,
-            return_share, history, head, filled, ratio, count_returns, step, error, temporal_error, drift_error,
-            line_error, drift_steps)
+            return_share, history, head, filled, ratio, count_returns, rings, count, sigmas, drift_steps)
     else:
         cleaned, flagged, total, kept = received.copy(), np.zeros(flat.size, dtype=np.bool_), 0.0, received.copy()
     if limited:
@@ -283,17 +292,17 @@ def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, sc
 
 @njit(cache=True)
 def last_columns(data: np.ndarray, head: int, k: int) -> np.ndarray:
-    """The ``k`` newest of a ring ``data`` (time, n, m) whose newest entry sits before ``head``, in time order
+    """The ``k`` newest of a ring ``data`` (n, m, time) whose newest entry sits before ``head``, in time order
     as a C-contiguous (n, m, k): the forecasts' layout."""
-    length, n, m = data.shape
-    rows = np.empty(k, dtype=np.int64)
+    n, m, length = data.shape
+    times = np.empty(k, dtype=np.int64)
     for t in range(k):
-        rows[t] = (head - k + t) % length
+        times[t] = (head - k + t) % length
     out = np.empty((n, m, k))
     for a in range(n):
         for c in range(m):
             for t in range(k):
-                out[a, c, t] = data[rows[t], a, c]
+                out[a, c, t] = data[a, c, times[t]]
     return out
 
 
@@ -316,7 +325,7 @@ def push_residuals(agent: np.ndarray, flat: np.ndarray, rows: np.ndarray, values
     for i in range(flat.size):
         total[agent[i]] += values[flat[i]]
     for r in rows:
-        push_one(errors, count, r, abs(target[r] - total[r]))
+        push_one(errors, count, r, 0, abs(target[r] - total[r]))
 
 
 @njit(cache=True)
@@ -361,16 +370,19 @@ def warm_up(screening: bool = True) -> None:
     runs the rings and the window only)."""
     flat, values = np.zeros(1, dtype=np.int64), np.zeros(1)
     signs = np.zeros(1, dtype=np.int8)
-    ring = (np.zeros((1, 3)), np.zeros(1, dtype=np.int64), np.zeros(1))
-    ring_scales(ring[0], flat, ring[2])
-    ring_push(ring[0], ring[1], flat, values)
-    last_columns(np.zeros((3, 1, 1)), 0, 2)
+    ring = (np.zeros((1, 1, 3)), np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1)))
+    ring_scales(ring[0], flat, flat, ring[2])
+    ring_push(ring[0], ring[1], flat, 0, values)
+    last_columns(np.zeros((1, 1, 3)), 0, 2)
     if not screening:
         return
-    screen_batch(np.zeros((1, 1), dtype=np.int64), flat, values, True, values, values, values, True, 1.0, 0.0, signs,
-                 values, 0.25, np.zeros((3, 1)), 0, 0, 3.0, True, ring, ring, ring, ring, ring, 1, True, values,
-                 values, flat, 1e-9, flat, values.copy())
-    despike_middle(values, values.copy(), values, 3.0, 0.0)
-    push_residuals(flat, flat, flat, values, values, ring[0], ring[1])
+    record = np.zeros((2, 5))[:, 0]  # the detector's per-slot state, columns of one record per slot (two rows:
+    # numpy calls a one-element array contiguous whatever its stride, and numba would compile for that)
+    screen_batch(np.zeros((1, 1), dtype=np.int64), flat, values, True, record, record, record, True, 1.0, 0.0, signs,
+                 record, 0.25, np.zeros((1, 3)), 0, 0, 3.0, True, np.zeros((1, 5, 3)), np.zeros((1, 5), dtype=np.int64),
+                 np.zeros((1, 5)), 1, True, values, values, flat, 1e-9, flat, record)
+    column = np.zeros((2, 3))[:, 0]  # the window's columns: strided views
+    despike_middle(column, column, column, 3.0, 0.0)
+    push_residuals(flat, flat, flat, record, values, ring[0], ring[1])
     equality_targets(flat, values, values, values, values, values, values, values, values)
-    fuse(flat, flat, values, values, values, values)
+    fuse(flat, flat, record, np.zeros((2, 5))[:, TEMPORAL], values, values)  # a predictor's scales: strided

@@ -242,9 +242,9 @@ class PhysicsTensorDetector:
         leave the median where it is; an injection cannot blow the scale up in one step (nor, as a replaced
         value's zero error would, shrink it until every honest value is flagged)."""
         c = self.rate.c(rows)
-        last, sigma_last = self.trusted.ravel()[flat] + offset, self.step.sigma.ravel()[flat]
+        last, sigma_last = self.trusted.ravel()[flat] + offset, self.step.of(0)[flat]
         if self.has_forecast:
-            f, sigma_f = self.forecast.ravel()[flat] + offset, self.error.sigma.ravel()[flat]
+            f, sigma_f = self.forecast.ravel()[flat] + offset, self.error.of(0)[flat]
             use = ~(sigma_f > sigma_last)
             estimate, sigma = np.where(use, f, last), np.where(use, sigma_f, sigma_last)
         else:

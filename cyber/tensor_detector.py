@@ -78,6 +78,10 @@ DRIFT_STEPS = 5
 #: from its own estimate by at least this share of what the value deviates now (else see step 6)
 RETURN_SHARE = 0.25
 LIMIT_TOLERANCE = 1e-9  # p.u.^2: an honest voltage sits on its limit to round-off
+ONLY = np.zeros(1, dtype=np.int64)  # the one predictor of a single ring
+#: what every iteration refreshes, and what a forecast adds (its temporal part only where the physics fuses)
+TRACKS = np.array([kernels.STEP, kernels.DRIFT, kernels.LINE])
+FORECASTS, TEMPORAL = np.array([kernels.FORECAST]), np.array([kernels.TEMPORAL])
 
 
 def warm_up(screening: bool = True) -> None:
@@ -93,43 +97,50 @@ def warm_up(screening: bool = True) -> None:
 
 
 class ErrorScale:
-    """The last ``k`` absolute errors of every slot in a ring; the scale is 1.4826 x their median (unknown, i.e.
-    infinite, while fewer than half of them were seen). ``refresh`` computes all scales once per iteration.
-    Every slot has its own write position: a slot whose error is left out of an iteration keeps its last ``k``.
-    ``used`` (raveled positions) limits the refresh to the slots that ever get errors."""
+    """The last ``k`` absolute errors of every slot and of each of ``predictors`` in a ring; a scale is 1.4826 x
+    their median (unknown, i.e. infinite, while fewer than half of them were seen). ``refresh`` computes the
+    scales once per iteration. Every ring has its own write position: a slot whose error is left out of an
+    iteration keeps its last ``k``. ``used`` (raveled positions) limits the refresh to the slots that ever get
+    errors. A slot's rings of all predictors lie side by side: the screening reads them together."""
 
-    def __init__(self, shape: tuple[int, ...], k: int = 9, used: np.ndarray | None = None) -> None:
-        self.errors = np.full((*shape, k), np.inf)
-        self.count = np.zeros(int(np.prod(shape)), dtype=np.int64)
-        self.k = k
-        self.sigma = np.full(shape, np.inf)
-        self.used = np.arange(self.count.size) if used is None else used
-        self._rings = (self.errors.reshape(-1, k), self.count, self.sigma.reshape(-1))
+    def __init__(self, shape: tuple[int, ...], k: int = 9, used: np.ndarray | None = None,
+                 predictors: int = 1) -> None:
+        slots = int(np.prod(shape))
+        self.errors = np.full((slots, predictors, k), np.inf)
+        self.count = np.zeros((slots, predictors), dtype=np.int64)
+        self.scales = np.full((slots, predictors), np.inf)
+        self.used = np.arange(slots) if used is None else used
 
-    def push(self, flat: np.ndarray, error: np.ndarray) -> None:
+    def of(self, predictor: int) -> np.ndarray:
+        """One predictor's scales over raveled slots (a view)."""
+        return self.scales[:, predictor]
+
+    def push(self, flat: np.ndarray, error: np.ndarray, predictor: int = 0) -> None:
         """An error each for the slots at raveled positions ``flat`` (the screening pass pushes and retracts
         the received slots' errors itself, :func:`cyber.detector_kernels.screen_slots`)."""
-        kernels.ring_push(*self.rings()[:2], flat, error)
+        kernels.ring_push(self.errors, self.count, flat, predictor, error)
 
-    def refresh(self) -> None:
-        kernels.ring_scales(self.rings()[0], self.used, self.sigma.reshape(-1))
+    def refresh(self, predictors: np.ndarray = ONLY, used: np.ndarray | None = None) -> None:
+        """The scales of ``predictors`` (an int array) at the slots ``used`` (default: the constructor's)."""
+        kernels.ring_scales(self.errors, self.used if used is None else used, predictors, self.scales)
 
     def rings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(ring, count, sigma) over raveled slots, as views: what the compiled kernels update in place."""
-        return self._rings
+        """(errors, count, scales): what the compiled kernels update in place."""
+        return self.errors, self.count, self.scales
 
 
 class Window:
-    """The last ``length`` observation vectors of every agent, in a ring (no copying per iteration), time
-    first: an iteration's observation is one contiguous block, and so is what the screening reads of the
-    newest ones."""
+    """The last ``length`` observation vectors of every agent, in a ring (no copying per iteration), slot first:
+    what the screening reads of one slot's newest observations is one contiguous stretch, and so is what a
+    forecast gathers of a channel."""
 
     def __init__(self, n: int, m: int, length: int) -> None:
-        self.data = np.zeros((length, n, m))
+        self.data = np.zeros((n, m, length))
+        self.by_slot = self.data.reshape(n * m, length)  # (slot, time), a view
         self.length, self.filled, self.head = length, 0, 0
 
     def append(self, observation: np.ndarray) -> None:
-        self.data[self.head] = observation
+        self.data[:, :, self.head] = observation
         self.head = (self.head + 1) % self.length
         self.filled = min(self.filled + 1, self.length)
 
@@ -143,7 +154,7 @@ class Window:
         not teach the forecast its pattern."""
         if self.filled < 3:
             return
-        before, middle, after = (self.data[(self.head - k) % self.length].reshape(-1) for k in (3, 2, 1))
+        before, middle, after = (self.by_slot[:, (self.head - k) % self.length] for k in (3, 2, 1))
         kernels.despike_middle(before, middle, after, ratio, floor)
 
 
@@ -168,18 +179,21 @@ class TensorDetector:
         self.flow_kind, self.voltage_kind = split.flow_kind, split.voltage_kind
         n, m = self.slots.n_agents, self.slots.width
         self.window = Window(n, m, window)
-        self.current = np.zeros((n, m))  # this iteration's cleaned observation, completed as batches arrive
-        self.trusted = np.zeros((n, m))  # the last iteration's: the fallback (18)
+        # a slot's values side by side (the arrays below are (n, m) views of one record per slot): the screening
+        # of a slot then reads one stretch of memory, not one in each of five arrays
+        record = np.zeros((n * m, 5))
+        self.current = record[:, 0].reshape(n, m)  # this iteration's cleaned observation, completed as batches arrive
+        self.trusted = record[:, 1].reshape(n, m)  # the last iteration's: the fallback (18)
+        self.last_deviation = record[:, 2].reshape(n, m)  # last iteration's |value - estimate|: the return test
+        self.last_deviation[:] = np.inf
+        self.temporal = record[:, 3].reshape(n, m)  # this iteration's temporal forecast
+        self.forecast = record[:, 4].reshape(n, m)  # ... fused with the physics: valid once ``has_forecast``
         self.flag_sign = np.zeros((n, m), dtype=np.int8)  # sign of last iteration's flagged deviation, else 0
-        self.last_deviation = np.full((n, m), np.inf)  # last iteration's |value - estimate|: the return test
-        self.temporal = np.zeros((n, m))  # this iteration's temporal forecast
-        self.forecast = np.zeros((n, m))  # ... fused with the physics: valid once ``has_forecast``
         self.has_forecast = False
         # the state the screening kernel reads and writes, raveled once (every array above is updated in place)
         self._raveled = tuple(a.reshape(-1) for a in (self.trusted, self.forecast, self.temporal, self.flag_sign,
                                                       self.last_deviation))
         self._raveled_current = self.current.reshape(-1)
-        self._history = self.window.data.reshape(window, -1)  # (time, slot): what the screening reads
         self._own_voltage = self.slots.position[LOCAL, "w"]  # an agent's slot of its own copy of its parent's v
         self._equalities: dict[str, np.ndarray] = {}  # this iteration's right-hand sides, by physics scale
         # the received slots each equality ties: children's flows to the balance, the parent's voltage to w
@@ -190,13 +204,12 @@ class TensorDetector:
         self._physics_flat = {name: self.slots.flat(kind, name) for name, kind in kinds.items()}
         received = np.unique(np.concatenate([self.slots.flat(*key) for key in self.slots.agent if key[0] != LOCAL]))
         fused = np.unique(np.concatenate(list(self._physics_flat.values())))
-        self.error = ErrorScale((n, m), memory, received)  # of the final estimate: the threshold
-        # of the temporal forecast: the fusion weight of the slots the equalities tie, the only ones whose scale
-        # is refreshed (the screening pass writes every received slot's ring; the others are never read)
-        self.temporal_error = ErrorScale((n, m), memory, fused if physics else fused[:0])
-        self.step = ErrorScale((n, m), memory, received)  # of repeating the last trusted value
-        self.drift = ErrorScale((n, m), memory, received)  # of the last trusted value plus its median step
-        self.line = ErrorScale((n, m), memory, received)  # of extrapolating the last two kept values
+        # per received slot, of every predictor (kernels.STEP .. LINE): repeating the last trusted value, the
+        # fused forecast, the temporal forecast, the drift and the line
+        self.scales = ErrorScale((n, m), memory, received, predictors=5)
+        # the temporal forecast's scale is the fusion weight of the slots the equalities tie, the only ones
+        # where it is refreshed (the screening pass writes every received slot's ring; the others are never read)
+        self._fused = fused if physics else fused[:0]
         self.physics_error = {name: ErrorScale((n,), memory) for name in ("P", "Q", "v")}
         self.fit: TuckerArimaFit | None = None
         self.iteration = -1
@@ -247,9 +260,8 @@ class TensorDetector:
         w = self.window
         cleaned, flagged, total = kernels.screen_batch(
             self._slot_rows(batch.kind, names), batch.channel, received, screen, trusted, forecast, temporal,
-            self.has_forecast, self.z, self.floor, flag_sign, last_deviation, RETURN_SHARE, self._history, w.head,
-            w.filled, DESPIKE_RATIO, not self.zigzag, self.step.rings(), self.error.rings(),
-            self.temporal_error.rings(), self.drift.rings(), self.line.rings(), 0 if self.zigzag else DRIFT_STEPS,
+            self.has_forecast, self.z, self.floor, flag_sign, last_deviation, RETURN_SHARE, w.by_slot, w.head,
+            w.filled, DESPIKE_RATIO, not self.zigzag, *self.scales.rings(), 0 if self.zigzag else DRIFT_STEPS,
             self.physics and batch.kind == self.voltage_kind, *self.v_limits, batch.sender, LIMIT_TOLERANCE,
             self._own_voltage, self._raveled_current)
         if screen:
@@ -270,8 +282,7 @@ class TensorDetector:
         self.iteration = local.iteration
         self.has_forecast = False
         self._equalities = {}
-        for scale in (self.step, self.drift, self.line):  # these need no forecast: they screen from the start
-            scale.refresh()
+        self.scales.refresh(TRACKS)  # these need no forecast: they screen from the start
         w = self.window
         if w.filled < self.min_history:
             return
@@ -284,7 +295,9 @@ class TensorDetector:
         self.temporal[:] = predict(self.fit, recent, self.model, used)
         np.copyto(self.forecast, self.temporal)
         self.has_forecast = True
-        for scale in (self.error, self.temporal_error, *self.physics_error.values()):
+        self.scales.refresh(FORECASTS)
+        self.scales.refresh(TEMPORAL, self._fused)
+        for scale in self.physics_error.values():
             scale.refresh()
         if self.physics:
             self._apply_physics(local)
@@ -302,8 +315,8 @@ class TensorDetector:
         """Posterior mean of an agent's received slots of equality ``name`` given ``their sum = target + noise``
         (weighted least squares with the temporal and the physics error scales as standard deviations)."""
         agent, _ = self._physics_slots[name]
-        kernels.fuse(agent, self._physics_flat[name], self.forecast.reshape(-1), self.temporal_error.rings()[2],
-                     self.physics_error[name].sigma, target)
+        kernels.fuse(agent, self._physics_flat[name], self.forecast.reshape(-1), self.scales.of(kernels.TEMPORAL),
+                     self.physics_error[name].of(0), target)
         self._equalities[name] = target
 
     def _learn_physics_error(self) -> None:

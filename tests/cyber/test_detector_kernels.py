@@ -25,31 +25,41 @@ def _state(seed: int):
 def test_ring_scales_are_the_median_numpy_partition_gives(seed, k):
     """Nine errors go through the median network, other memories through an insertion sort."""
     _, errors, flat = _state(seed)
-    errors = errors[:, :k]
-    sigma = np.full(SLOTS, -1.0)
-    kernels.ring_scales(errors, flat, sigma)
-    expected = kernels.MAD_TO_SIGMA * np.partition(errors[flat], k // 2, axis=-1)[:, k // 2]
-    assert np.array_equal(sigma[flat], expected)
-    assert np.all(np.delete(sigma, flat) == -1.0)  # slots not asked for are left alone
+    errors = np.stack([errors[:, :k], errors[::-1, :k], errors[:, -k:]], axis=1)  # three predictors per slot
+    sigma = np.full((SLOTS, 3), -1.0)
+    predictors = np.array([0, 2])
+    kernels.ring_scales(errors, flat, predictors, sigma)
+    expected = kernels.MAD_TO_SIGMA * np.partition(errors[flat][:, predictors], k // 2, axis=-1)[..., k // 2]
+    assert np.array_equal(sigma[flat][:, predictors], expected)
+    assert np.all(np.delete(sigma, flat, axis=0) == -1.0)  # slots not asked for are left alone
+    assert np.all(sigma[:, 1] == -1.0)  # and predictors
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 10**6))
 def test_ring_push_and_retract_write_where_fancy_indexing_does(seed):
     rng, errors, flat = _state(seed)
-    count = rng.integers(0, 30, SLOTS)
-    sigma = rng.random(SLOTS)
+    errors = np.stack([errors, errors[::-1]], axis=1)  # two predictors: the second one written
+    count = rng.integers(0, 30, (SLOTS, 2))
+    sigma = rng.random((SLOTS, 2))
     error = rng.random(flat.size)
     ours, our_count = errors.copy(), count.copy()
-    kernels.ring_push(ours, our_count, flat, error)
+    kernels.ring_push(ours, our_count, flat, 1, error)
     ref, ref_count = errors.copy(), count.copy()
-    ref[flat, ref_count[flat] % K] = error
-    ref_count[flat] += 1
+    ring, ring_count = ref[:, 1], ref_count[:, 1]  # views
+    ring[flat, ring_count[flat] % K] = error
+    ring_count[flat] += 1
     assert np.array_equal(ours, ref) and np.array_equal(our_count, ref_count)
     for s in flat:  # how the screening pass takes back a spike's error
-        kernels.retract_one(ours, our_count, sigma, s)
-    _retract(ref, ref_count, sigma, flat)
+        kernels.retract_one(ours, our_count, sigma, s, 1)
+    _retract(ring, ring_count, sigma[:, 1], flat)
     assert np.array_equal(ours, ref) and np.array_equal(our_count, ref_count)
+
+
+def _views(stacked: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per predictor, (ring, count, sigma) views into stacked rings: the numpy reference updates them in place."""
+    errors, count, sigma = stacked
+    return [(errors[:, p], count[:, p], sigma[:, p]) for p in range(errors.shape[1])]
 
 
 def _retract(ring: np.ndarray, count: np.ndarray, sigma: np.ndarray, flat: np.ndarray) -> None:
@@ -66,35 +76,37 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, co
     flag_sign = rng.integers(-1, 2, SLOTS).astype(np.int8)
     last_deviation = rng.exponential(1e-3, SLOTS)
     last_deviation[rng.random(SLOTS) < 0.3] *= 1e-2  # some last deviations far below this one's: a new event
-    history, head = rng.normal(1.0, 1e-3, (LENGTH, SLOTS)), int(rng.integers(0, LENGTH))
+    history, head = rng.normal(1.0, 1e-3, (SLOTS, LENGTH)), int(rng.integers(0, LENGTH))
     z, floor, ratio, share = 1.64, 1e-5, 3.0, 0.25
-    rings = [(rng.random((SLOTS, K)), rng.integers(0, 20, SLOTS), rng.exponential(1e-3, SLOTS)) for _ in range(5)]
-    copies = [tuple(a.copy() for a in ring) for ring in rings]
+    stacked = (rng.random((SLOTS, 5, K)), rng.integers(0, 20, (SLOTS, 5)), rng.exponential(1e-3, (SLOTS, 5)))
+    copies = tuple(a.copy() for a in stacked)
     ours_sign, ours_deviation = flag_sign.copy(), last_deviation.copy()
 
     cleaned, flagged, total, kept = kernels.screen_slots(
         flat, received, trusted, forecast, temporal, has_forecast, z, floor, ours_sign, ours_deviation, share,
         history, head, filled, ratio, count_returns, *copies, drift_steps)
 
-    step, error, temporal_error, drift, line = rings
+    rings = _views(stacked)
+    step, error, temporal_error, drift, line = (rings[p] for p in (kernels.STEP, kernels.FORECAST, kernels.TEMPORAL,
+                                                                    kernels.DRIFT, kernels.LINE))
     last = trusted[flat]
     f, sf = (forecast[flat], error[2][flat]) if has_forecast else (last, np.full(flat.size, np.inf))
     use = ~(sf > step[2][flat])
     estimate, sigma = np.where(use, f, last), np.where(use, sf, step[2][flat])
-    steps = np.diff(history[(head - drift_steps - 1 + np.arange(drift_steps + 1)) % LENGTH][:, flat], axis=0)
-    drifted = last + np.median(steps, axis=0) if drift_steps else last  # odd: the middle step, as the kernel's
+    steps = np.diff(history[flat][:, (head - drift_steps - 1 + np.arange(drift_steps + 1)) % LENGTH], axis=1)
+    drifted = last + np.median(steps, axis=1) if drift_steps else last  # odd: the middle step, as the kernel's
     drifts, lines = drift_steps > 0 and filled > drift_steps, drift_steps > 0 and filled >= 2  # 0: no trends
-    line_estimate = 2.0 * last - history[(head - 2) % LENGTH, flat]
+    line_estimate = 2.0 * last - history[flat, (head - 2) % LENGTH]
     for ok, ring, candidate in ((drifts, drift, drifted), (lines, line, line_estimate)):
         better = ok & (ring[2][flat] < sigma)
         estimate, sigma = np.where(better, candidate, estimate), np.where(better, ring[2][flat], sigma)
     sign = np.sign(received - estimate).astype(np.int8)
     moving_on = (flag_sign[flat] != 0) & (sign == flag_sign[flat]) & ~(
         last_deviation[flat] < share * np.abs(received - estimate))
-    a, b = history[(head - 2) % LENGTH, flat], history[(head - 1) % LENGTH, flat]
+    a, b = history[flat, (head - 2) % LENGTH], history[flat, (head - 1) % LENGTH]
     spike = np.abs(b - 0.5 * (a + received)) > ratio * 0.5 * np.abs(received - a) + floor
     honest_last = last_deviation[flat] < share * np.abs(received - estimate)  # the last value was predicted
-    turned = (a - history[(head - 3) % LENGTH, flat]) * (b - a) < 0
+    turned = (a - history[flat, (head - 3) % LENGTH]) * (b - a) < 0
     back = spike & (~honest_last | turned | (filled < 3)) if filled >= 2 else np.zeros(flat.size, dtype=bool)
     bound = np.where(moving_on | back, np.inf, z * sigma + floor)
     ref_cleaned, ref_flagged = clean(received, estimate, bound)
@@ -120,17 +132,17 @@ def test_screen_slots_matches_the_vectorised_rule(seed, has_forecast, filled, co
     for _ in range(2 if count_returns else 0):
         ring[flat[back], count[flat[back]] % K] = 0.5 * np.abs(received[back] - a[back])
         count[flat[back]] += 1
-    for ours, ref in zip(copies, rings, strict=True):
-        assert all(np.array_equal(a, b) for a, b in zip(ours, ref, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(copies, stacked, strict=True))
 
 
 def test_median_step_is_numpys_median_of_the_last_steps():
     rng = np.random.default_rng(0)
-    history = rng.normal(size=(LENGTH, 3))
+    history = rng.normal(size=(3, LENGTH))
     for head in range(LENGTH):
         for k in (1, 3, 5):
-            expected = np.median(np.diff(history[(head - k - 1 + np.arange(k + 1)) % LENGTH, 1]))
-            assert kernels.median_step(history, head, 1, np.empty(k)) == expected
+            times = (head - k - 1 + np.arange(k + 1)) % LENGTH
+            expected = np.median(np.diff(history[1, times]))
+            assert kernels.median_step(history, 1, times, np.empty(k)) == expected
 
 
 @settings(max_examples=30, deadline=None)
@@ -159,9 +171,14 @@ def test_fuse_is_the_weighted_least_squares_posterior_mean(seed):
     assert np.array_equal(forecast == before, expected == before)  # the same slots moved, and only those
 
 
-def _ring(scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A full error ring whose every error is ``scale`` (infinite: a predictor without a record)."""
-    return np.full((1, K), scale), np.full(1, K), np.full(1, scale * kernels.MAD_TO_SIGMA)
+def _rings(step: float, forecast: float, trend: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full error rings of one slot whose every error is ``step`` for the last value, ``forecast`` for the
+    fused and the temporal forecast and ``trend`` for the drift and the line (infinite: no record)."""
+    scale = np.empty(5)
+    scale[[kernels.STEP, kernels.FORECAST, kernels.TEMPORAL, kernels.DRIFT, kernels.LINE]] = (
+        step, forecast, forecast, trend, trend)
+    return (np.repeat(scale[None, :, None], K, axis=2), np.full((1, 5), K),
+            (scale * kernels.MAD_TO_SIGMA)[None, :])
 
 
 def _screen(track: list[float], x: float, forecast: float, last_deviation: float, *, forecast_error: float = 1e-4,
@@ -169,12 +186,11 @@ def _screen(track: list[float], x: float, forecast: float, last_deviation: float
     """Screen ``x`` on one slot whose window holds ``track`` (oldest first), its forecast's errors
     ``forecast_error``, its steps 0.01 and its drift's and line's errors ``trend_error``: whether it is flagged,
     and what the window keeps."""
-    history = np.array(track)[:, None]
+    history = np.array(track)[None, :]
     _, flagged, _, kept = kernels.screen_slots(
         np.zeros(1, dtype=np.int64), np.array([x]), np.array([track[-1]]), np.array([forecast]),
         np.array([forecast]), True, 1.64, 1e-5, np.array([flag_sign], dtype=np.int8), np.array([last_deviation]),
-        0.25, history, 0, len(track), 3.0, True, _ring(0.01), _ring(forecast_error), _ring(forecast_error),
-        _ring(trend_error), _ring(trend_error), 3)
+        0.25, history, 0, len(track), 3.0, True, *_rings(0.01, forecast_error, trend_error), 3)
     return bool(flagged[0]), float(kept[0])
 
 
@@ -212,15 +228,14 @@ def test_screen_batch_is_screen_slots_then_the_limits_numpy_applied(seed, screen
     own_slot = np.zeros(n_agents, dtype=np.int64)  # every agent's own copy in its first slot
     state = [rng.normal(1.0, 1e-3, slots) for _ in range(3)]  # trusted, forecast, temporal
     flag_sign, last_deviation = rng.integers(-1, 2, slots).astype(np.int8), rng.exponential(1e-3, slots)
-    history, head = rng.normal(1.0, 1e-3, (LENGTH, slots)), int(rng.integers(0, LENGTH))
-    rings = [(rng.random((slots, K)), rng.integers(0, 20, slots), rng.exponential(1e-3, slots)) for _ in range(5)]
+    history, head = rng.normal(1.0, 1e-3, (slots, LENGTH)), int(rng.integers(0, LENGTH))
+    rings = (rng.random((slots, 5, K)), rng.integers(0, 20, (slots, 5)), rng.exponential(1e-3, (slots, 5)))
     current = rng.normal(1.0, 1e-2, slots)
-    mutable = [flag_sign, last_deviation, *(a for ring in rings for a in ring), current]
+    mutable = [flag_sign, last_deviation, *rings, current]
     ref = [a.copy() for a in mutable]
 
     def run(state_arrays, batch_kernel: bool):
-        sign, deviation, *ring_arrays, observed = state_arrays
-        rings_ = [tuple(ring_arrays[3 * i: 3 * i + 3]) for i in range(5)]
+        sign, deviation, *rings_, observed = state_arrays
         flat = rows[:, channel].ravel()
         if batch_kernel:
             cleaned, flagged, total = kernels.screen_batch(
@@ -253,11 +268,11 @@ def test_screen_batch_is_screen_slots_then_the_limits_numpy_applied(seed, screen
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 10**6), st.integers(1, LENGTH))
 def test_window_kernels_are_the_numpy_they_replace(seed, k):
-    """The newest ``k`` columns of the window in time order (np.take along the ring, time moved last) and the
+    """The newest ``k`` columns of the window in time order (np.take along the ring) and the
     de-spiking of its middle observation (np.where on the spike test)."""
     rng = np.random.default_rng(seed)
-    data, head = rng.normal(size=(LENGTH, 4, 3)), int(rng.integers(0, LENGTH))
-    expected = np.moveaxis(np.take(data, (head - k + np.arange(k)) % LENGTH, axis=0), 0, -1)
+    data, head = rng.normal(size=(4, 3, LENGTH)), int(rng.integers(0, LENGTH))
+    expected = np.take(data, (head - k + np.arange(k)) % LENGTH, axis=-1)
     got = kernels.last_columns(data, head, k)
     assert got.flags.c_contiguous and np.array_equal(got, expected)
     a, c = rng.normal(size=12), rng.normal(size=12)
@@ -287,11 +302,11 @@ def test_equalities_are_the_numpy_they_replace(seed):
     flat = agent * width + rng.integers(0, width, 12)
     values, target = rng.normal(size=n * width), rng.normal(size=n)
     rows = np.unique(agent)
-    ring, count = rng.random((n, K)), rng.integers(0, 20, n)
+    ring, count = rng.random((n, 1, K)), rng.integers(0, 20, (n, 1))
     ref, ref_count = ring.copy(), count.copy()
     kernels.push_residuals(agent, flat, rows, values, target, ring, count)
     residual = np.abs(target - np.bincount(agent, values[flat], minlength=n))
-    kernels.ring_push(ref, ref_count, rows, residual[rows])
+    kernels.ring_push(ref, ref_count, rows, 0, residual[rows])
     assert np.array_equal(ring, ref) and np.array_equal(count, ref_count)
 
 

@@ -41,7 +41,7 @@ def test_a_retracted_error_is_the_next_one_overwritten():
         for e in (*honest, 1.0):  # the last error belonged to a spike
             scale.push(np.array([0]), np.array([e]))
         scale.refresh()
-    kernels.retract_one(*scales[1].rings(), 0)  # what the screening pass does to a spike's error
+    kernels.retract_one(*scales[1].rings(), 0, 0)  # what the screening pass does to a spike's error
     for scale in scales:
         scale.push(np.array([0]), np.array([0.01]))
     assert np.isclose(scales[0].errors[0], 1.0).any()  # kept for four more iterations
@@ -111,3 +111,24 @@ def test_an_injection_every_other_iteration_still_leaves_the_slot_a_scale():
                                                   relaxation=default_relaxation((attack,), "tensor")),
                                CyberSetup(attacks=(attack,), detector="tensor"))
     assert run.admm.result.info["converged"] and run.confusion["tpr"] > 0.2
+
+
+def test_warm_up_compiles_every_kernel_a_screened_clearing_calls():
+    """The detector's cost is timed after :func:`cyber.resilient_admm.warm_up`: a kernel first compiled inside
+    the clearing (an argument of another layout than the warm-up's, e.g. a strided view) would be timed too."""
+    from numba.core.registry import CPUDispatcher
+
+    from cyber import forecast_kernels
+    from cyber.resilient_admm import warm_up
+
+    def signatures() -> dict[str, int]:
+        return {f"{module.__name__}.{name}": len(kernel.signatures) for module in (kernels, forecast_kernels)
+                for name, kernel in vars(module).items() if isinstance(kernel, CPUDispatcher)}
+
+    warm_up("tensor")
+    before = signatures()
+    inst = build_instance(feeder("case15da"), interval="2016-06-21T12:00", seed=0)
+    attack = AttackSpec("static-fdi", agents=(2,), fields=("P", "Q"), delta=0.05, seed=0)
+    solve_resilient_admm(inst, AdmmSettings(projection="local", max_iter=40, relaxation=default_relaxation(
+        (attack,), "tensor")), CyberSetup(attacks=(attack,), detector="tensor"))
+    assert signatures() == before
