@@ -75,14 +75,6 @@ def _hankel(x: np.ndarray, tau: int) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _orthogonal_step(a: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Leading left singular vectors of a wide matrix ``a`` (its column order does not matter) by one
-    orthogonal-iteration step from ``start``."""
-    q, _ = np.linalg.qr(a @ (np.ascontiguousarray(a.T) @ start))
-    return np.ascontiguousarray(q)
-
-
-@njit(cache=True, inline="always")
 def _top_vectors(a: np.ndarray, rank: int) -> np.ndarray:
     """Leading left singular vectors of ``a``: the top ``rank`` eigenvectors of ``a a^T``."""
     _, vectors = np.linalg.eigh(a @ np.ascontiguousarray(a.T))
@@ -101,22 +93,19 @@ def _channel_product(h: np.ndarray, u1: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _fit_one(h: np.ndarray, r1: int, r2: int, sweeps: int, warm: bool, f1: np.ndarray, f2: np.ndarray,
-             cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Factors (HOSVD + HOOI, or warm orthogonal-iteration sweeps from ``f1, f2``) and cores of one Hankel
-    tensor (w, T', tau); cores written into ``cores`` (T', r1, r2)."""
+def _fit_one(h: np.ndarray, r1: int, r2: int, sweeps: int, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Factors (HOSVD + HOOI) and cores of one Hankel tensor (w, T', tau); cores written into ``cores``
+    (T', r1, r2)."""
     w, t_count, tau = h.shape
     by_delay = h.reshape(w * t_count, tau)
-    if not warm:
-        f1 = _top_vectors(h.reshape(w, t_count * tau), r1)
-        f2 = _top_vectors(np.ascontiguousarray(by_delay.T), r2)
+    f1 = _top_vectors(h.reshape(w, t_count * tau), r1)
+    f2 = _top_vectors(np.ascontiguousarray(by_delay.T), r2)
     projected = np.empty((0, tau))  # X x_1 U1^T for the final U1: the last sweep's, else computed below
     for _ in range(sweeps):
         a = (by_delay @ f2).reshape(w, t_count * r2)
-        f1 = _orthogonal_step(a, f1) if warm else _top_vectors(a, r1)
+        f1 = _top_vectors(a, r1)
         projected = _channel_product(h, f1)
-        f2 = _orthogonal_step(np.ascontiguousarray(projected.T), f2) if warm else _top_vectors(
-            np.ascontiguousarray(projected.T), r2)
+        f2 = _top_vectors(np.ascontiguousarray(projected.T), r2)
     if sweeps == 0:
         projected = _channel_product(h, f1)
     g = (projected @ f2).reshape(r1, t_count, r2)
@@ -125,6 +114,130 @@ def _fit_one(h: np.ndarray, r1: int, r2: int, sweeps: int, warm: bool, f1: np.nd
             for k in range(r2):
                 cores[t, i, k] = g[i, t, k]
     return f1, f2
+
+
+@njit(cache=True, inline="always")
+def orthonormalize(y: np.ndarray) -> None:
+    """Columns of ``y`` (rows >= columns) replaced in place by an orthonormal basis of their span, column by
+    column (classical Gram-Schmidt, each column projected out twice, which keeps the basis orthonormal to
+    round-off); a column already in the span of those before it (or zero) is replaced by the unit vector
+    farthest from that span. What LAPACK's QR returns up to the columns' signs -- to which the forecast is
+    blind -- for a few columns at a fraction of its cost at these sizes (a call to it cost 3 us)."""
+    rows, columns = y.shape
+    v = np.empty(rows)
+    for j in range(columns):
+        before = 0.0
+        for r in range(rows):
+            v[r] = y[r, j]
+            before += v[r] * v[r]
+        norm = _project_out(y, j, v)
+        if not norm > 1e-14 * np.sqrt(before) or not norm > 1e-290:
+            best, pick = -1.0, 0
+            for e in range(rows):  # the unit vector least in the span, projected out
+                v[:] = 0.0
+                v[e] = 1.0
+                residual = _project_out(y, j, v)
+                if residual > best:
+                    best, pick = residual, e
+            v[:] = 0.0
+            v[pick] = 1.0
+            norm = _project_out(y, j, v)
+        for r in range(rows):
+            y[r, j] = v[r] / norm
+
+
+@njit(cache=True, inline="always")
+def _project_out(q: np.ndarray, j: int, v: np.ndarray) -> float:
+    """``v`` minus its projection on the orthonormal columns ``q[:, :j]``, twice; returns its norm."""
+    rows = v.size
+    for _ in range(2):
+        for i in range(j):
+            dot = 0.0
+            for r in range(rows):
+                dot += q[r, i] * v[r]
+            for r in range(rows):
+                v[r] -= dot * q[r, i]
+    norm = 0.0
+    for r in range(rows):
+        norm += v[r] * v[r]
+    return np.sqrt(norm)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _refine(x: np.ndarray, tau: int, sweeps: int, f1: np.ndarray, f2: np.ndarray, cores: np.ndarray) -> None:
+    """``sweeps`` HOOI sweeps from the factors ``f1`` (w, r1) and ``f2`` (tau, r2), each SVD a single
+    orthogonal-iteration step, on the Hankel tensor of ``x`` (w, L - d) without building it (entry (c, t, j)
+    is ``x[c, t + j]``); factors refined in place, cores written into ``cores`` (T', r1, r2).
+
+    The mode-1 step ``U1 <- orth(A A^T U1)``, ``A`` the unfolding of ``X x_2 U2^T``, runs through the small
+    side: ``A^T U1`` is the delay product of ``U1^T x`` (r1 rows, as the cores are), and ``A`` times it is
+    ``x`` times its adjoint delay product -- a third of the flops of forming ``A`` (w rows). Scalar loops,
+    innermost along time (contiguous; sums may be reassociated): the products are a few thousand flops, and a
+    call to BLAS or LAPACK from compiled code cost more than that."""
+    w, n = x.shape
+    r1, r2 = f1.shape[1], f2.shape[1]
+    t_count = n - tau + 1
+    channels = np.empty((r1, n))  # U1^T x: X x_1 U1^T, slice t its columns t..t+tau-1
+    delay = np.empty((r1, r2, t_count))  # X x_1 U1^T x_2 U2^T: the cores, time last
+    adjoint = np.empty((r1, n))  # its delay product's adjoint: A A^T U1 = x adjoint^T
+    for _ in range(sweeps):
+        _channel_rows(x, f1, channels)  # U1 <- orthogonal step on the mode-1 unfolding of X x_2 U2^T
+        _delay_product(channels, f2, delay)
+        adjoint[:] = 0.0
+        for i in range(r1):
+            for j in range(tau):
+                for k in range(r2):
+                    factor = f2[j, k]
+                    for t in range(t_count):
+                        adjoint[i, t + j] += factor * delay[i, k, t]
+        for c in range(w):
+            for i in range(r1):
+                acc = 0.0
+                for s in range(n):
+                    acc += x[c, s] * adjoint[i, s]
+                f1[c, i] = acc
+        orthonormalize(f1)
+        _channel_rows(x, f1, channels)  # U2 <- orthogonal step on the mode-2 unfolding of X x_1 U1^T
+        _delay_product(channels, f2, delay)
+        for j in range(tau):
+            for k in range(r2):
+                acc = 0.0
+                for i in range(r1):
+                    for t in range(t_count):
+                        acc += channels[i, t + j] * delay[i, k, t]
+                f2[j, k] = acc
+        orthonormalize(f2)
+    if sweeps == 0:
+        _channel_rows(x, f1, channels)
+    _delay_product(channels, f2, delay)
+    for t in range(t_count):
+        for i in range(r1):
+            for k in range(r2):
+                cores[t, i, k] = delay[i, k, t]
+
+
+@njit(cache=True, inline="always")
+def _delay_product(x: np.ndarray, f2: np.ndarray, out: np.ndarray) -> None:
+    """``out[c, k, t] = sum_j x[c, t + j] f2[j, k]``: the Hankel tensor of the rows of ``x`` times ``f2``
+    along its delay mode."""
+    out[:] = 0.0
+    for c in range(x.shape[0]):
+        for j in range(f2.shape[0]):
+            for k in range(f2.shape[1]):
+                factor = f2[j, k]
+                for t in range(out.shape[2]):
+                    out[c, k, t] += factor * x[c, t + j]
+
+
+@njit(cache=True, inline="always")
+def _channel_rows(x: np.ndarray, f1: np.ndarray, out: np.ndarray) -> None:
+    """``out = f1^T x``: (r1, L - d)."""
+    out[:] = 0.0
+    for c in range(x.shape[0]):
+        for i in range(f1.shape[1]):
+            weight = f1[c, i]
+            for s in range(x.shape[1]):
+                out[i, s] += weight * x[c, s]
 
 
 @njit(cache=True)
@@ -146,8 +259,11 @@ def fit_batch(series: np.ndarray, widths: np.ndarray, d: int, tau: int, rank_cha
             for t in range(n):  # a loop, not ``diff[c] /= ...``: the same division, compiled faster
                 diff[c, t] = diff[c, t] / scale[b, c]
         r1, r2 = min(rank_channels, w), min(rank_delay, tau)
-        f1, f2 = _fit_one(_hankel(diff, tau), r1, r2, sweeps, warm, np.ascontiguousarray(u1[b, :w, :r1]),
-                          np.ascontiguousarray(u2[b, :, :r2]), cores[b, :, :r1, :r2])
+        if warm:
+            f1, f2 = u1[b, :w, :r1].copy(), u2[b, :, :r2].copy()  # copies: the member's factors are reset below
+            _refine(diff, tau, sweeps, f1, f2, cores[b, :, :r1, :r2])
+        else:
+            f1, f2 = _fit_one(_hankel(diff, tau), r1, r2, sweeps, cores[b, :, :r1, :r2])
         u1[b] = 0.0  # a start fitted on other widths leaves nothing behind
         u2[b] = 0.0
         for c in range(w):

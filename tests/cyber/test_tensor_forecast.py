@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cyber.forecast_kernels import ar_coefficients
+from cyber.forecast_kernels import ar_coefficients, orthonormalize
 from cyber.tensor_forecast import (
     TuckerArimaModel,
     embed,
@@ -80,6 +80,55 @@ def test_refits_from_the_last_factors_reach_the_same_subspace():
     for a, b in zip(exact, (state.u1, state.u2), strict=True):
         projector = a @ np.swapaxes(a, 1, 2)
         assert np.allclose(projector @ b, b, atol=1e-6)
+
+
+@settings(deadline=None)
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 2), sweeps=st.integers(0, 2))
+def test_a_refit_is_the_orthogonal_iteration_written_with_numpy(seed, d, sweeps):
+    """The compiled refit (scalar loops, its own Gram-Schmidt) against the same sweeps in numpy with LAPACK's
+    QR: the same subspaces, and the same Tucker slices ``U1 G_t U2^T`` (blind to the factors' signs)."""
+    model = TuckerArimaModel(d=d, sweeps=sweeps)
+    series = random_walks(seed, b=2, m=6)
+    start = fit(random_walks(seed + 1, b=2, m=6), model)  # factors of other data
+    refit = fit(series, model, start)
+    for b in range(2):
+        x, _ = embed(series[b], model, refit.scale[b])  # (m, tau, T')
+        u1, u2 = start.u1[b], start.u2[b]
+        for _ in range(sweeps):
+            a = np.einsum("mjt,jk->mtk", x, u2).reshape(len(x), -1)
+            u1 = np.linalg.qr(a @ (a.T @ u1))[0]
+            projected = np.einsum("mjt,mi->itj", x, u1).reshape(-1, model.tau)
+            u2 = np.linalg.qr(projected.T @ (projected @ u2))[0]
+        cores = np.einsum("mjt,mi,jk->tik", x, u1, u2)
+        assert np.allclose(refit.u1[b] @ refit.u1[b].T, u1 @ u1.T, atol=1e-9)
+        assert np.allclose(refit.u2[b] @ refit.u2[b].T, u2 @ u2.T, atol=1e-9)
+        slices = np.einsum("mi,tik,jk->tmj", refit.u1[b], refit.cores[b], refit.u2[b])
+        assert np.allclose(slices, np.einsum("mi,tik,jk->tmj", u1, cores, u2), atol=1e-9)
+
+
+@settings(deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 9), columns=st.integers(1, 4),
+       degenerate=st.sampled_from(["none", "zero", "repeated", "tiny"]))
+def test_orthonormalize_spans_what_lapack_qr_spans(seed, rows, columns, degenerate):
+    """Orthonormal columns spanning the input's columns, as ``np.linalg.qr``'s; a zero, repeated or tiny column
+    still gets an orthonormal partner (the fit's windows hold flat channels and zero padding)."""
+    columns = min(columns, rows)
+    rng = np.random.default_rng(seed)
+    y = rng.standard_normal((rows, columns)) * 10.0 ** rng.uniform(-8, 3)
+    if columns > 1 and degenerate == "zero":
+        y[:, 1] = 0.0
+    elif columns > 1 and degenerate == "repeated":
+        y[:, -1] = y[:, 0]
+    elif degenerate == "tiny":
+        y[:, 0] *= 1e-200
+    q = y.copy()
+    orthonormalize(q)
+    assert np.allclose(q.T @ q, np.eye(columns), atol=1e-12)
+    if degenerate == "none":
+        lapack = np.linalg.qr(y)[0]
+        assert np.allclose(q @ q.T, lapack @ lapack.T, atol=1e-9)
+    residual = np.linalg.norm(q @ (q.T @ y) - y, axis=0)
+    assert (residual <= 1e-9 * np.linalg.norm(y, axis=0)).all()
 
 
 def test_extend_equals_the_cores_of_the_slid_window_under_fixed_factors():
