@@ -291,16 +291,17 @@ def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, sc
 
 
 @njit(cache=True)
-def last_columns(data: np.ndarray, head: int, k: int) -> np.ndarray:
+def last_columns(data: np.ndarray, head: int, k: int, widths: np.ndarray) -> np.ndarray:
     """The ``k`` newest of a ring ``data`` (n, m, time) whose newest entry sits before ``head``, in time order
-    as a C-contiguous (n, m, k): the forecasts' layout."""
+    as a C-contiguous (n, m, k): the forecasts' layout. Of agent ``a`` only the first ``widths[a]`` channels
+    (its slots; the rest is padding, and zero)."""
     n, m, length = data.shape
     times = np.empty(k, dtype=np.int64)
     for t in range(k):
         times[t] = (head - k + t) % length
-    out = np.empty((n, m, k))
+    out = np.zeros((n, m, k))
     for a in range(n):
-        for c in range(m):
+        for c in range(widths[a]):
             for t in range(k):
                 out[a, c, t] = data[a, c, times[t]]
     return out
@@ -373,7 +374,7 @@ def warm_up(screening: bool = True) -> None:
     ring = (np.zeros((1, 1, 3)), np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1)))
     ring_scales(ring[0], flat, flat, ring[2])
     ring_push(ring[0], ring[1], flat, 0, values)
-    last_columns(np.zeros((1, 1, 3)), 0, 2)
+    last_columns(np.zeros((1, 1, 3)), 0, 2, flat + 1)
     if not screening:
         return
     record = np.zeros((2, 5))[:, 0]  # the detector's per-slot state, columns of one record per slot (two rows:

@@ -183,7 +183,7 @@ class PhysicsTensorDetector:
         buses = np.arange(1, n + 1)
         self.phi = physics_rows(self.slots, split.flow_kind, split.voltage_kind, instance.feeder.r_pu[buses],
                                 instance.feeder.x_pu[buses])
-        self.window = Window(n, m, window)
+        self.window = Window(n, m, window, self.slots.used)
         self.current = np.zeros((n, m))  # this iteration's cleaned observation, completed as batches arrive
         self.trusted = np.zeros((n, m))  # the last iteration's: the fallback (18)
         self.forecast = np.zeros((n, m))

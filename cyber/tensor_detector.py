@@ -134,10 +134,11 @@ class Window:
     what the screening reads of one slot's newest observations is one contiguous stretch, and so is what a
     forecast gathers of a channel."""
 
-    def __init__(self, n: int, m: int, length: int) -> None:
+    def __init__(self, n: int, m: int, length: int, used: np.ndarray) -> None:
         self.data = np.zeros((n, m, length))
         self.by_slot = self.data.reshape(n * m, length)  # (slot, time), a view
         self.length, self.filled, self.head = length, 0, 0
+        self.used = np.asarray(used, dtype=np.int64)  # every agent's slots, the first of its m
 
     def append(self, observation: np.ndarray) -> None:
         self.data[:, :, self.head] = observation
@@ -145,8 +146,9 @@ class Window:
         self.filled = min(self.filled + 1, self.length)
 
     def last(self, k: int) -> np.ndarray:
-        """The last ``k`` observations in time order as a C-contiguous (n, m, k): the forecast's layout."""
-        return kernels.last_columns(self.data, self.head, k)
+        """The last ``k`` observations in time order as a C-contiguous (n, m, k): the forecast's layout (zero
+        beyond an agent's slots)."""
+        return kernels.last_columns(self.data, self.head, k, self.used)
 
     def despike(self, ratio: float, floor: float) -> None:
         """Replace the second-newest observation where it is an isolated spike
@@ -178,7 +180,7 @@ class TensorDetector:
         self.slots = SlotMap.of(split, LOCAL_FIELDS)
         self.flow_kind, self.voltage_kind = split.flow_kind, split.voltage_kind
         n, m = self.slots.n_agents, self.slots.width
-        self.window = Window(n, m, window)
+        self.window = Window(n, m, window, self.slots.used)
         # a slot's values side by side (the arrays below are (n, m) views of one record per slot): the screening
         # of a slot then reads one stretch of memory, not one in each of five arrays
         record = np.zeros((n * m, 5))

@@ -268,12 +268,14 @@ def test_screen_batch_is_screen_slots_then_the_limits_numpy_applied(seed, screen
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 10**6), st.integers(1, LENGTH))
 def test_window_kernels_are_the_numpy_they_replace(seed, k):
-    """The newest ``k`` columns of the window in time order (np.take along the ring) and the
-    de-spiking of its middle observation (np.where on the spike test)."""
+    """The newest ``k`` columns of the window in time order (np.take along the ring; zero beyond every agent's
+    slots) and the de-spiking of its middle observation (np.where on the spike test)."""
     rng = np.random.default_rng(seed)
     data, head = rng.normal(size=(4, 3, LENGTH)), int(rng.integers(0, LENGTH))
+    widths = rng.integers(1, 4, 4)
     expected = np.take(data, (head - k + np.arange(k)) % LENGTH, axis=-1)
-    got = kernels.last_columns(data, head, k)
+    expected[np.arange(3) >= widths[:, None]] = 0.0
+    got = kernels.last_columns(data, head, k, widths)
     assert got.flags.c_contiguous and np.array_equal(got, expected)
     a, c = rng.normal(size=12), rng.normal(size=12)
     b = np.where(rng.random(12) < 0.5, rng.normal(size=12) * 10, 0.5 * (a + c))  # spikes and values on the line

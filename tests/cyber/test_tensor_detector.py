@@ -24,7 +24,7 @@ def test_a_spike_is_an_isolated_jump_not_a_trend_or_a_step():
 
 
 def test_the_history_loses_its_spikes_once_the_value_after_them_is_known():
-    window = Window(1, 2, 5)
+    window = Window(1, 2, 5, np.array([2]))
     series = [[0.0, 0.0], [1.0, 0.1], [6.0, 0.2], [3.0, 0.3]]  # channel 0: a spike at step 2
     for column in series:
         window.append(np.array([column]))
