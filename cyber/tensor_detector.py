@@ -140,8 +140,13 @@ class Window:
         self.length, self.filled, self.head = length, 0, 0
         self.used = np.asarray(used, dtype=np.int64)  # every agent's slots, the first of its m
 
-    def append(self, observation: np.ndarray) -> None:
-        self.data[:, :, self.head] = observation
+    def append(self, observation: np.ndarray, despike: tuple[float, float] | None = None) -> None:
+        """Add ``observation`` (n, m) as the newest; with ``despike`` (ratio, floor), replace the one before it
+        where it is an isolated spike (:func:`cyber.detector_kernels.is_spike`) by the midpoint of its
+        neighbours: a missed injection must not teach the forecast its pattern."""
+        ratio, floor = despike or (0.0, 0.0)
+        kernels.append_column(self.by_slot, self.head, observation.reshape(-1), despike is not None
+                              and self.filled >= 2, ratio, floor)
         self.head = (self.head + 1) % self.length
         self.filled = min(self.filled + 1, self.length)
 
@@ -149,15 +154,6 @@ class Window:
         """The last ``k`` observations in time order as a C-contiguous (n, m, k): the forecast's layout (zero
         beyond an agent's slots)."""
         return kernels.last_columns(self.data, self.head, k, self.used)
-
-    def despike(self, ratio: float, floor: float) -> None:
-        """Replace the second-newest observation where it is an isolated spike
-        (:func:`cyber.detector_kernels.is_spike`) by the midpoint of its neighbours: a missed injection must
-        not teach the forecast its pattern."""
-        if self.filled < 3:
-            return
-        before, middle, after = (self.by_slot[:, (self.head - k) % self.length] for k in (3, 2, 1))
-        kernels.despike_middle(before, middle, after, ratio, floor)
 
 
 class TensorDetector:
@@ -278,8 +274,7 @@ class TensorDetector:
         self._error_sum, self._error_count = 0.0, 0
         if self.iteration >= 0:
             self._learn_physics_error()
-            self.window.append(self.current)
-            self.window.despike(DESPIKE_RATIO, self.floor)
+            self.window.append(self.current, (DESPIKE_RATIO, self.floor))
             np.copyto(self.trusted, self.current)
         self.iteration = local.iteration
         self.has_forecast = False

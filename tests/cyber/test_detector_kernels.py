@@ -269,7 +269,7 @@ def test_screen_batch_is_screen_slots_then_the_limits_numpy_applied(seed, screen
 @given(st.integers(0, 10**6), st.integers(1, LENGTH))
 def test_window_kernels_are_the_numpy_they_replace(seed, k):
     """The newest ``k`` columns of the window in time order (np.take along the ring; zero beyond every agent's
-    slots) and the de-spiking of its middle observation (np.where on the spike test)."""
+    slots), and an observation appended with the one before it de-spiked (np.where on the spike test)."""
     rng = np.random.default_rng(seed)
     data, head = rng.normal(size=(4, 3, LENGTH)), int(rng.integers(0, LENGTH))
     widths = rng.integers(1, 4, 4)
@@ -277,11 +277,17 @@ def test_window_kernels_are_the_numpy_they_replace(seed, k):
     expected[np.arange(3) >= widths[:, None]] = 0.0
     got = kernels.last_columns(data, head, k, widths)
     assert got.flags.c_contiguous and np.array_equal(got, expected)
-    a, c = rng.normal(size=12), rng.normal(size=12)
-    b = np.where(rng.random(12) < 0.5, rng.normal(size=12) * 10, 0.5 * (a + c))  # spikes and values on the line
-    ours = b.copy()
-    kernels.despike_middle(a, ours, c, 3.0, 1e-6)
-    assert np.array_equal(ours, np.where(kernels.is_spike(a, b, c, 3.0, 1e-6), 0.5 * (a + c), b))
+    ring = rng.normal(size=(12, LENGTH))
+    a, c = ring[:, (head - 2) % LENGTH], rng.normal(size=12)
+    ring[:, (head - 1) % LENGTH] = b = np.where(rng.random(12) < 0.5, rng.normal(size=12) * 10, 0.5 * (a + c))
+    expected = ring.copy()
+    expected[:, head] = c
+    for despike in (False, True):
+        ours = ring.copy()
+        kernels.append_column(ours, head, c, despike, 3.0, 1e-6)
+        if despike:  # spikes and values on the line
+            expected[:, (head - 1) % LENGTH] = np.where(kernels.is_spike(a, b, c, 3.0, 1e-6), 0.5 * (a + c), b)
+        assert np.array_equal(ours, expected)
 
 
 @settings(max_examples=30, deadline=None)
