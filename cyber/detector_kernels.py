@@ -308,20 +308,26 @@ def last_columns(data: np.ndarray, head: int, k: int, widths: np.ndarray) -> np.
 
 
 @njit(cache=True)
-def append_column(by_slot: np.ndarray, head: int, observation: np.ndarray, despike: bool, ratio: float,
-                  floor: float) -> None:
-    """Write the raveled ``observation`` as column ``head`` of the ring ``by_slot`` (slot, time); with
-    ``despike``, the column before it (the second-newest now) is replaced by the midpoint of its neighbours
-    wherever it is a spike (:func:`is_spike`) between them. One pass over the slots, each one's row once."""
-    length = by_slot.shape[1]
+def append_column(by_slot: np.ndarray, head: int, observation: np.ndarray, used: np.ndarray, despike: bool,
+                  ratio: float, floor: float, trusted: np.ndarray) -> None:
+    """Write the raveled ``observation`` as column ``head`` of the ring ``by_slot`` (slot, time), of every agent
+    ``a`` its first ``used[a]`` slots (the others, padding, stay zero); with ``despike``, the column before it
+    (the second-newest now) is replaced by the midpoint of its neighbours wherever it is a spike
+    (:func:`is_spike`) between them; the observation is copied into ``trusted`` too (unless that is empty).
+    One pass over the slots, each one's row once."""
+    length, width = by_slot.shape[1], by_slot.shape[0] // used.size
     middle, before = (head - 1) % length, (head - 2) % length
-    for s in range(by_slot.shape[0]):
-        c = observation[s]
-        by_slot[s, head] = c
-        if despike:
-            a = by_slot[s, before]
-            if is_spike(a, by_slot[s, middle], c, ratio, floor):
-                by_slot[s, middle] = 0.5 * (a + c)
+    copy = trusted.size > 0
+    for a in range(used.size):
+        for s in range(a * width, a * width + used[a]):
+            c = observation[s]
+            by_slot[s, head] = c
+            if copy:
+                trusted[s] = c
+            if despike:
+                x = by_slot[s, before]
+                if is_spike(x, by_slot[s, middle], c, ratio, floor):
+                    by_slot[s, middle] = 0.5 * (x + c)
 
 
 @njit(cache=True)
@@ -383,7 +389,7 @@ def warm_up(screening: bool = True) -> None:
     ring_push(ring[0], ring[1], flat, 0, values)
     last_columns(np.zeros((1, 1, 3)), 0, 2, flat + 1)
     window = np.zeros((1, 3))
-    append_column(window, 0, values, False, 3.0, 0.0)
+    append_column(window, 0, values, flat + 1, False, 3.0, 0.0, values[:0])
     if not screening:
         return
     record = np.zeros((2, 5))[:, 0]  # the detector's per-slot state, columns of one record per slot (two rows:
@@ -391,7 +397,7 @@ def warm_up(screening: bool = True) -> None:
     screen_batch(np.zeros((1, 1), dtype=np.int64), flat, values, True, record, record, record, True, 1.0, 0.0, signs,
                  record, 0.25, np.zeros((1, 3)), 0, 0, 3.0, True, np.zeros((1, 5, 3)), np.zeros((1, 5), dtype=np.int64),
                  np.zeros((1, 5)), 1, True, values, values, flat, 1e-9, flat, record)
-    append_column(window, 0, record, True, 3.0, 0.0)  # the detector's observation: a column of its record
+    append_column(window, 0, record, flat + 1, True, 3.0, 0.0, record)  # observations: columns of the record
     push_residuals(flat, flat, flat, record, values, ring[0], ring[1])
     equality_targets(flat, values, values, values, values, values, values, values, values)
     fuse(flat, flat, record, np.zeros((2, 5))[:, TEMPORAL], values, values)  # a predictor's scales: strided

@@ -277,17 +277,20 @@ def test_window_kernels_are_the_numpy_they_replace(seed, k):
     expected[np.arange(3) >= widths[:, None]] = 0.0
     got = kernels.last_columns(data, head, k, widths)
     assert got.flags.c_contiguous and np.array_equal(got, expected)
-    ring = rng.normal(size=(12, LENGTH))
+    ring = rng.normal(size=(12, LENGTH))  # three agents of four slots, of which they use the first ``used``
+    used = rng.integers(1, 5, 3)
+    mine = (np.arange(12) % 4) < np.repeat(used, 4)
     a, c = ring[:, (head - 2) % LENGTH], rng.normal(size=12)
     ring[:, (head - 1) % LENGTH] = b = np.where(rng.random(12) < 0.5, rng.normal(size=12) * 10, 0.5 * (a + c))
     expected = ring.copy()
-    expected[:, head] = c
+    expected[mine, head] = c[mine]
     for despike in (False, True):
-        ours = ring.copy()
-        kernels.append_column(ours, head, c, despike, 3.0, 1e-6)
+        ours, trusted = ring.copy(), np.zeros(12)
+        kernels.append_column(ours, head, c, used, despike, 3.0, 1e-6, trusted)
         if despike:  # spikes and values on the line
-            expected[:, (head - 1) % LENGTH] = np.where(kernels.is_spike(a, b, c, 3.0, 1e-6), 0.5 * (a + c), b)
-        assert np.array_equal(ours, expected)
+            despiked = np.where(kernels.is_spike(a, b, c, 3.0, 1e-6), 0.5 * (a + c), b)
+            expected[mine, (head - 1) % LENGTH] = despiked[mine]
+        assert np.array_equal(ours, expected) and np.array_equal(trusted, np.where(mine, c, 0.0))
 
 
 @settings(max_examples=30, deadline=None)
