@@ -246,22 +246,22 @@ def _clip(x: float, low: float, high: float) -> float:
 
 
 @njit(cache=True)
-def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, screen: bool, trusted: np.ndarray,
-                 forecast: np.ndarray, temporal: np.ndarray, has_forecast: bool, z: float, floor: float,
-                 flag_sign: np.ndarray, last_deviation: np.ndarray, return_share: float, history: np.ndarray,
-                 head: int, filled: int, ratio: float, count_returns: bool, rings: np.ndarray, count: np.ndarray,
-                 sigmas: np.ndarray, drift_steps: int, limited: bool,
-                 low: np.ndarray, high: np.ndarray, sender: np.ndarray, tolerance: float, own_slot: np.ndarray,
-                 current: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, sender: np.ndarray, screen: bool,
+                 limited: bool, has_forecast: bool, head: int, filled: int, trusted: np.ndarray, forecast: np.ndarray,
+                 temporal: np.ndarray, flag_sign: np.ndarray, last_deviation: np.ndarray, history: np.ndarray,
+                 rings: np.ndarray, count: np.ndarray, sigmas: np.ndarray, own_slot: np.ndarray, current: np.ndarray,
+                 low: np.ndarray, high: np.ndarray, z: float, floor: float, return_share: float, ratio: float,
+                 count_returns: bool, drift_steps: int, tolerance: float) -> tuple[np.ndarray, np.ndarray, float]:
     """One batch of received fields, from its channels to the values delivered, in one call: the raveled
     slots of every field and channel (``rows[field, channel]``), with ``screen`` steps 3-6 of
     :func:`screen_slots`, then with ``limited`` step 7: a value outside its sender's limits (``low`` and
     ``high`` indexed by the ``sender`` bus of every message, beyond ``tolerance``) flagged and replaced by the
-    receiver's own copy (``current`` at ``own_slot[agent]``, read before this batch is written), every value clipped to
-    them; what the window keeps (:func:`screen_slots`: for a flagged value its estimate; limited and clipped
-    alike) is written into ``current`` (raveled). ``received`` holds the fields one after
-    the other (field-major, as ``rows``); returns the cleaned values and flags as (fields, messages) and the
-    summed absolute deviation from the estimate (0 without ``screen``)."""
+    receiver's own copy (``current`` at ``own_slot[agent]``, read before this batch is written), every value
+    clipped to them; what the window keeps (:func:`screen_slots`: for a flagged value its estimate; limited and
+    clipped alike) is written into ``current`` (raveled). ``received`` holds the fields one after the other
+    (field-major, as ``rows``); returns the cleaned values and flags as (fields, messages) and the summed
+    absolute deviation from the estimate (0 without ``screen``). The arguments from ``trusted`` on are the
+    detector's own, the same at every call (it passes them as one tuple)."""
     n_fields, n = rows.shape[0], channel.size
     flat = np.empty(n_fields * n, dtype=np.int64)
     for f in range(n_fields):
@@ -394,9 +394,9 @@ def warm_up(screening: bool = True) -> None:
         return
     record = np.zeros((2, 5))[:, 0]  # the detector's per-slot state, columns of one record per slot (two rows:
     # numpy calls a one-element array contiguous whatever its stride, and numba would compile for that)
-    screen_batch(np.zeros((1, 1), dtype=np.int64), flat, values, True, record, record, record, True, 1.0, 0.0, signs,
-                 record, 0.25, np.zeros((1, 3)), 0, 0, 3.0, True, np.zeros((1, 5, 3)), np.zeros((1, 5), dtype=np.int64),
-                 np.zeros((1, 5)), 1, True, values, values, flat, 1e-9, flat, record)
+    screen_batch(np.zeros((1, 1), dtype=np.int64), flat, values, flat, True, True, True, 0, 0, record, record, record,
+                 signs, record, np.zeros((1, 3)), np.zeros((1, 5, 3)), np.zeros((1, 5), dtype=np.int64),
+                 np.zeros((1, 5)), flat, record, values, values, 1.0, 0.0, 0.25, 3.0, True, 1, 1e-9)
     append_column(window, 0, record, flat + 1, True, 3.0, 0.0, record)  # observations: columns of the record
     push_residuals(flat, flat, flat, record, values, ring[0], ring[1])
     equality_targets(flat, values, values, values, values, values, values, values, values)

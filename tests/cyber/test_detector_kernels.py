@@ -239,8 +239,8 @@ def test_screen_batch_is_screen_slots_then_the_limits_numpy_applied(seed, screen
         flat = rows[:, channel].ravel()
         if batch_kernel:
             cleaned, flagged, total = kernels.screen_batch(
-                rows, channel, received, screen, *state, True, 1.64, 1e-5, sign, deviation, 0.25, history, head, LENGTH,
-                3.0, True, *rings_, drift_steps, limited, low, high, sender, 1e-9, own_slot, observed)
+                rows, channel, received, sender, screen, limited, True, head, LENGTH, *state, sign, deviation, history,
+                *rings_, own_slot, observed, low, high, 1.64, 1e-5, 0.25, 3.0, True, drift_steps, 1e-9)
             return cleaned.ravel(), flagged.ravel(), total
         if screen:
             cleaned, flagged, total, kept = kernels.screen_slots(
