@@ -33,6 +33,14 @@ def _position(count: int, k: int) -> int:
     return count % k
 
 
+#: Marks of a slot (int8): the values of the last two iterations that the window keeps replaced (bit 0 the
+#: newest, bit 1 the one before; flagged, or an impossible voltage). The line ``2 h[k-1] - h[k-2]`` through a
+#: replaced value extrapolates the screen's own guess and carries twice its error (then minus it once): used,
+#: it screens the two values after every caught injection against a wrong estimate; scored, it puts those
+#: errors into the line's ring of nine, two after every injection
+REPLACED_RECENTLY = 3
+#: ... and whether the line's error of the last iteration went into its ring (what a return takes back)
+LINE_PUSHED = 4
 #: The tensor detector's predictors, in the order of their rings (:class:`cyber.tensor_detector.ErrorScale`):
 #: repeating the last trusted value, the (fused) forecast, the temporal forecast, the drift and the line
 STEP, FORECAST, TEMPORAL, DRIFT, LINE = range(5)
@@ -141,10 +149,11 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
                  temporal: np.ndarray, has_forecast: bool, z: float, floor: float, flag_sign: np.ndarray,
                  last_deviation: np.ndarray, return_share: float, history: np.ndarray, head: int, filled: int,
                  ratio: float, count_returns: bool, rings: np.ndarray, count: np.ndarray, sigmas: np.ndarray,
-                 drift_steps: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+                 drift_steps: int, replaced: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Steps 3-6 per slot, in one pass: the estimate (of the forecast, the last trusted value, its drift --
     the last value plus the median of its last ``drift_steps`` steps, :func:`median_step` -- and its line --
-    ``2 x last - the one before`` --, the one whose record is best; ``drift_steps`` 0: neither trend), the
+    ``2 x last - the one before`` --, the one whose record is best; ``drift_steps`` 0: neither trend; the line
+    not in the two iterations after a replaced value, see :data:`REPLACED_RECENTLY`), the
     bound (infinite for a trend that persists -- a deviation the same way as the last flagged one, and at most
     ``1 / return_share`` times as large -- or for a return to the track, see :func:`is_spike`, unless the last
     value deviated from its estimate less than ``return_share`` of this one's deviation -- the last one was
@@ -156,7 +165,8 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
     temporal forecast; with ``count_returns``, a spike's last-value error is replaced by the de-spiked track's
     two half steps). ``rings``, ``count`` and ``sigmas`` are the predictors' error rings, write counts and
     scales, indexed (slot, predictor) as :data:`STEP` .. :data:`LINE`; ``history`` is the window (slot, time),
-    a ring whose newest observation sits before ``head``. Returns the cleaned values, the flags, the summed
+    a ring whose newest observation sits before ``head``; ``replaced`` holds every slot's marks
+    (:data:`REPLACED_RECENTLY`, :data:`LINE_PUSHED`), updated here. Returns the cleaned values, the flags, the summed
     absolute deviation from the estimate and the values the window keeps: the received value, or for a flagged
     one the estimate (the cleaned value of a value just outside the band sits on the band's edge, which is no
     better a guess of the honest value, and the drift and the line extrapolate what the window keeps)."""
@@ -179,7 +189,10 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
         if drifts and sigmas[s, DRIFT] < sigma:
             estimate, sigma = drifted, sigmas[s, DRIFT]
         line = 2.0 * last - history[s, previous]
-        if lines and sigmas[s, LINE] < sigma:
+        marks = replaced[s]
+        # in the two iterations after a replaced value the line extrapolates a guess: neither used nor scored
+        fresh_line = lines and not marks & REPLACED_RECENTLY
+        if fresh_line and sigmas[s, LINE] < sigma:
             estimate, sigma = line, sigmas[s, LINE]
         deviation = x - estimate
         sign = 1 if deviation > 0 else (-1 if deviation < 0 else 0)
@@ -208,6 +221,8 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
         total += abs(deviation)
         flag_sign[s] = sign if flagged[i] else 0
         last_deviation[s] = abs(deviation)
+        replaced[s] = (((marks << 1) & REPLACED_RECENTLY) | (1 if flagged[i] else 0)
+                       | (LINE_PUSHED if fresh_line and not back else 0))
         if back:
             retract_one(rings, count, sigmas, s, STEP)
             if count_returns:
@@ -221,12 +236,12 @@ def screen_slots(flat: np.ndarray, received: np.ndarray, trusted: np.ndarray, fo
                 retract_one(rings, count, sigmas, s, TEMPORAL)
             if drifts and filled > drift_steps + 1:  # the spike's drift and line errors, pushed one iteration ago
                 retract_one(rings, count, sigmas, s, DRIFT)
-            if lines and filled >= 3:
+            if marks & LINE_PUSHED:
                 retract_one(rings, count, sigmas, s, LINE)
         else:
             if drifts:
                 push_one(rings, count, s, DRIFT, abs(x - drifted))
-            if lines:
+            if fresh_line:
                 push_one(rings, count, s, LINE, abs(x - line))
             if has_forecast:
                 push_one(rings, count, s, FORECAST, abs(x - forecast[s]))
@@ -248,20 +263,21 @@ def _clip(x: float, low: float, high: float) -> float:
 @njit(cache=True)
 def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, sender: np.ndarray, screen: bool,
                  limited: bool, has_forecast: bool, head: int, filled: int, trusted: np.ndarray, forecast: np.ndarray,
-                 temporal: np.ndarray, flag_sign: np.ndarray, last_deviation: np.ndarray, history: np.ndarray,
-                 rings: np.ndarray, count: np.ndarray, sigmas: np.ndarray, own_slot: np.ndarray, current: np.ndarray,
+                 temporal: np.ndarray, flag_sign: np.ndarray, last_deviation: np.ndarray, replaced: np.ndarray,
+                 history: np.ndarray, rings: np.ndarray, count: np.ndarray, sigmas: np.ndarray, own_slot: np.ndarray,
+                 current: np.ndarray,
                  low: np.ndarray, high: np.ndarray, z: float, floor: float, return_share: float, ratio: float,
                  count_returns: bool, drift_steps: int, tolerance: float) -> tuple[np.ndarray, np.ndarray, float]:
     """One batch of received fields, from its channels to the values delivered, in one call: the raveled
     slots of every field and channel (``rows[field, channel]``), with ``screen`` steps 3-6 of
     :func:`screen_slots`, then with ``limited`` step 7: a value outside its sender's limits (``low`` and
     ``high`` indexed by the ``sender`` bus of every message, beyond ``tolerance``) flagged and replaced by the
-    receiver's own copy (``current`` at ``own_slot[agent]``, read before this batch is written), every value
-    clipped to them; what the window keeps (:func:`screen_slots`: for a flagged value its estimate; limited and
-    clipped alike) is written into ``current`` (raveled). ``received`` holds the fields one after the other
-    (field-major, as ``rows``); returns the cleaned values and flags as (fields, messages) and the summed
-    absolute deviation from the estimate (0 without ``screen``). The arguments from ``trusted`` on are the
-    detector's own, the same at every call (it passes them as one tuple)."""
+    receiver's own copy (``current`` at ``own_slot[agent]``, read before this batch is written; marked
+    replaced), every value clipped to them; what the window keeps (:func:`screen_slots`: for a flagged value its
+    estimate; limited and clipped alike) is written into ``current`` (raveled). ``received`` holds the fields
+    one after the other (field-major, as ``rows``); returns the cleaned values and flags as (fields, messages)
+    and the summed absolute deviation from the estimate (0 without ``screen``). The arguments from ``trusted``
+    on are the detector's own, the same at every call (it passes them as one tuple)."""
     n_fields, n = rows.shape[0], channel.size
     flat = np.empty(n_fields * n, dtype=np.int64)
     for f in range(n_fields):
@@ -270,7 +286,7 @@ def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, se
     if screen:
         cleaned, flagged, total, kept = screen_slots(
             flat, received, trusted, forecast, temporal, has_forecast, z, floor, flag_sign, last_deviation,
-            return_share, history, head, filled, ratio, count_returns, rings, count, sigmas, drift_steps)
+            return_share, history, head, filled, ratio, count_returns, rings, count, sigmas, drift_steps, replaced)
     else:
         cleaned, flagged, total, kept = received.copy(), np.zeros(flat.size, dtype=np.bool_), 0.0, received.copy()
     if limited:
@@ -284,6 +300,7 @@ def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, se
                     agent = flat[i] // width
                     cleaned[i] = kept[i] = current[agent * width + own_slot[agent]]
                     flagged[i] = True
+                    replaced[flat[i]] |= 1
                 cleaned[i], kept[i] = _clip(cleaned[i], low[bus], high[bus]), _clip(kept[i], low[bus], high[bus])
     for i in range(flat.size):
         current[flat[i]] = kept[i]
@@ -395,7 +412,7 @@ def warm_up(screening: bool = True) -> None:
     record = np.zeros((2, 5))[:, 0]  # the detector's per-slot state, columns of one record per slot (two rows:
     # numpy calls a one-element array contiguous whatever its stride, and numba would compile for that)
     screen_batch(np.zeros((1, 1), dtype=np.int64), flat, values, flat, True, True, True, 0, 0, record, record, record,
-                 signs, record, np.zeros((1, 3)), np.zeros((1, 5, 3)), np.zeros((1, 5), dtype=np.int64),
+                 signs, record, signs.copy(), np.zeros((1, 3)), np.zeros((1, 5, 3)), np.zeros((1, 5), dtype=np.int64),
                  np.zeros((1, 5)), flat, record, values, values, 1.0, 0.0, 0.25, 3.0, True, 1, 1e-9)
     append_column(window, 0, record, flat + 1, True, 3.0, 0.0, record)  # observations: columns of the record
     push_residuals(flat, flat, flat, record, values, ring[0], ring[1])

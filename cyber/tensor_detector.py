@@ -22,8 +22,10 @@ received, cleaned (flagged values replaced). At every iteration:
    :mod:`cyber.detectability`). The low-rank model cannot follow every one of many trade channels, and while
    the market is in its transient the forecast and the last value lag a track that moves by more each
    iteration than an injection does: their bands are then several times wider than the line's and the
-   drift's, and a draw against the lag passes. Before the window holds enough iterations for a forecast, the
-   last value, the line and the drift screen alone -- an attack from the first iterations is screened as
+   drift's, and a draw against the lag passes. In the two iterations after a replaced value the line is
+   neither used nor scored: it would extrapolate the screen's own guess, and its error carries twice the
+   guess's (:data:`cyber.detector_kernels.REPLACED_RECENTLY`). Before the window holds enough iterations for a
+   forecast, the last value, the line and the drift screen alone -- an attack from the first iterations is screened as
    soon as a few steps give its scale. Over-relaxed iterates (``zigzag``) go out and back, and no trend
    describes them: the drift and the line are then left out (with them, case15da's over-relaxed market under
    static FDI flagged 16 % of the honest flows and voltages and did not converge);
@@ -190,6 +192,7 @@ class TensorDetector:
         self.temporal = record[:, 3].reshape(n, m)  # this iteration's temporal forecast
         self.forecast = record[:, 4].reshape(n, m)  # ... fused with the physics: valid once ``has_forecast``
         self.flag_sign = np.zeros((n, m), dtype=np.int8)  # sign of last iteration's flagged deviation, else 0
+        self.replaced = np.zeros(n * m, dtype=np.int8)  # replaced values and line pushes, raveled (kernel marks)
         self.has_forecast = False
         self._own_voltage = self.slots.position[LOCAL, "w"]  # an agent's slot of its own copy of its parent's v
         self._equalities: dict[str, np.ndarray] = {}  # this iteration's right-hand sides, by physics scale
@@ -223,9 +226,9 @@ class TensorDetector:
         self._raveled_current = self.current.reshape(-1)
         state = (a.reshape(-1) for a in (self.trusted, self.forecast, self.temporal, self.flag_sign,
                                           self.last_deviation))
-        self._state = (*state, self.window.by_slot, *self.scales.rings(), self._own_voltage, self._raveled_current,
-                       *self.v_limits, self.z, self.floor, RETURN_SHARE, DESPIKE_RATIO, not zigzag,
-                       0 if zigzag else DRIFT_STEPS, LIMIT_TOLERANCE)
+        self._state = (*state, self.replaced, self.window.by_slot, *self.scales.rings(), self._own_voltage,
+                       self._raveled_current, *self.v_limits, self.z, self.floor, RETURN_SHARE, DESPIKE_RATIO,
+                       not zigzag, 0 if zigzag else DRIFT_STEPS, LIMIT_TOLERANCE)
 
     def screen(self, batch: MessageBatch) -> Verdict:
         if batch.kind == LOCAL:
