@@ -308,43 +308,27 @@ def screen_batch(rows: np.ndarray, channel: np.ndarray, received: np.ndarray, se
 
 
 @njit(cache=True)
-def last_columns(data: np.ndarray, head: int, k: int, widths: np.ndarray) -> np.ndarray:
-    """The ``k`` newest of a ring ``data`` (n, m, time) whose newest entry sits before ``head``, in time order
-    as a C-contiguous (n, m, k): the forecasts' layout. Of agent ``a`` only the first ``widths[a]`` channels
-    (its slots; the rest is padding, and zero)."""
-    n, m, length = data.shape
-    times = np.empty(k, dtype=np.int64)
-    for t in range(k):
-        times[t] = (head - k + t) % length
-    out = np.zeros((n, m, k))
-    for a in range(n):
-        for c in range(widths[a]):
-            for t in range(k):
-                out[a, c, t] = data[a, c, times[t]]
-    return out
-
-
-@njit(cache=True)
 def append_column(by_slot: np.ndarray, head: int, observation: np.ndarray, used: np.ndarray, despike: bool,
                   ratio: float, floor: float, trusted: np.ndarray) -> None:
-    """Write the raveled ``observation`` as column ``head`` of the ring ``by_slot`` (slot, time), of every agent
-    ``a`` its first ``used[a]`` slots (the others, padding, stay zero); with ``despike``, the column before it
-    (the second-newest now) is replaced by the midpoint of its neighbours wherever it is a spike
-    (:func:`is_spike`) between them; the observation is copied into ``trusted`` too (unless that is empty).
-    One pass over the slots, each one's row once."""
-    length, width = by_slot.shape[1], by_slot.shape[0] // used.size
+    """Write the raveled ``observation`` as column ``head`` of the ring ``by_slot`` (slot, time), which holds
+    every column twice, at ``t`` and ``t + length`` (so that any ``length`` consecutive columns are one slice),
+    of every agent ``a`` its first ``used[a]`` slots (the others, padding, stay zero); with ``despike``, the
+    column before it (the second-newest now) is replaced by the midpoint of its neighbours wherever it is a
+    spike (:func:`is_spike`) between them; the observation is copied into ``trusted`` too (unless that is
+    empty). One pass over the slots, each one's row once."""
+    length, width = by_slot.shape[1] // 2, by_slot.shape[0] // used.size
     middle, before = (head - 1) % length, (head - 2) % length
     copy = trusted.size > 0
     for a in range(used.size):
         for s in range(a * width, a * width + used[a]):
             c = observation[s]
-            by_slot[s, head] = c
+            by_slot[s, head] = by_slot[s, head + length] = c
             if copy:
                 trusted[s] = c
             if despike:
                 x = by_slot[s, before]
                 if is_spike(x, by_slot[s, middle], c, ratio, floor):
-                    by_slot[s, middle] = 0.5 * (x + c)
+                    by_slot[s, middle] = by_slot[s, middle + length] = 0.5 * (x + c)
 
 
 @njit(cache=True)
@@ -404,15 +388,15 @@ def warm_up(screening: bool = True) -> None:
     ring = (np.zeros((1, 1, 3)), np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1)))
     ring_scales(ring[0], flat, flat, ring[2])
     ring_push(ring[0], ring[1], flat, 0, values)
-    last_columns(np.zeros((1, 1, 3)), 0, 2, flat + 1)
-    window = np.zeros((1, 3))
+    window = np.zeros((1, 6))
     append_column(window, 0, values, flat + 1, False, 3.0, 0.0, values[:0])
     if not screening:
         return
     record = np.zeros((2, 5))[:, 0]  # the detector's per-slot state, columns of one record per slot (two rows:
     # numpy calls a one-element array contiguous whatever its stride, and numba would compile for that)
     screen_batch(np.zeros((1, 1), dtype=np.int64), flat, values, flat, True, True, True, 0, 0, record, record, record,
-                 signs, record, signs.copy(), np.zeros((1, 3)), np.zeros((1, 5, 3)), np.zeros((1, 5), dtype=np.int64),
+                 signs, record, signs.copy(), np.zeros((2, 6))[:, :3], np.zeros((1, 5, 3)),
+                 np.zeros((1, 5), dtype=np.int64),
                  np.zeros((1, 5)), flat, record, values, values, 1.0, 0.0, 0.25, 3.0, True, 1, 1e-9)
     append_column(window, 0, record, flat + 1, True, 3.0, 0.0, record)  # observations: columns of the record
     push_residuals(flat, flat, flat, record, values, ring[0], ring[1])

@@ -94,8 +94,9 @@ def warm_up(screening: bool = True) -> None:
     kernels.warm_up(screening)
     model = TuckerArimaModel()
     state, series = warm_up_fit(model)
-    if screening:
-        predict(extend(state, series, model), series, model)
+    if screening:  # the slide and the prediction read the window's slices (views, strided)
+        window = np.concatenate([series, series], axis=-1)[..., : series.shape[-1]]
+        predict(extend(state, window, model), window, model)
 
 
 class ErrorScale:
@@ -134,11 +135,13 @@ class ErrorScale:
 class Window:
     """The last ``length`` observation vectors of every agent, in a ring (no copying per iteration), slot first:
     what the screening reads of one slot's newest observations is one contiguous stretch, and so is what a
-    forecast gathers of a channel."""
+    forecast reads of a channel. Every observation is stored twice, ``length`` columns apart, so that the
+    newest ``k`` of them are always one slice (:meth:`last`), never gathered."""
 
     def __init__(self, n: int, m: int, length: int, used: np.ndarray) -> None:
-        self.data = np.zeros((n, m, length))
-        self.by_slot = self.data.reshape(n * m, length)  # (slot, time), a view
+        self.data = np.zeros((n, m, 2 * length))
+        self.by_slot = self.data.reshape(n * m, 2 * length)  # (slot, time), a view
+        self.history = self.by_slot[:, :length]  # the ring once: what the screening reads
         self.length, self.filled, self.head = length, 0, 0
         self.used = np.asarray(used, dtype=np.int64)  # every agent's slots, the first of its m
 
@@ -156,9 +159,10 @@ class Window:
         self.filled = min(self.filled + 1, self.length)
 
     def last(self, k: int) -> np.ndarray:
-        """The last ``k`` observations in time order as a C-contiguous (n, m, k): the forecast's layout (zero
-        beyond an agent's slots)."""
-        return kernels.last_columns(self.data, self.head, k, self.used)
+        """The last ``k`` observations in time order, (n, m, k), zero beyond an agent's slots: a view into the
+        ring, valid until the next append."""
+        end = self.head + self.length
+        return self.data[:, :, end - k:end]
 
 
 class TensorDetector:
@@ -226,7 +230,7 @@ class TensorDetector:
         self._raveled_current = self.current.reshape(-1)
         state = (a.reshape(-1) for a in (self.trusted, self.forecast, self.temporal, self.flag_sign,
                                           self.last_deviation))
-        self._state = (*state, self.replaced, self.window.by_slot, *self.scales.rings(), self._own_voltage,
+        self._state = (*state, self.replaced, self.window.history, *self.scales.rings(), self._own_voltage,
                        self._raveled_current, *self.v_limits, self.z, self.floor, RETURN_SHARE, DESPIKE_RATIO,
                        not zigzag, 0 if zigzag else DRIFT_STEPS, LIMIT_TOLERANCE)
 

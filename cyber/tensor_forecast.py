@@ -114,7 +114,7 @@ def extend(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
     new) gets its core under the same scales and factors, its differences held within :data:`STEP_BOUND`;
     the oldest core is dropped."""
     cores = np.empty_like(state.cores)
-    recent = np.ascontiguousarray(series[..., -(model.tau + model.d):], dtype=float)
+    recent = np.asarray(series[..., -(model.tau + model.d):], dtype=float)  # a window's view: read, not copied
     kernels.extend_batch(recent, _widths(widths, *series.shape[:2]), model.d, model.tau, state.scale, state.u1,
                          state.u2, state.cores, cores, step_bound(cores.shape[1], model))
     return TuckerArimaFit(state.scale, state.u1, state.u2, cores)
@@ -124,7 +124,7 @@ def predict(state: TuckerArimaFit, series: np.ndarray, model: TuckerArimaModel,
             widths: np.ndarray | None = None) -> np.ndarray:
     """Next value of every channel (step 6): AR forecast of the core, back to data, held within
     :data:`STEP_BOUND`, integrated ``d`` times."""
-    return kernels.predict_batch(np.ascontiguousarray(series, dtype=float), _widths(widths, *series.shape[:2]),
+    return kernels.predict_batch(np.asarray(series, dtype=float), _widths(widths, *series.shape[:2]),
                                  model.d, model.p, _binomial(model.d), state.scale, state.u1, state.u2, state.cores,
                                  step_bound(state.cores.shape[1], model))
 

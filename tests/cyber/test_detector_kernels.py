@@ -276,31 +276,27 @@ def test_screen_batch_is_screen_slots_then_the_limits_numpy_applied(seed, screen
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 10**6), st.integers(1, LENGTH))
-def test_window_kernels_are_the_numpy_they_replace(seed, k):
-    """The newest ``k`` columns of the window in time order (np.take along the ring; zero beyond every agent's
-    slots), and an observation appended with the one before it de-spiked (np.where on the spike test)."""
+@given(st.integers(0, 10**6))
+def test_the_windows_append_is_the_numpy_it_replaces(seed):
+    """An observation appended to the doubled ring (every column at ``t`` and ``t + LENGTH``) with the one before
+    it de-spiked (np.where on the spike test) and copied into the last trusted one, of every agent's own slots."""
     rng = np.random.default_rng(seed)
-    data, head = rng.normal(size=(4, 3, LENGTH)), int(rng.integers(0, LENGTH))
-    widths = rng.integers(1, 4, 4)
-    expected = np.take(data, (head - k + np.arange(k)) % LENGTH, axis=-1)
-    expected[np.arange(3) >= widths[:, None]] = 0.0
-    got = kernels.last_columns(data, head, k, widths)
-    assert got.flags.c_contiguous and np.array_equal(got, expected)
-    ring = rng.normal(size=(12, LENGTH))  # three agents of four slots, of which they use the first ``used``
+    head = int(rng.integers(0, LENGTH))
+    once = rng.normal(size=(12, LENGTH))  # three agents of four slots, of which they use the first ``used``
     used = rng.integers(1, 5, 3)
     mine = (np.arange(12) % 4) < np.repeat(used, 4)
-    a, c = ring[:, (head - 2) % LENGTH], rng.normal(size=12)
-    ring[:, (head - 1) % LENGTH] = b = np.where(rng.random(12) < 0.5, rng.normal(size=12) * 10, 0.5 * (a + c))
-    expected = ring.copy()
+    a, c = once[:, (head - 2) % LENGTH], rng.normal(size=12)
+    once[:, (head - 1) % LENGTH] = b = np.where(rng.random(12) < 0.5, rng.normal(size=12) * 10, 0.5 * (a + c))
+    expected = once.copy()
     expected[mine, head] = c[mine]
     for despike in (False, True):
-        ours, trusted = ring.copy(), np.zeros(12)
+        ours, trusted = np.concatenate([once, once], axis=1), np.zeros(12)
         kernels.append_column(ours, head, c, used, despike, 3.0, 1e-6, trusted)
         if despike:  # spikes and values on the line
             despiked = np.where(kernels.is_spike(a, b, c, 3.0, 1e-6), 0.5 * (a + c), b)
             expected[mine, (head - 1) % LENGTH] = despiked[mine]
-        assert np.array_equal(ours, expected) and np.array_equal(trusted, np.where(mine, c, 0.0))
+        assert np.array_equal(ours, np.concatenate([expected, expected], axis=1))
+        assert np.array_equal(trusted, np.where(mine, c, 0.0))
 
 
 @settings(max_examples=30, deadline=None)
@@ -379,7 +375,7 @@ def test_the_line_through_a_replaced_value_is_neither_used_nor_scored():
 def _screen_series(series: np.ndarray, length: int = 30) -> np.ndarray:
     """One slot screened iteration after iteration as the detector does without a forecast (the window keeps
     a flagged value's estimate and loses its spikes): the line's scale before each iteration."""
-    history = np.zeros((1, length))
+    history = np.zeros((1, 2 * length))  # the window's doubled ring; the screening reads its first half
     rings = (np.full((1, 5, K), np.inf), np.zeros((1, 5), dtype=np.int64), np.full((1, 5), np.inf))
     trusted, sign, deviation = np.zeros(1), np.zeros(1, dtype=np.int8), np.full(1, np.inf)
     replaced, slot, every = np.zeros(1, dtype=np.int8), np.zeros(1, dtype=np.int64), np.arange(5)
@@ -388,7 +384,8 @@ def _screen_series(series: np.ndarray, length: int = 30) -> np.ndarray:
         kernels.ring_scales(rings[0], slot, every, rings[2])
         line_scale[t] = rings[2][0, kernels.LINE]
         _, _, _, kept = kernels.screen_slots(slot, np.array([x]), trusted, trusted, trusted, False, 1.64, 1e-5, sign,
-                                             deviation, 0.25, history, t % length, min(t, length), 3.0, True, *rings,
+                                             deviation, 0.25, history[:, :length], t % length, min(t, length), 3.0,
+                                             True, *rings,
                                              5, replaced)
         kernels.append_column(history, t % length, kept, np.ones(1, dtype=np.int64), t >= 2, 3.0, 1e-5, trusted)
     return line_scale

@@ -33,6 +33,20 @@ def test_the_history_loses_its_spikes_once_the_value_after_them_is_known():
     assert np.allclose(history[1], [0.0, 0.1, 0.2, 0.3])  # the trend is left alone
 
 
+def test_the_windows_last_observations_are_a_slice_in_time_order_across_the_wrap():
+    """Seven observations into a window of five: the newest k, oldest first, whatever the ring's head, as a view
+    (no gather); the agent's slots beyond its own stay zero."""
+    window = Window(2, 3, 5, np.array([3, 2]))
+    observations = [np.arange(6.0).reshape(2, 3) + 10 * t for t in range(7)]
+    for observation in observations:
+        window.append(observation)
+    for k in range(1, 6):
+        last = window.last(k)
+        expected = np.stack(observations[-k:], axis=-1)
+        expected[1, 2] = 0.0  # agent 1 uses two slots
+        assert np.array_equal(last, expected) and np.shares_memory(last, window.data)
+
+
 def test_a_retracted_error_is_the_next_one_overwritten():
     honest = (0.01, 0.012, 0.011, 0.009)
     scales = [ErrorScale((1,), k=5), ErrorScale((1,), k=5)]
