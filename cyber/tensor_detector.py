@@ -81,9 +81,11 @@ DRIFT_STEPS = 5
 RETURN_SHARE = 0.25
 LIMIT_TOLERANCE = 1e-9  # p.u.^2: an honest voltage sits on its limit to round-off
 ONLY = np.zeros(1, dtype=np.int64)  # the one predictor of a single ring
-#: what every iteration refreshes, and what a forecast adds (its temporal part only where the physics fuses)
+#: the scales the screening reads: without a forecast, and with one (its temporal part is refreshed apart, only
+#: where the physics fuses)
 TRACKS = np.array([kernels.STEP, kernels.DRIFT, kernels.LINE])
-FORECASTS, TEMPORAL = np.array([kernels.FORECAST]), np.array([kernels.TEMPORAL])
+SCREENED = np.array([kernels.STEP, kernels.FORECAST, kernels.DRIFT, kernels.LINE])
+TEMPORAL = np.array([kernels.TEMPORAL])
 
 
 def warm_up(screening: bool = True) -> None:
@@ -289,9 +291,9 @@ class TensorDetector:
         self.iteration = local.iteration
         self.has_forecast = False
         self._equalities = {}
-        self.scales.refresh(TRACKS)  # these need no forecast: they screen from the start
         w = self.window
         if w.filled < self.min_history:
+            self.scales.refresh(TRACKS)  # these need no forecast: they screen from the start
             return
         recent = w.last(self.model.tau + self.model.d)
         used = self.slots.used
@@ -302,7 +304,7 @@ class TensorDetector:
         self.temporal[:] = predict(self.fit, recent, self.model, used)
         np.copyto(self.forecast, self.temporal)
         self.has_forecast = True
-        self.scales.refresh(FORECASTS)
+        self.scales.refresh(SCREENED)  # the tracks' and the forecast's in one pass over the rings
         self.scales.refresh(TEMPORAL, self._fused)
         for scale in self.physics_error.values():
             scale.refresh()
