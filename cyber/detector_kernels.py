@@ -314,17 +314,14 @@ def append_column(by_slot: np.ndarray, head: int, observation: np.ndarray, used:
     every column twice, at ``t`` and ``t + length`` (so that any ``length`` consecutive columns are one slice),
     of every agent ``a`` its first ``used[a]`` slots (the others, padding, stay zero); with ``despike``, the
     column before it (the second-newest now) is replaced by the midpoint of its neighbours wherever it is a
-    spike (:func:`is_spike`) between them; the observation is copied into ``trusted`` too (unless that is
-    empty). One pass over the slots, each one's row once."""
+    spike (:func:`is_spike`) between them; the observation is copied into ``trusted`` too. One pass over the
+    slots, each one's row once."""
     length, width = by_slot.shape[1] // 2, by_slot.shape[0] // used.size
     middle, before = (head - 1) % length, (head - 2) % length
-    copy = trusted.size > 0
     for a in range(used.size):
         for s in range(a * width, a * width + used[a]):
             c = observation[s]
-            by_slot[s, head] = by_slot[s, head + length] = c
-            if copy:
-                trusted[s] = c
+            by_slot[s, head] = by_slot[s, head + length] = trusted[s] = c
             if despike:
                 x = by_slot[s, before]
                 if is_spike(x, by_slot[s, middle], c, ratio, floor):
@@ -389,7 +386,7 @@ def warm_up(screening: bool = True) -> None:
     ring_scales(ring[0], flat, flat, ring[2])
     ring_push(ring[0], ring[1], flat, 0, values)
     window = np.zeros((1, 6))
-    append_column(window, 0, values, flat + 1, False, 3.0, 0.0, values[:0])
+    append_column(window, 0, values, flat + 1, False, 3.0, 0.0, values.copy())
     if not screening:
         return
     record = np.zeros((2, 5))[:, 0]  # the detector's per-slot state, columns of one record per slot (two rows:

@@ -263,7 +263,7 @@ class PhysicsTensorDetector:
             self.prediction_error[self.iteration] = self._error_sum / self._error_count
         self._error_sum, self._error_count = 0.0, 0
         if self.iteration >= 0:
-            self.window.append(self.current, copy_to=self.trusted)
+            self.window.append(self.current, self.trusted)
         self.iteration = local.iteration
         self.step.refresh()
         self.rate.refresh()

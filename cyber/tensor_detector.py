@@ -147,16 +147,15 @@ class Window:
         self.length, self.filled, self.head = length, 0, 0
         self.used = np.asarray(used, dtype=np.int64)  # every agent's slots, the first of its m
 
-    def append(self, observation: np.ndarray, despike: tuple[float, float] | None = None,
-               copy_to: np.ndarray | None = None) -> None:
-        """Add ``observation`` (n, m) as the newest; with ``despike`` (ratio, floor), replace the one before it
-        where it is an isolated spike (:func:`cyber.detector_kernels.is_spike`) by the midpoint of its
-        neighbours: a missed injection must not teach the forecast its pattern. ``copy_to`` (n, m) gets the
-        observation too (in the same pass)."""
+    def append(self, observation: np.ndarray, trusted: np.ndarray, despike: tuple[float, float] | None = None
+               ) -> None:
+        """Add ``observation`` (n, m) as the newest and copy it into ``trusted`` (n, m; the detector's last
+        trusted observation, in the same pass); with ``despike`` (ratio, floor), replace the one before it where
+        it is an isolated spike (:func:`cyber.detector_kernels.is_spike`) by the midpoint of its neighbours: a
+        missed injection must not teach the forecast its pattern."""
         ratio, floor = despike or (0.0, 0.0)
-        target = observation[:0, 0] if copy_to is None else copy_to.reshape(-1)
         kernels.append_column(self.by_slot, self.head, observation.reshape(-1), self.used,
-                              despike is not None and self.filled >= 2, ratio, floor, target)
+                              despike is not None and self.filled >= 2, ratio, floor, trusted.reshape(-1))
         self.head = (self.head + 1) % self.length
         self.filled = min(self.filled + 1, self.length)
 
@@ -287,7 +286,7 @@ class TensorDetector:
         self._error_sum, self._error_count = 0.0, 0
         if self.iteration >= 0:
             self._learn_physics_error()
-            self.window.append(self.current, (DESPIKE_RATIO, self.floor), copy_to=self.trusted)
+            self.window.append(self.current, self.trusted, (DESPIKE_RATIO, self.floor))
         self.iteration = local.iteration
         self.has_forecast = False
         self._equalities = {}

@@ -27,7 +27,7 @@ def test_the_history_loses_its_spikes_once_the_value_after_them_is_known():
     window = Window(1, 2, 5, np.array([2]))
     series = [[0.0, 0.0], [1.0, 0.1], [6.0, 0.2], [3.0, 0.3]]  # channel 0: a spike at step 2
     for column in series:
-        window.append(np.array([column]), (3.0, 1e-6))
+        window.append(np.array([column]), np.zeros((1, 2)), (3.0, 1e-6))
     history = window.last(4)[0]
     assert history[0].tolist() == [0.0, 1.0, 2.0, 3.0]  # the spike became the midpoint of its neighbours
     assert np.allclose(history[1], [0.0, 0.1, 0.2, 0.3])  # the trend is left alone
@@ -39,7 +39,7 @@ def test_the_windows_last_observations_are_a_slice_in_time_order_across_the_wrap
     window = Window(2, 3, 5, np.array([3, 2]))
     observations = [np.arange(6.0).reshape(2, 3) + 10 * t for t in range(7)]
     for observation in observations:
-        window.append(observation)
+        window.append(observation, np.zeros((2, 3)))
     for k in range(1, 6):
         last = window.last(k)
         expected = np.stack(observations[-k:], axis=-1)
