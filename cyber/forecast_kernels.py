@@ -255,9 +255,9 @@ def fit_batch(series: np.ndarray, widths: np.ndarray, d: int, tau: int, rank_cha
             square_sum = 0.0  # np.mean(diff[c] ** 2) summed as numba sums it, without an array per channel
             for t in range(n):
                 square_sum += diff[c, t] * diff[c, t]
-            scale[b, c] = max(np.sqrt(square_sum / n), floor)
-            for t in range(n):  # a loop, not ``diff[c] /= ...``: the same division, compiled faster
-                diff[c, t] = diff[c, t] / scale[b, c]
+            divisor = scale[b, c] = max(np.sqrt(square_sum / n), floor)
+            for t in range(n):  # a loop over a local divisor, not ``diff[c] /= ...``: the same division, vectorized
+                diff[c, t] = diff[c, t] / divisor
         r1, r2 = min(rank_channels, w), min(rank_delay, tau)
         if warm:
             f1, f2 = u1[b, :w, :r1].copy(), u2[b, :, :r2].copy()  # copies: the member's factors are reset below
@@ -283,7 +283,7 @@ def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale
     ``bound``. Scalar loops: the products are a few dozen flops, less than what a matrix product call costs."""
     r1, r2 = cores.shape[2], cores.shape[3]
     last = cores.shape[1] - 1
-    projected = np.empty((r1, tau))  # U1^T X of the newest slice
+    projected = np.empty((tau, r1))  # (U1^T X)^T of the newest slice: a channel's weights in one row
     diff = np.empty(recent.shape[1:])  # a member's differences, in a buffer rather than a new array each
     member, core = cores[0].size, r1 * r2
     old, new = previous.reshape(-1), cores.reshape(-1)
@@ -295,15 +295,17 @@ def extend_batch(recent: np.ndarray, widths: np.ndarray, d: int, tau: int, scale
         w = widths[b]
         _difference_into(recent[b, :w], d, diff)
         for c in range(w):
+            divisor = scale[b, c]
+            for j in range(tau):  # the divisions first, apart, by a local: they then overlap
+                diff[c, j] = min(max(diff[c, j] / divisor, -bound), bound)
             for j in range(tau):
-                x = min(max(diff[c, j] / scale[b, c], -bound), bound)
                 for i in range(r1):
-                    projected[i, j] += u1[b, c, i] * x
+                    projected[j, i] += u1[b, c, i] * diff[c, j]
         for i in range(r1):
             for k in range(r2):
                 acc = 0.0
                 for j in range(tau):
-                    acc += projected[i, j] * u2[b, j, k]
+                    acc += projected[j, i] * u2[b, j, k]
                 cores[b, last, i, k] = acc
 
 
