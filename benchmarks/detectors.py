@@ -14,7 +14,9 @@ Two tables (or, with ``--cost``, only the tensor detector's cost):
 
 ``--cost``: the default ``tensor`` detector's ``detector_us_per_agent_iteration`` (what ``summary.json``
 reports) under the first attack (static FDI at the middle agent) over a fixed number of iterations, the run
-repeated; min, median and max over the repeats. The kernels are loaded before the first run.
+repeated; min, median and max over the repeats, and per run the ratio of the detector's time to the rest of the
+same run (the ADMM steps, the network, the attack and the scoring), since this machine's speed varies by a third between
+periods. The kernels are loaded before the first run.
 """
 
 from __future__ import annotations
@@ -77,16 +79,23 @@ def cost(instance, iterations: int, repeats: int) -> None:
     settings = AdmmSettings(projection="local", max_iter=iterations, tol_primal=1e-30, tol_dual=1e-30,
                             relaxation=default_relaxation((attack,), "tensor"))
     warm_up("tensor")
-    figures, per_field = [], []
+    figures, per_field, ratios = [], [], []
     for _ in range(repeats):
+        start = time.perf_counter()
         run = solve_resilient_admm(instance, settings, CyberSetup(attacks=(attack,), detector="tensor"))
+        wall = time.perf_counter() - start
         per_agent, field = run.detector_cost_us(len(instance.agents))
         figures.append(per_agent)
         per_field.append(field)
+        # the rest of the same run (ADMM steps, network, attack, scoring) per agent and iteration: the machine's
+        # speed at that moment, against which the detector's figure compares across machines and periods
+        rest = (wall - run.detector_wall_s) * 1e6 / (iterations * len(instance.agents))
+        ratios.append(per_agent / rest)
     low, middle, high = (float(f) for f in np.percentile(figures, [0, 50, 100]))
     print(f"  tensor, {kind} at agent {attack.agents[0]}, {iterations} iterations, {repeats} runs: "
           f"detector_us_per_agent_iteration min {low:.2f} median {middle:.2f} max {high:.2f} "
-          f"({' '.join(f'{f:.2f}' for f in figures)}); detector_us_per_field median {np.median(per_field):.3f}")
+          f"({' '.join(f'{f:.2f}' for f in figures)}); detector_us_per_field median {np.median(per_field):.3f}; "
+          f"detector / rest of the run, same run: {' '.join(f'{r:.2f}' for r in ratios)}")
 
 
 def main() -> None:
